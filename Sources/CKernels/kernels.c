@@ -1,2 +1,224 @@
+// Compute kernels for the SSL-ECG encoder. The fast path is chosen at run time from
+// the CPU's features (never at build time), so one binary is correct and fast on any
+// x86-64 (AVX-512, AVX2, or neither) and on aarch64 (portable path, NEON by the
+// compiler's auto-vectoriser).
 #include "ckernels.h"
-int ck_dummy(void) { return 0; }
+#include <float.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define CK_X86 1
+#else
+#define CK_X86 0
+#endif
+
+static int g_isa = -1;
+
+static int detect_isa(void) {
+#if CK_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+#endif
+    return 0;
+}
+
+int ck_isa(void) {
+    int v = __atomic_load_n(&g_isa, __ATOMIC_RELAXED);
+    if (v < 0) { v = detect_isa(); __atomic_store_n(&g_isa, v, __ATOMIC_RELAXED); }
+    return v;
+}
+
+int ck_set_isa(int isa) {
+    int best = detect_isa();
+    int v = (isa < 0 || isa > best) ? best : isa;
+    __atomic_store_n(&g_isa, v, __ATOMIC_RELAXED);
+    return v;
+}
+
+const char *ck_isa_name(int isa) {
+    switch (isa) { case 2: return "avx512"; case 1: return "avx2"; default: return "portable"; }
+}
+
+static inline float act_apply(float v, int act) {
+    if (act == 1) return v > 0.0f ? v : 0.2f * v;
+    if (act == 2) return v > 0.0f ? v : 0.0f;
+    return v;
+}
+
+void ck_gemm_bias_act_ref(int M, int N, int K, const float *A, int lda, const float *B,
+                          const float *bias, float *C, int ldc, int act) {
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            float s = bias ? bias[n] : 0.0f;
+            for (int k = 0; k < K; k++) s += A[(size_t)m * lda + k] * B[(size_t)k * N + n];
+            C[(size_t)m * ldc + n] = act_apply(s, act);
+        }
+}
+
+// Portable path: rows in blocks of 4, all N columns accumulated in a stack tile the
+// compiler vectorises (the inner loop is over contiguous n).
+#define PMAX_N 512
+static void gemm_portable(int M, int N, int K, const float *A, int lda, const float *B,
+                          const float *bias, float *C, int ldc, int act) {
+    if (N > PMAX_N) { ck_gemm_bias_act_ref(M, N, K, A, lda, B, bias, C, ldc, act); return; }
+    float acc[4][PMAX_N];
+    int m = 0;
+    for (; m + 4 <= M; m += 4) {
+        for (int r = 0; r < 4; r++)
+            for (int n = 0; n < N; n++) acc[r][n] = bias ? bias[n] : 0.0f;
+        const float *a0 = A + (size_t)m * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+        for (int k = 0; k < K; k++) {
+            const float *b = B + (size_t)k * N;
+            float x0 = a0[k], x1 = a1[k], x2 = a2[k], x3 = a3[k];
+            for (int n = 0; n < N; n++) {
+                float bn = b[n];
+                acc[0][n] += x0 * bn; acc[1][n] += x1 * bn; acc[2][n] += x2 * bn; acc[3][n] += x3 * bn;
+            }
+        }
+        for (int r = 0; r < 4; r++)
+            for (int n = 0; n < N; n++) C[(size_t)(m + r) * ldc + n] = act_apply(acc[r][n], act);
+    }
+    for (; m < M; m++) {
+        for (int n = 0; n < N; n++) acc[0][n] = bias ? bias[n] : 0.0f;
+        const float *a0 = A + (size_t)m * lda;
+        for (int k = 0; k < K; k++) {
+            const float *b = B + (size_t)k * N;
+            float x0 = a0[k];
+            for (int n = 0; n < N; n++) acc[0][n] += x0 * b[n];
+        }
+        for (int n = 0; n < N; n++) C[(size_t)m * ldc + n] = act_apply(acc[0][n], act);
+    }
+}
+
+#if CK_X86
+// ---------------------------------------------------------------- AVX-512 (16 lanes)
+__attribute__((target("avx512f")))
+static inline __m512 act512(__m512 v, int act) {
+    if (act == 1) {
+        __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+        return _mm512_mask_mul_ps(v, neg, v, _mm512_set1_ps(0.2f));
+    }
+    if (act == 2) return _mm512_max_ps(v, _mm512_setzero_ps());
+    return v;
+}
+
+// MR rows x 32 columns, K fully accumulated in registers.
+#define K512_TILE(MR)                                                                       \
+__attribute__((target("avx512f,fma")))                                                     \
+static void k512_##MR(int K, const float *A, int lda, const float *B, int N,              \
+                      const float *bias, float *C, int ldc, int act) {                     \
+    __m512 c0[MR], c1[MR];                                                                 \
+    __m512 bb0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();                       \
+    __m512 bb1 = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();                  \
+    for (int r = 0; r < MR; r++) { c0[r] = bb0; c1[r] = bb1; }                             \
+    for (int k = 0; k < K; k++) {                                                          \
+        __m512 b0 = _mm512_loadu_ps(B + (size_t)k * N);                                    \
+        __m512 b1 = _mm512_loadu_ps(B + (size_t)k * N + 16);                               \
+        for (int r = 0; r < MR; r++) {                                                     \
+            __m512 a = _mm512_set1_ps(A[(size_t)r * lda + k]);                             \
+            c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);                                         \
+            c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);                                         \
+        }                                                                                  \
+    }                                                                                      \
+    for (int r = 0; r < MR; r++) {                                                         \
+        _mm512_storeu_ps(C + (size_t)r * ldc, act512(c0[r], act));                         \
+        _mm512_storeu_ps(C + (size_t)r * ldc + 16, act512(c1[r], act));                    \
+    }                                                                                      \
+}
+K512_TILE(12)
+K512_TILE(4)
+K512_TILE(1)
+
+__attribute__((target("avx512f,fma")))
+static void gemm_avx512(int M, int N, int K, const float *A, int lda, const float *B,
+                        const float *bias, float *C, int ldc, int act) {
+    for (int n0 = 0; n0 < N; n0 += 32) {
+        const float *Bn = B + n0;
+        const float *bn = bias ? bias + n0 : NULL;
+        int m = 0;
+        for (; m + 12 <= M; m += 12) k512_12(K, A + (size_t)m * lda, lda, Bn, N, bn, C + (size_t)m * ldc + n0, ldc, act);
+        for (; m + 4 <= M; m += 4) k512_4(K, A + (size_t)m * lda, lda, Bn, N, bn, C + (size_t)m * ldc + n0, ldc, act);
+        for (; m < M; m++) k512_1(K, A + (size_t)m * lda, lda, Bn, N, bn, C + (size_t)m * ldc + n0, ldc, act);
+    }
+}
+
+// ---------------------------------------------------------------- AVX2 + FMA (8 lanes)
+__attribute__((target("avx2,fma")))
+static inline __m256 act256(__m256 v, int act) {
+    if (act == 1) {
+        __m256 neg = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ);
+        return _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(0.2f)), neg);
+    }
+    if (act == 2) return _mm256_max_ps(v, _mm256_setzero_ps());
+    return v;
+}
+
+#define K256_TILE(MR)                                                                       \
+__attribute__((target("avx2,fma")))                                                        \
+static void k256_##MR(int K, const float *A, int lda, const float *B, int N,              \
+                      const float *bias, float *C, int ldc, int act) {                     \
+    __m256 c0[MR], c1[MR];                                                                 \
+    __m256 bb0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();                       \
+    __m256 bb1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();                   \
+    for (int r = 0; r < MR; r++) { c0[r] = bb0; c1[r] = bb1; }                             \
+    for (int k = 0; k < K; k++) {                                                          \
+        __m256 b0 = _mm256_loadu_ps(B + (size_t)k * N);                                    \
+        __m256 b1 = _mm256_loadu_ps(B + (size_t)k * N + 8);                                \
+        for (int r = 0; r < MR; r++) {                                                     \
+            __m256 a = _mm256_broadcast_ss(A + (size_t)r * lda + k);                       \
+            c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);                                         \
+            c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);                                         \
+        }                                                                                  \
+    }                                                                                      \
+    for (int r = 0; r < MR; r++) {                                                         \
+        _mm256_storeu_ps(C + (size_t)r * ldc, act256(c0[r], act));                         \
+        _mm256_storeu_ps(C + (size_t)r * ldc + 8, act256(c1[r], act));                     \
+    }                                                                                      \
+}
+K256_TILE(6)
+K256_TILE(1)
+
+__attribute__((target("avx2,fma")))
+static void gemm_avx2(int M, int N, int K, const float *A, int lda, const float *B,
+                      const float *bias, float *C, int ldc, int act) {
+    for (int n0 = 0; n0 < N; n0 += 16) {
+        const float *Bn = B + n0;
+        const float *bn = bias ? bias + n0 : NULL;
+        int m = 0;
+        for (; m + 6 <= M; m += 6) k256_6(K, A + (size_t)m * lda, lda, Bn, N, bn, C + (size_t)m * ldc + n0, ldc, act);
+        for (; m < M; m++) k256_1(K, A + (size_t)m * lda, lda, Bn, N, bn, C + (size_t)m * ldc + n0, ldc, act);
+    }
+}
+#endif
+
+void ck_gemm_bias_act(int M, int N, int K, const float *A, int lda, const float *B,
+                      const float *bias, float *C, int ldc, int act) {
+    if (M <= 0 || N <= 0) return;
+#if CK_X86
+    int isa = ck_isa();
+    if (isa == 2 && N % 32 == 0) { gemm_avx512(M, N, K, A, lda, B, bias, C, ldc, act); return; }
+    if (isa >= 1 && N % 16 == 0) { gemm_avx2(M, N, K, A, lda, B, bias, C, ldc, act); return; }
+#endif
+    gemm_portable(M, N, K, A, lda, B, bias, C, ldc, act);
+}
+
+void ck_maxpool8s2(int T, int C, const float *in, float *out, int ldo) {
+    int To = (T - 8) / 2 + 1;
+    for (int t = 0; t < To; t++) {
+        const float *x = in + (size_t)(2 * t) * C;
+        float *o = out + (size_t)t * ldo;
+        for (int c = 0; c < C; c++) o[c] = x[c];
+        for (int j = 1; j < 8; j++) {
+            const float *xj = x + (size_t)j * C;
+            for (int c = 0; c < C; c++) o[c] = xj[c] > o[c] ? xj[c] : o[c];
+        }
+    }
+}
+
+void ck_global_max(int T, int C, const float *in, float *out) {
+    for (int c = 0; c < C; c++) out[c] = -FLT_MAX;
+    for (int t = 0; t < T; t++)
+        for (int c = 0; c < C; c++) out[c] = in[(size_t)t * C + c] > out[c] ? in[(size_t)t * C + c] : out[c];
+}

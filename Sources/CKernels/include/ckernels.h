@@ -1,2 +1,41 @@
 #pragma once
-int ck_dummy(void);
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Which kernel family the dispatcher picked at run time (from CPUID on x86-64):
+/// 0 = portable C (auto-vectorised for the baseline ISA, e.g. SSE2 or NEON),
+/// 1 = AVX2 + FMA, 2 = AVX-512F.
+int ck_isa(void);
+/// Forces a kernel family (clamped to what the CPU supports); returns the one in force.
+/// For tests and benchmarks; -1 restores the automatic choice.
+int ck_set_isa(int isa);
+const char *ck_isa_name(int isa);
+
+/// C[m, n] = act(bias[n] + sum_{k<K} A[m*lda + k] * B[k*N + n]) for m < M, n < N.
+///
+/// A may have overlapping rows (lda < K): with a channels-last, zero-padded input of
+/// C_in channels, lda = C_in and K = taps * C_in make this a 1-D convolution with TF
+/// `same` padding, and B is the TF kernel [taps, C_in, C_out] as stored.
+/// bias may be NULL (zero). act: 0 = identity, 1 = leaky ReLU (alpha 0.2), 2 = ReLU.
+/// ldc is the row stride of C in floats. Cost: 2*M*N*K flops.
+void ck_gemm_bias_act(int M, int N, int K, const float *A, int lda, const float *B,
+                      const float *bias, float *C, int ldc, int act);
+
+/// The same contract, by the plainest possible loops: the reference the fast paths
+/// are tested against.
+void ck_gemm_bias_act_ref(int M, int N, int K, const float *A, int lda, const float *B,
+                          const float *bias, float *C, int ldc, int act);
+
+/// out[t, c] = max_{j<8} in[2t + j, c] for t < (T - 8) / 2 + 1; channels-last, C
+/// channels, rows of `in` are C floats apart and rows of `out` ldo floats apart.
+void ck_maxpool8s2(int T, int C, const float *in, float *out, int ldo);
+
+/// out[c] = max_t in[t, c].
+void ck_global_max(int T, int C, const float *in, float *out);
+
+#ifdef __cplusplus
+}
+#endif

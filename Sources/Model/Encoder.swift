@@ -1,0 +1,189 @@
+import CKernels
+import Dispatch
+import Foundation
+
+// Shapes (channels-last, per window, padded buffers have zero rows for TF `same`):
+//   input   x : (2560)            -> conv1 (K32, 1→32)   -> (2560, 32)
+//   conv2     : (2560, 32)        -> maxpool 8/2          -> (1277, 32)
+//   conv3/4   : (1277, 32→64→64)  -> maxpool 8/2          -> (635, 64)
+//   conv5/6   : (635, 64→128→128) -> global max           -> (128)
+
+/// Errors of the inference engine's inputs.
+public enum EncoderError: Error, CustomStringConvertible, Equatable, Sendable {
+    case wrongLength(expected: Int, found: Int)
+    case nonFinite(window: Int, sample: Int)
+
+    public var description: String {
+        switch self {
+        case let .wrongLength(e, f): return "windows must have \(e) samples each; the input has \(f) values, not a multiple of \(e)"
+        case let .nonFinite(w, s): return "window \(w) has a NaN or Inf at sample \(s)"
+        }
+    }
+}
+
+/// Scratch buffers for one window's forward pass, allocated once per worker and reused.
+/// Not thread-safe: one per thread. Padding rows stay zero for the buffer's lifetime.
+public final class EncoderWorkspace: @unchecked Sendable {
+    // Each buffer is (padLeft + T + padRight) rows of C floats; `in[i]` feeds conv i.
+    let inputs: [UnsafeMutablePointer<Float>]   // conv_i input, padded
+    let inRows: [Int]
+    let c2: UnsafeMutablePointer<Float>         // conv2 out (2560, 32)
+    let c4: UnsafeMutablePointer<Float>         // conv4 out (1277, 64)
+    let c6: UnsafeMutablePointer<Float>         // conv6 out (635, 128)
+
+    init(_ w: EncoderWeights) {
+        let lens = [2560, 2560, 1277, 1277, 635, 635]
+        var ins: [UnsafeMutablePointer<Float>] = []
+        var rows: [Int] = []
+        for (c, t) in zip(w.convs, lens) {
+            let r = c.padLeft + t + c.padRight
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: r * c.cin)
+            p.initialize(repeating: 0, count: r * c.cin)
+            ins.append(p); rows.append(r)
+        }
+        inputs = ins; inRows = rows
+        c2 = .allocate(capacity: 2560 * 32); c2.initialize(repeating: 0, count: 2560 * 32)
+        c4 = .allocate(capacity: 1277 * 64); c4.initialize(repeating: 0, count: 1277 * 64)
+        c6 = .allocate(capacity: 635 * 128); c6.initialize(repeating: 0, count: 635 * 128)
+    }
+
+    deinit {
+        for p in inputs { p.deallocate() }
+        c2.deallocate(); c4.deallocate(); c6.deallocate()
+    }
+}
+
+/// The fast encoder: immutable weights shared by every thread, forward pass over
+/// batches of 2560-sample windows on the CPU kernels picked at run time.
+public struct Encoder: Sendable {
+    public let weights: EncoderWeights
+    public static let windowLength = EncoderWeights.windowLength
+    public static let embeddingSize = EncoderWeights.embeddingSize
+
+    public init(weights: EncoderWeights) { self.weights = weights }
+
+    public func makeWorkspace() -> EncoderWorkspace { EncoderWorkspace(weights) }
+
+    /// The kernel family in use ("avx512", "avx2" or "portable").
+    public static var kernelName: String { String(cString: ck_isa_name(ck_isa())) }
+
+    /// Runs conv layer `i` over rows [r0, r1) of its output. `out` points at row 0 of the
+    /// output (row stride = C_out).
+    @inline(__always)
+    func conv(_ i: Int, _ ws: EncoderWorkspace, out: UnsafeMutablePointer<Float>, rows r0: Int, _ r1: Int) {
+        let c = weights.convs[i]
+        guard r1 > r0 else { return }
+        c.kernel.withUnsafeBufferPointer { k in
+            c.bias.withUnsafeBufferPointer { b in
+                ck_gemm_bias_act(Int32(r1 - r0), Int32(c.cout), Int32(c.taps * c.cin),
+                                 ws.inputs[i] + r0 * c.cin, Int32(c.cin), k.baseAddress, b.baseAddress,
+                                 out + r0 * c.cout, Int32(c.cout), 1)
+            }
+        }
+    }
+
+    /// The output buffer (row 0) that conv `i` writes into.
+    func target(_ i: Int, _ ws: EncoderWorkspace) -> UnsafeMutablePointer<Float> {
+        switch i {
+        case 1: return ws.c2
+        case 3: return ws.c4
+        case 5: return ws.c6
+        default: return ws.inputs[i + 1] + weights.convs[i + 1].padLeft * weights.convs[i + 1].cin
+        }
+    }
+
+    static let lengths = [2560, 2560, 1277, 1277, 635, 635]
+
+    /// One window through the encoder; `split` (>1) runs each layer's rows across that
+    /// many threads (for batches smaller than the thread count).
+    func forward(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ ws: EncoderWorkspace, split: Int) {
+        let c0 = weights.convs[0]
+        (ws.inputs[0] + c0.padLeft).update(from: x, count: Self.windowLength)
+        for i in 0..<6 {
+            let t = Self.lengths[i]
+            let dst = target(i, ws)
+            if split > 1 {
+                nonisolated(unsafe) let d = dst  // each thread writes its own rows
+                DispatchQueue.concurrentPerform(iterations: split) { s in
+                    conv(i, ws, out: d, rows: t * s / split, t * (s + 1) / split)
+                }
+            } else {
+                conv(i, ws, out: dst, rows: 0, t)
+            }
+            if i == 1 || i == 3 {
+                let next = weights.convs[i + 1]
+                ck_maxpool8s2(Int32(t), Int32(weights.convs[i].cout), dst,
+                              ws.inputs[i + 1] + next.padLeft * next.cin, Int32(next.cin))
+            }
+        }
+        ck_global_max(635, 128, ws.c6, out)
+    }
+
+    /// Embeds `count` windows of 2560 samples (row-major) into `count` × 128 floats.
+    /// Threads: windows are spread over up to `threads` cores (the process-wide
+    /// `CoreBudget` keeps concurrent callers from oversubscribing); a batch smaller than
+    /// the thread count splits each layer's rows instead.
+    /// - Complexity: 0.674 GFLOP per window.
+    public func embed(_ windows: UnsafeBufferPointer<Float>, count: Int, into out: UnsafeMutableBufferPointer<Float>,
+                      threads: Int = 1, workspaces: [EncoderWorkspace]? = nil) {
+        precondition(windows.count >= count * Self.windowLength && out.count >= count * Self.embeddingSize)
+        if count == 0 { return }
+        let granted = CoreBudget.shared.acquire(upTo: max(1, threads))
+        defer { CoreBudget.shared.release(granted) }
+        let wss = workspaces ?? (0..<min(granted, count)).map { _ in makeWorkspace() }
+        nonisolated(unsafe) let x = windows.baseAddress!, o = out.baseAddress!  // disjoint rows per thread
+        if granted == 1 || count == 1 {
+            for n in 0..<count {
+                forward(x + n * Self.windowLength, o + n * Self.embeddingSize, wss[0], split: granted)
+            }
+            return
+        }
+        let workers = min(granted, count, wss.count)
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let lo = count * w / workers, hi = count * (w + 1) / workers
+            for n in lo..<hi {
+                forward(x + n * Self.windowLength, o + n * Self.embeddingSize, wss[w], split: 1)
+            }
+        }
+    }
+
+    /// Embeds windows given as a flat array (count × 2560), checking lengths and values.
+    public func embed(_ windows: [Float], threads: Int = 1) throws -> [Float] {
+        guard windows.count % Self.windowLength == 0 else {
+            throw EncoderError.wrongLength(expected: Self.windowLength, found: windows.count)
+        }
+        if let bad = windows.firstIndex(where: { !$0.isFinite }) {
+            throw EncoderError.nonFinite(window: bad / Self.windowLength, sample: bad % Self.windowLength)
+        }
+        let n = windows.count / Self.windowLength
+        var out = [Float](repeating: 0, count: n * Self.embeddingSize)
+        windows.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { o in embed(x, count: n, into: o, threads: threads) }
+        }
+        return out
+    }
+}
+
+/// Process-wide budget of compute threads, one per core, so that two engines (or two
+/// server workers) running side by side never oversubscribe the machine.
+public final class CoreBudget: @unchecked Sendable {
+    public static let shared = CoreBudget(cores: ProcessInfo.processInfo.activeProcessorCount)
+    private let cond = NSCondition()
+    private var free: Int
+    public let cores: Int
+
+    public init(cores: Int) { self.cores = max(1, cores); free = max(1, cores) }
+
+    /// Blocks until at least one core is free, then takes up to `n`. Returns how many.
+    public func acquire(upTo n: Int) -> Int {
+        cond.lock(); defer { cond.unlock() }
+        while free == 0 { cond.wait() }
+        let g = min(n, free)
+        free -= g
+        return g
+    }
+
+    public func release(_ n: Int) {
+        cond.lock(); free += n; cond.broadcast(); cond.unlock()
+    }
+}
