@@ -17,11 +17,14 @@ let package = Package(
         // zlib (Debian: zlib1g-dev) for DEFLATE members of .npz files and CRC-32.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        // libcrypto (Debian: libssl-dev) for the SHA-256 of weights files.
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
         // Hand-written compute kernels; the fast path is picked at run time from CPUID.
         .target(name: "CKernels", path: "Sources/CKernels",
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
         .target(name: "NPY", dependencies: ["CZlib"]),
-        .target(name: "Model", dependencies: ["NPY", "CKernels", "CZlib"]),
+        .target(name: "Model", dependencies: ["NPY", "CKernels", "CZlib", "COpenSSL"]),
         .executableTarget(name: "Server", dependencies: [
             "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import Model
+import NPY
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure encoder throughput (windows/s) for each batch size and thread count.",
+        discussion: "Prints one line per cell: median windows/s over --repeats timed runs after a warm-up.")
+
+    @Option(help: "Weights directory or .npz of encoder tensors.") var weights: String = "weights"
+    @Option(help: "Comma-separated batch sizes.") var batch: String = "1,8,32,128"
+    @Option(help: "Comma-separated thread counts.") var threads: String = "1,2"
+    @Option(help: "Seconds to spend per cell (at least).") var seconds: Double = 2
+    @Option(help: "Output format: table or tsv.") var format: String = "table"
+
+    func run() throws {
+        let net = try WeightsDirectory.loadNetwork(weights)
+        let batches = batch.split(separator: ",").compactMap { Int($0) }
+        let threadCounts = threads.split(separator: ",").compactMap { Int($0) }
+        var rng = SystemRandomNumberGenerator()
+        if format == "table" { print("kernels: \(Encoder.kernelName)") }
+        for t in threadCounts {
+            for b in batches {
+                let x = (0..<(b * 2560)).map { _ in Float.random(in: -2...2, using: &rng) }
+                var out = [Float](repeating: 0, count: b * 128)
+                let wss = (0..<t).map { _ in net.encoder.makeWorkspace() }
+                func once() {
+                    x.withUnsafeBufferPointer { xp in
+                        out.withUnsafeMutableBufferPointer { op in
+                            net.encoder.embed(xp, count: b, into: op, threads: t, workspaces: wss)
+                        }
+                    }
+                }
+                once()
+                var rates: [Double] = []
+                let deadline = Date().addingTimeInterval(seconds)
+                while Date() < deadline || rates.count < 5 {
+                    let s = DispatchTime.now().uptimeNanoseconds
+                    once()
+                    let e = DispatchTime.now().uptimeNanoseconds
+                    rates.append(Double(b) / (Double(e - s) / 1e9))
+                }
+                rates.sort()
+                let med = rates[rates.count / 2]
+                if format == "tsv" { print("ecg-affect\t\(b)\t\(t)\t\(String(format: "%.1f", med))") } else {
+                    print(String(format: "batch %4d  threads %d  %8.1f windows/s  (%d runs)", b, t, med, rates.count))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+import ArgumentParser
+
+@main
+struct ECGTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ecg-train",
+        abstract: "Offline tools of ecg-affect: import weights, extract embeddings, benchmark the engine.",
+        discussion: """
+        Weights directories (manifest.json + encoder .npz) are what ecg-server loads.
+        Examples:
+          ecg-train import --from SSL_model.ckpt --out weights/
+          ecg-train embed --weights weights/ --in windows.npy --out embeddings.npy
+          ecg-train bench --weights weights/ --batch 1,8,32,128 --threads 1,2
+        """,
+        subcommands: [ImportCommand.self, EmbedCommand.self, BenchCommand.self])
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import Model
+import NPY
+
+struct EmbedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Map (N, 2560) ECG windows to (N, 128) float32 embeddings (the authors' extract_features.py).",
+        discussion: """
+        Input: a .npy of shape (N, 2560) (or (2560,) for one window), any float or int dtype.
+        Windows must already be at 256 Hz. With --preprocessed they go to the network exactly
+        as given (parity mode); without it each window is normalised as the weights'
+        manifest says (robust z-score per window by default).
+        Output: a float32 .npy of shape (N, 128), written atomically.
+        """)
+
+    @Option(help: "Weights directory (manifest.json + encoder.npz).") var weights: String = "weights"
+    @Option(name: .customLong("in"), help: "Input .npy of windows.") var input: String
+    @Option(help: "Output .npy of embeddings.") var out: String
+    @Option(help: "Windows per engine call.") var batch: Int = 32
+    @Option(help: "Compute threads (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Send windows to the network as given, without normalisation.") var preprocessed = false
+    @Flag(help: "No progress bar.") var quiet = false
+
+    func validate() throws {
+        guard batch >= 1, batch <= 4096 else { throw ValidationError("--batch must be between 1 and 4096") }
+        guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+    }
+
+    func run() throws {
+        let net: SSLNetwork
+        var normalization = "none"
+        do {
+            net = try WeightsDirectory.loadNetwork(weights)
+            if !preprocessed, let m = try? Manifest.load(directory: weights) { normalization = m.input.preprocessing.normalization }
+        } catch { throw ValidationError("cannot load weights: \(error)") }
+        let arr: NPYArray
+        do { arr = try NPY.read(path: input) } catch { throw ValidationError("\(input): \(error)") }
+        let w = EncoderWeights.windowLength
+        guard (arr.shape.count == 2 && arr.shape[1] == w) || arr.shape == [w] else {
+            throw ValidationError("\(input): windows must have shape (N, \(w)) or (\(w),), found \(arr.shape)")
+        }
+        var x = arr.floats()
+        let n = x.count / w
+        if let bad = x.firstIndex(where: { !$0.isFinite }) {
+            throw ValidationError("\(input): window \(bad / w) (row \(bad / w)) has a NaN or Inf at sample \(bad % w)")
+        }
+        if !preprocessed && normalization != "none" {
+            for i in 0..<n {
+                x.withUnsafeMutableBufferPointer { p in
+                    Preprocessing.robustZScore(UnsafeMutableBufferPointer(rebasing: p[(i * w)..<((i + 1) * w)]))
+                }
+            }
+        }
+        var out = [Float](repeating: 0, count: n * 128)
+        let progress = Progress(total: n, label: "embed", enabled: !quiet)
+        let wss = (0..<threads).map { _ in net.encoder.makeWorkspace() }
+        var done = 0
+        while done < n {
+            let b = min(batch, n - done)
+            x.withUnsafeBufferPointer { xp in
+                out.withUnsafeMutableBufferPointer { op in
+                    net.encoder.embed(UnsafeBufferPointer(rebasing: xp[(done * w)...]), count: b,
+                                      into: UnsafeMutableBufferPointer(rebasing: op[(done * 128)...]), threads: threads, workspaces: wss)
+                }
+            }
+            done += b
+            progress.update(done)
+        }
+        progress.finish()
+        do { try NPY.write(NPYArray(floats: out, shape: [n, 128]), path: self.out) } catch {
+            throw ValidationError("cannot write \(self.out): \(error)")
+        }
+    }
+}
