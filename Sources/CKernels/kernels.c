@@ -47,22 +47,27 @@ static inline float act_apply(float v, int act) {
     return v;
 }
 
-void ck_gemm_bias_act_ref(int M, int N, int K, const float *A, int lda, const float *B,
-                          const float *bias, float *C, int ldc, int act) {
+static void gemm_ref_ldb(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                         const float *bias, float *C, int ldc, int act) {
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) {
             float s = bias ? bias[n] : 0.0f;
-            for (int k = 0; k < K; k++) s += A[(size_t)m * lda + k] * B[(size_t)k * N + n];
+            for (int k = 0; k < K; k++) s += A[(size_t)m * lda + k] * B[(size_t)k * ldb + n];
             C[(size_t)m * ldc + n] = act_apply(s, act);
         }
+}
+
+void ck_gemm_bias_act_ref(int M, int N, int K, const float *A, int lda, const float *B,
+                          const float *bias, float *C, int ldc, int act) {
+    gemm_ref_ldb(M, N, K, A, lda, B, N, bias, C, ldc, act);
 }
 
 // Portable path: rows in blocks of 4, all N columns accumulated in a stack tile the
 // compiler vectorises (the inner loop is over contiguous n).
 #define PMAX_N 512
-static void gemm_portable(int M, int N, int K, const float *A, int lda, const float *B,
+static void gemm_portable(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                           const float *bias, float *C, int ldc, int act) {
-    if (N > PMAX_N) { ck_gemm_bias_act_ref(M, N, K, A, lda, B, bias, C, ldc, act); return; }
+    if (N > PMAX_N) { gemm_ref_ldb(M, N, K, A, lda, B, ldb, bias, C, ldc, act); return; }
     float acc[4][PMAX_N];
     int m = 0;
     for (; m + 4 <= M; m += 4) {
@@ -70,7 +75,7 @@ static void gemm_portable(int M, int N, int K, const float *A, int lda, const fl
             for (int n = 0; n < N; n++) acc[r][n] = bias ? bias[n] : 0.0f;
         const float *a0 = A + (size_t)m * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
         for (int k = 0; k < K; k++) {
-            const float *b = B + (size_t)k * N;
+            const float *b = B + (size_t)k * ldb;
             float x0 = a0[k], x1 = a1[k], x2 = a2[k], x3 = a3[k];
             for (int n = 0; n < N; n++) {
                 float bn = b[n];
@@ -84,7 +89,7 @@ static void gemm_portable(int M, int N, int K, const float *A, int lda, const fl
         for (int n = 0; n < N; n++) acc[0][n] = bias ? bias[n] : 0.0f;
         const float *a0 = A + (size_t)m * lda;
         for (int k = 0; k < K; k++) {
-            const float *b = B + (size_t)k * N;
+            const float *b = B + (size_t)k * ldb;
             float x0 = a0[k];
             for (int n = 0; n < N; n++) acc[0][n] += x0 * b[n];
         }
@@ -107,15 +112,15 @@ static inline __m512 act512(__m512 v, int act) {
 // MR rows x 32 columns, K fully accumulated in registers.
 #define K512_TILE(MR)                                                                       \
 __attribute__((target("avx512f,fma")))                                                     \
-static void k512_##MR(int K, const float *A, int lda, const float *B, int N,              \
+static void k512_##MR(int K, const float *A, int lda, const float *B, int ldb,              \
                       const float *bias, float *C, int ldc, int act) {                     \
     __m512 c0[MR], c1[MR];                                                                 \
     __m512 bb0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();                       \
     __m512 bb1 = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();                  \
     for (int r = 0; r < MR; r++) { c0[r] = bb0; c1[r] = bb1; }                             \
     for (int k = 0; k < K; k++) {                                                          \
-        __m512 b0 = _mm512_loadu_ps(B + (size_t)k * N);                                    \
-        __m512 b1 = _mm512_loadu_ps(B + (size_t)k * N + 16);                               \
+        __m512 b0 = _mm512_loadu_ps(B + (size_t)k * ldb);                                    \
+        __m512 b1 = _mm512_loadu_ps(B + (size_t)k * ldb + 16);                               \
         for (int r = 0; r < MR; r++) {                                                     \
             __m512 a = _mm512_set1_ps(A[(size_t)r * lda + k]);                             \
             c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);                                         \
@@ -132,15 +137,15 @@ K512_TILE(4)
 K512_TILE(1)
 
 __attribute__((target("avx512f,fma")))
-static void gemm_avx512(int M, int N, int K, const float *A, int lda, const float *B,
+static void gemm_avx512(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                         const float *bias, float *C, int ldc, int act) {
     for (int n0 = 0; n0 < N; n0 += 32) {
         const float *Bn = B + n0;
         const float *bn = bias ? bias + n0 : NULL;
         int m = 0;
-        for (; m + 12 <= M; m += 12) k512_12(K, A + (size_t)m * lda, lda, Bn, N, bn, C + (size_t)m * ldc + n0, ldc, act);
-        for (; m + 4 <= M; m += 4) k512_4(K, A + (size_t)m * lda, lda, Bn, N, bn, C + (size_t)m * ldc + n0, ldc, act);
-        for (; m < M; m++) k512_1(K, A + (size_t)m * lda, lda, Bn, N, bn, C + (size_t)m * ldc + n0, ldc, act);
+        for (; m + 12 <= M; m += 12) k512_12(K, A + (size_t)m * lda, lda, Bn, ldb, bn, C + (size_t)m * ldc + n0, ldc, act);
+        for (; m + 4 <= M; m += 4) k512_4(K, A + (size_t)m * lda, lda, Bn, ldb, bn, C + (size_t)m * ldc + n0, ldc, act);
+        for (; m < M; m++) k512_1(K, A + (size_t)m * lda, lda, Bn, ldb, bn, C + (size_t)m * ldc + n0, ldc, act);
     }
 }
 
@@ -157,15 +162,15 @@ static inline __m256 act256(__m256 v, int act) {
 
 #define K256_TILE(MR)                                                                       \
 __attribute__((target("avx2,fma")))                                                        \
-static void k256_##MR(int K, const float *A, int lda, const float *B, int N,              \
+static void k256_##MR(int K, const float *A, int lda, const float *B, int ldb,              \
                       const float *bias, float *C, int ldc, int act) {                     \
     __m256 c0[MR], c1[MR];                                                                 \
     __m256 bb0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();                       \
     __m256 bb1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();                   \
     for (int r = 0; r < MR; r++) { c0[r] = bb0; c1[r] = bb1; }                             \
     for (int k = 0; k < K; k++) {                                                          \
-        __m256 b0 = _mm256_loadu_ps(B + (size_t)k * N);                                    \
-        __m256 b1 = _mm256_loadu_ps(B + (size_t)k * N + 8);                                \
+        __m256 b0 = _mm256_loadu_ps(B + (size_t)k * ldb);                                    \
+        __m256 b1 = _mm256_loadu_ps(B + (size_t)k * ldb + 8);                                \
         for (int r = 0; r < MR; r++) {                                                     \
             __m256 a = _mm256_broadcast_ss(A + (size_t)r * lda + k);                       \
             c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);                                         \
@@ -181,27 +186,36 @@ K256_TILE(6)
 K256_TILE(1)
 
 __attribute__((target("avx2,fma")))
-static void gemm_avx2(int M, int N, int K, const float *A, int lda, const float *B,
+static void gemm_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       const float *bias, float *C, int ldc, int act) {
     for (int n0 = 0; n0 < N; n0 += 16) {
         const float *Bn = B + n0;
         const float *bn = bias ? bias + n0 : NULL;
         int m = 0;
-        for (; m + 6 <= M; m += 6) k256_6(K, A + (size_t)m * lda, lda, Bn, N, bn, C + (size_t)m * ldc + n0, ldc, act);
-        for (; m < M; m++) k256_1(K, A + (size_t)m * lda, lda, Bn, N, bn, C + (size_t)m * ldc + n0, ldc, act);
+        for (; m + 6 <= M; m += 6) k256_6(K, A + (size_t)m * lda, lda, Bn, ldb, bn, C + (size_t)m * ldc + n0, ldc, act);
+        for (; m < M; m++) k256_1(K, A + (size_t)m * lda, lda, Bn, ldb, bn, C + (size_t)m * ldc + n0, ldc, act);
     }
 }
 #endif
 
-void ck_gemm_bias_act(int M, int N, int K, const float *A, int lda, const float *B,
-                      const float *bias, float *C, int ldc, int act) {
+static void gemm_dispatch(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                          const float *bias, float *C, int ldc, int act) {
     if (M <= 0 || N <= 0) return;
 #if CK_X86
     int isa = ck_isa();
-    if (isa == 2 && N % 32 == 0) { gemm_avx512(M, N, K, A, lda, B, bias, C, ldc, act); return; }
-    if (isa >= 1 && N % 16 == 0) { gemm_avx2(M, N, K, A, lda, B, bias, C, ldc, act); return; }
+    if (isa == 2 && N % 32 == 0) { gemm_avx512(M, N, K, A, lda, B, ldb, bias, C, ldc, act); return; }
+    if (isa >= 1 && N % 16 == 0) { gemm_avx2(M, N, K, A, lda, B, ldb, bias, C, ldc, act); return; }
 #endif
-    gemm_portable(M, N, K, A, lda, B, bias, C, ldc, act);
+    gemm_portable(M, N, K, A, lda, B, ldb, bias, C, ldc, act);
+}
+
+void ck_gemm_bias_act(int M, int N, int K, const float *A, int lda, const float *B,
+                      const float *bias, float *C, int ldc, int act) {
+    gemm_dispatch(M, N, K, A, lda, B, N, bias, C, ldc, act);
+}
+
+void ck_gemm_strided(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
+    gemm_dispatch(M, N, K, A, lda, B, ldb, NULL, C, ldc, 0);
 }
 
 void ck_maxpool8s2(int T, int C, const float *in, float *out, int ldo) {
@@ -221,4 +235,49 @@ void ck_global_max(int T, int C, const float *in, float *out) {
     for (int c = 0; c < C; c++) out[c] = -FLT_MAX;
     for (int t = 0; t < T; t++)
         for (int c = 0; c < C; c++) out[c] = in[(size_t)t * C + c] > out[c] ? in[(size_t)t * C + c] : out[c];
+}
+
+// ------------------------------------------------------------------ tiled DFT helpers
+// tmp: (P, 2, m+1, C) half-tile spectra (re plane, then im plane); X: (m+1, nseg, 2C).
+static inline __attribute__((always_inline))
+void dft_combine_body(int m, int nseg, int q0, int q1, int C, const float *restrict tmp, float *restrict X) {
+    const int F = m + 1;
+    const size_t tile = (size_t)2 * F * C;
+    for (int q = q0; q < q1; q++) {
+        const float *a = tmp + (size_t)q * tile, *b = a + tile;
+        for (int f = 0; f < F; f++) {
+            float *restrict dst = X + ((size_t)f * nseg + q) * 2 * C;
+            for (int r = 0; r < 2; r++) {
+                const float *restrict af = a + ((size_t)r * F + f) * C, *restrict bf = b + ((size_t)r * F + f) * C;
+                float *restrict d = dst + r * C;
+                if (f & 1) { for (int c = 0; c < C; c++) d[c] = af[c] - bf[c]; }
+                else       { for (int c = 0; c < C; c++) d[c] = af[c] + bf[c]; }
+            }
+        }
+    }
+}
+
+#if CK_X86
+__attribute__((target("avx512f,avx512vl"))) static void dft_combine_avx512(int m, int nseg, int q0, int q1, int C, const float *tmp, float *X) { dft_combine_body(m, nseg, q0, q1, C, tmp, X); }
+__attribute__((target("avx2"))) static void dft_combine_avx2(int m, int nseg, int q0, int q1, int C, const float *tmp, float *X) { dft_combine_body(m, nseg, q0, q1, C, tmp, X); }
+#endif
+static void dft_combine_portable(int m, int nseg, int q0, int q1, int C, const float *tmp, float *X) { dft_combine_body(m, nseg, q0, q1, C, tmp, X); }
+
+void ck_tile_dft_combine(int m, int nseg, int q0, int q1, int C, const float *tmp, float *X) {
+#if CK_X86
+    int isa = ck_isa();
+    if (isa == 2) { dft_combine_avx512(m, nseg, q0, q1, C, tmp, X); return; }
+    if (isa == 1) { dft_combine_avx2(m, nseg, q0, q1, C, tmp, X); return; }
+#endif
+    dft_combine_portable(m, nseg, q0, q1, C, tmp, X);
+}
+
+void ck_gemm_full(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  const float *bias, float *C, int ldc, int act) {
+    gemm_dispatch(M, N, K, A, lda, B, ldb, bias, C, ldc, act);
+}
+
+void ck_gemm_full_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                      const float *bias, float *C, int ldc, int act) {
+    gemm_ref_ldb(M, N, K, A, lda, B, ldb, bias, C, ldc, act);
 }

@@ -31,12 +31,20 @@ public final class EncoderWorkspace: @unchecked Sendable {
     let c4: UnsafeMutablePointer<Float>         // conv4 out (1277, 64)
     let c6: UnsafeMutablePointer<Float>         // conv6 out (635, 128)
 
-    init(_ w: EncoderWeights) {
+    let tmp: UnsafeMutablePointer<Float>, fx: UnsafeMutablePointer<Float>, fy: UnsafeMutablePointer<Float>
+    let scratch: (Int, Int, Int)
+
+    init(_ w: EncoderWeights, plans: [TiledDFTConv?]) {
         let lens = [2560, 2560, 1277, 1277, 635, 635]
         var ins: [UnsafeMutablePointer<Float>] = []
         var rows: [Int] = []
-        for (c, t) in zip(w.convs, lens) {
-            let r = c.padLeft + t + c.padRight
+        var sc = (1, 1, 1)
+        for (i, (c, t)) in zip(w.convs, lens).enumerated() {
+            var r = c.padLeft + t + c.padRight
+            if let p = plans[i] {
+                r = max(r, p.inputRows)
+                sc = (max(sc.0, p.scratch.tmp), max(sc.1, p.scratch.x), max(sc.2, p.scratch.y))
+            }
             let p = UnsafeMutablePointer<Float>.allocate(capacity: r * c.cin)
             p.initialize(repeating: 0, count: r * c.cin)
             ins.append(p); rows.append(r)
@@ -45,11 +53,16 @@ public final class EncoderWorkspace: @unchecked Sendable {
         c2 = .allocate(capacity: 2560 * 32); c2.initialize(repeating: 0, count: 2560 * 32)
         c4 = .allocate(capacity: 1277 * 64); c4.initialize(repeating: 0, count: 1277 * 64)
         c6 = .allocate(capacity: 635 * 128); c6.initialize(repeating: 0, count: 635 * 128)
+        scratch = sc
+        tmp = .allocate(capacity: sc.0); tmp.initialize(repeating: 0, count: sc.0)
+        fx = .allocate(capacity: sc.1); fx.initialize(repeating: 0, count: sc.1)
+        fy = .allocate(capacity: sc.2); fy.initialize(repeating: 0, count: sc.2)
     }
 
     deinit {
         for p in inputs { p.deallocate() }
         c2.deallocate(); c4.deallocate(); c6.deallocate()
+        tmp.deallocate(); fx.deallocate(); fy.deallocate()
     }
 }
 
@@ -59,10 +72,28 @@ public struct Encoder: Sendable {
     public let weights: EncoderWeights
     public static let windowLength = EncoderWeights.windowLength
     public static let embeddingSize = EncoderWeights.embeddingSize
+    /// How each of the six convolutions is computed.
+    public let algorithms: [ConvAlgorithm]
+    let plans: [TiledDFTConv?]
 
-    public init(weights: EncoderWeights) { self.weights = weights }
+    /// Default per-layer choice, measured on this project's benchmark (README): the
+    /// tiled DFT where kernels are long, direct GEMM where they are short.
+    public static let defaultAlgorithms: [ConvAlgorithm] = [
+        .direct, .tiledDFT(tile: 32), .tiledDFT(tile: 16), .tiledDFT(tile: 16), .tiledDFT(tile: 8), .tiledDFT(tile: 8),
+    ]
 
-    public func makeWorkspace() -> EncoderWorkspace { EncoderWorkspace(weights) }
+    public init(weights: EncoderWeights, algorithms: [ConvAlgorithm]? = nil) {
+        self.weights = weights
+        let algs = algorithms ?? Self.defaultAlgorithms
+        precondition(algs.count == 6)
+        self.algorithms = algs
+        plans = algs.enumerated().map { i, a in
+            if case let .tiledDFT(m) = a { return TiledDFTConv(weights.convs[i], length: Self.lengths[i], tile: m) }
+            return nil
+        }
+    }
+
+    public func makeWorkspace() -> EncoderWorkspace { EncoderWorkspace(weights, plans: plans) }
 
     /// The kernel family in use ("avx512", "avx2" or "portable").
     public static var kernelName: String { String(cString: ck_isa_name(ck_isa())) }
@@ -102,7 +133,9 @@ public struct Encoder: Sendable {
         for i in 0..<6 {
             let t = Self.lengths[i]
             let dst = target(i, ws)
-            if split > 1 {
+            if let p = plans[i] {
+                p.run(xp: ws.inputs[i], out: dst, ldo: weights.convs[i].cout, tmp: ws.tmp, x: ws.fx, y: ws.fy, split: split)
+            } else if split > 1 {
                 nonisolated(unsafe) let d = dst  // each thread writes its own rows
                 DispatchQueue.concurrentPerform(iterations: split) { s in
                     conv(i, ws, out: d, rows: t * s / split, t * (s + 1) / split)
@@ -164,6 +197,25 @@ public struct Encoder: Sendable {
     }
 }
 
+/// How a convolution layer is computed. Both give the same result within float32 rounding.
+public enum ConvAlgorithm: Sendable, Equatable, CustomStringConvertible {
+    /// Direct convolution as one GEMM over overlapping input rows (K·C_in deep).
+    case direct
+    /// Overlap-save with 2·tile-point DFTs; tile must divide the kernel length (or exceed it).
+    case tiledDFT(tile: Int)
+
+    public var description: String {
+        switch self { case .direct: return "direct"; case let .tiledDFT(m): return "dft\(m)" }
+    }
+
+    /// Parses "direct" or "dftM".
+    public init?(_ s: String) {
+        if s == "direct" { self = .direct; return }
+        if s.hasPrefix("dft"), let m = Int(s.dropFirst(3)), m >= 2, m <= 64 { self = .tiledDFT(tile: m); return }
+        return nil
+    }
+}
+
 /// Process-wide budget of compute threads, one per core, so that two engines (or two
 /// server workers) running side by side never oversubscribe the machine.
 public final class CoreBudget: @unchecked Sendable {
@@ -185,5 +237,28 @@ public final class CoreBudget: @unchecked Sendable {
 
     public func release(_ n: Int) {
         cond.lock(); free += n; cond.broadcast(); cond.unlock()
+    }
+}
+
+extension Encoder {
+    /// Benchmark helper: the fastest of `reps` runs of conv layer `i` alone (seconds),
+    /// on random input, with this encoder's algorithm for that layer.
+    public func timeLayer(_ i: Int, reps: Int, split: Int = 1) -> Double {
+        let ws = makeWorkspace()
+        let c = weights.convs[i]
+        let src = ws.inputs[i] + c.padLeft * c.cin
+        for k in 0..<(Self.lengths[i] * c.cin) { src[k] = Float.random(in: -1...1) }
+        let dst = target(i, ws)
+        var best = Double.infinity
+        for _ in 0..<reps {
+            let s = DispatchTime.now().uptimeNanoseconds
+            if let p = plans[i] {
+                p.run(xp: ws.inputs[i], out: dst, ldo: c.cout, tmp: ws.tmp, x: ws.fx, y: ws.fy, split: split)
+            } else {
+                conv(i, ws, out: dst, rows: 0, Self.lengths[i])
+            }
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - s) / 1e9)
+        }
+        return best
     }
 }

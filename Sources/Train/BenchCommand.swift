@@ -14,13 +14,39 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Comma-separated thread counts.") var threads: String = "1,2"
     @Option(help: "Seconds to spend per cell (at least).") var seconds: Double = 2
     @Option(help: "Output format: table or tsv.") var format: String = "table"
+    @Option(help: "Per-layer algorithms, six comma-separated of direct|dftM (default: the engine's choice).")
+    var algorithms: String?
+
+    @Flag(help: "Time each conv layer alone with each algorithm (fastest of many runs) and exit.")
+    var layers = false
 
     func run() throws {
-        let net = try WeightsDirectory.loadNetwork(weights)
+        if layers {
+            let net = try WeightsDirectory.loadNetwork(weights)
+            let cands: [[ConvAlgorithm]] = [[.direct], [.tiledDFT(tile: 32)], [.tiledDFT(tile: 32), .tiledDFT(tile: 16), .tiledDFT(tile: 8)],
+                                            [.tiledDFT(tile: 16), .tiledDFT(tile: 8)], [.tiledDFT(tile: 16), .tiledDFT(tile: 8)],
+                                            [.tiledDFT(tile: 16), .tiledDFT(tile: 8)], [.tiledDFT(tile: 16), .tiledDFT(tile: 8)]]
+            for i in 0..<6 {
+                var line = "conv_layer_\(i + 1):"
+                for a in [ConvAlgorithm.direct] + cands[i + 1] {
+                    var algs = [ConvAlgorithm](repeating: .direct, count: 6); algs[i] = a
+                    let e = Encoder(weights: net.encoder.weights, algorithms: algs)
+                    line += String(format: "  %@ %.3f ms", a.description, e.timeLayer(i, reps: 200) * 1e3)
+                }
+                print(line)
+            }
+            return
+        }
+        var net = try WeightsDirectory.loadNetwork(weights)
+        if let a = algorithms {
+            let algs = a.split(separator: ",").compactMap { ConvAlgorithm(String($0)) }
+            guard algs.count == 6 else { throw ValidationError("--algorithms needs six of direct|dftM, e.g. direct,dft32,dft16,dft16,direct,direct") }
+            net = SSLNetwork(encoder: Encoder(weights: net.encoder.weights, algorithms: algs), tasks: net.tasks)
+        }
         let batches = batch.split(separator: ",").compactMap { Int($0) }
         let threadCounts = threads.split(separator: ",").compactMap { Int($0) }
         var rng = SystemRandomNumberGenerator()
-        if format == "table" { print("kernels: \(Encoder.kernelName)") }
+        if format == "table" { print("kernels: \(Encoder.kernelName), layers: \(net.encoder.algorithms.map(\.description).joined(separator: ","))") }
         for t in threadCounts {
             for b in batches {
                 let x = (0..<(b * 2560)).map { _ in Float.random(in: -2...2, using: &rng) }

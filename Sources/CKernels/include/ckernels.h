@@ -39,3 +39,27 @@ void ck_global_max(int T, int C, const float *in, float *out);
 #ifdef __cplusplus
 }
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Combines half-tile spectra into segment spectra for the tiled-DFT convolution:
+/// X[f][q][r*C + c] = tmp[q][r][f][c] + (-1)^f tmp[q+1][r][f][c] for q in [q0, q1),
+/// r = 0 (real), 1 (imaginary), f = 0..m. tmp: (nseg+1, 2, m+1, C); X: (m+1, nseg, 2C).
+void ck_tile_dft_combine(int m, int nseg, int q0, int q1, int C, const float *tmp, float *X);
+
+/// The general GEMM: C = act(bias + A B), row strides lda, ldb, ldc (floats).
+void ck_gemm_full(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  const float *bias, float *C, int ldc, int act);
+/// Its plain-loop reference.
+void ck_gemm_full_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                      const float *bias, float *C, int ldc, int act);
+
+/// C = A B with row strides (lda, ldb, ldc): the general form used by the frequency-domain
+/// products. N must be a multiple of 16 for the SIMD paths (else the portable path runs).
+void ck_gemm_strided(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
+
+#ifdef __cplusplus
+}
+#endif
