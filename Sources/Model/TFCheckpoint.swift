@@ -106,7 +106,8 @@ public enum TFCheckpoint {
         for i in 0..<8 { magic |= UInt64(b[b.count - 8 + i]) << (8 * UInt64(i)) }
         guard magic == tableMagic else { throw CheckpointError.corruptIndex("bad table magic number") }
         var r = Reader(b: b, pos: b.count - 48, end: b.count - 8)
-        _ = try r.varint(); _ = try r.varint()  // metaindex handle
+        let metaOff = try r.varint(), metaSize = try r.varint()
+        _ = try block(b, offset: metaOff, size: metaSize)  // unused, but checksummed like every block
         let indexOff = try r.varint(), indexSize = try r.varint()
         let index = try block(b, offset: indexOff, size: indexSize)
         var entries: [Entry] = []
