@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the system packages ecg-affect needs, only those missing (Debian/Ubuntu).
+# zlib1g-dev: .npz DEFLATE and CRC-32; libssl-dev: SHA-256 of weights; pkg-config: finds them.
+set -euo pipefail
+need=()
+for p in zlib1g-dev libssl-dev pkg-config; do
+    dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${need[@]}"
+fi
