@@ -1,25 +1,278 @@
-/// Signal preprocessing shared by the server and the trainer.
+import Foundation
+
+/// Errors preparing a recording for the encoder.
+public enum PreprocessingError: Error, CustomStringConvertible, Equatable, Sendable {
+    case badSampleRate(Double)
+    case tooShort(samples: Int, needed: Int, fs: Double)
+    case nonFinite(index: Int)
+    case unknownFilter(String)
+    case unknownNormalization(String)
+
+    public var description: String {
+        switch self {
+        case let .badSampleRate(f): return "sampling rate \(f) Hz is not supported (50 Hz to 10 kHz, at most 3 decimals)"
+        case let .tooShort(n, need, fs): return "recording has \(n) samples at \(fs) Hz (\(String(format: "%.3f", Double(n) / fs)) s); at least 10 s (\(need) samples) are needed"
+        case let .nonFinite(i): return "sample \(i) is NaN or infinite"
+        case let .unknownFilter(f): return "unknown filter '\(f)' in the manifest"
+        case let .unknownNormalization(n): return "unknown normalisation '\(n)' in the manifest"
+        }
+    }
+}
+
+/// Signal preprocessing shared by the server and the trainer: resampling to 256 Hz,
+/// the zero-phase high-pass, cutting into 10 s windows, and the robust z-score.
 public enum Preprocessing {
+    public static let targetRate = 256.0
+    public static let windowLength = 2560
+    /// Manifest names.
+    public static let highpassFilter = "butterworth4-highpass-0.8Hz-zero-phase"
+    public static let windowNormalization = "window-robust-zscore"
+
+    // MARK: Robust z-score
+
     /// Robust z-score in place: minus the mean, divided by the standard deviation of
-    /// the central 95 % of the sorted samples (the statistic of the authors' code).
-    /// A flat window (zero spread) is only centred.
+    /// the central 95 % of the sorted samples (indices ⌊0.025 n⌋ ..< ⌈0.975 n⌉), the
+    /// statistic of the authors' code. A flat window (zero spread) is only centred.
     /// - Complexity: O(n log n) for the sort.
     public static func robustZScore(_ x: UnsafeMutableBufferPointer<Float>) {
         let n = x.count
         guard n > 0 else { return }
+        let (mean, sd) = robustStats(UnsafeBufferPointer(x))
+        let scale = sd > 1e-12 ? 1 / sd : 1
+        for i in 0..<n { x[i] = Float((Double(x[i]) - mean) * scale) }
+    }
+
+    /// (mean of all samples, std of the central 95 % of the sorted samples).
+    public static func robustStats(_ x: UnsafeBufferPointer<Float>) -> (mean: Double, sd: Double) {
+        let n = x.count
         var mean = 0.0
         for v in x { mean += Double(v) }
         mean /= Double(n)
         let sorted = x.sorted()
-        let lo = Int((Double(n) * 0.025).rounded(.down)), hi = max(lo + 1, Int((Double(n) * 0.975).rounded(.up)))
-        let mid = sorted[lo..<min(hi, n)]
+        let lo = Int((Double(n) * 0.025).rounded(.down))
+        let hi = min(n, max(lo + 1, Int((Double(n) * 0.975).rounded(.up))))
+        let mid = sorted[lo..<hi]
         var m2 = 0.0
         for v in mid { m2 += Double(v) }
         m2 /= Double(mid.count)
         var s = 0.0
         for v in mid { s += (Double(v) - m2) * (Double(v) - m2) }
-        let sd = (s / Double(mid.count)).squareRoot()
-        let scale = sd > 1e-12 ? 1 / sd : 1
-        for i in 0..<n { x[i] = Float((Double(x[i]) - mean) * scale) }
+        return (mean, (s / Double(mid.count)).squareRoot())
+    }
+
+    // MARK: Resampling (polyphase, as scipy.signal.resample_poly)
+
+    /// The up/down factors that take `fs` to 256 Hz, or nil if `fs` is out of range.
+    public static func ratio(from fs: Double) -> (up: Int, down: Int)? {
+        guard fs.isFinite, fs >= 50, fs <= 10_000 else { return nil }
+        let milli = (fs * 1000).rounded()
+        guard abs(milli - fs * 1000) < 1e-6 else { return nil }
+        var up = 256_000, down = Int(milli)
+        let g = gcd(up, down)
+        up /= g; down /= g
+        guard max(up, down) <= 20_000 else { return nil }
+        return (up, down)
+    }
+
+    static func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+
+    /// Polyphase resampling by up/down with a Kaiser-windowed (β = 5) sinc low-pass of
+    /// 20·max(up, down) + 1 taps, zero-padded edges — scipy.signal.resample_poly's defaults,
+    /// so results match it to float rounding. Output length ⌈n·up/down⌉.
+    /// - Complexity: O(n_out · 20 · max(up, down) / up).
+    public static func resamplePoly(_ x: [Double], up: Int, down: Int) -> [Double] {
+        if up == down { return x }
+        let maxRate = max(up, down)
+        let fc = 1.0 / Double(maxRate)
+        let halfLen = 10 * maxRate
+        let taps = 2 * halfLen + 1
+        // firwin(taps, fc, window=('kaiser', 5.0)), scaled to unit DC gain, times up.
+        var h = [Double](repeating: 0, count: taps)
+        let i0b = besselI0(5.0)
+        var sum = 0.0
+        for k in 0..<taps {
+            let m = Double(k) - Double(taps - 1) / 2
+            let sinc = m == 0 ? 1.0 : sin(Double.pi * fc * m) / (Double.pi * fc * m)
+            let r = 2 * Double(k) / Double(taps - 1) - 1
+            let w = besselI0(5.0 * (max(0, 1 - r * r)).squareRoot()) / i0b
+            h[k] = fc * sinc * w
+            sum += h[k]
+        }
+        for k in 0..<taps { h[k] = h[k] / sum * Double(up) }
+        let nIn = x.count
+        let nOut = (nIn * up) / down + ((nIn * up) % down == 0 ? 0 : 1)
+        let nPrePad = down - halfLen % down
+        let nPreRemove = (halfLen + nPrePad) / down
+        // y[n] = sum_i x[i] h'[n·down − i·up], h' = h delayed by nPrePad.
+        var y = [Double](repeating: 0, count: nOut)
+        for o in 0..<nOut {
+            let n = o + nPreRemove
+            let pos = n * down - nPrePad          // index into h of i = 0
+            // need 0 <= pos - i·up < taps  →  i in (pos - taps, pos] / up
+            var iLo = pos - taps + 1
+            iLo = iLo <= 0 ? 0 : (iLo + up - 1) / up
+            let iHi = min(nIn - 1, pos >= 0 ? pos / up : -1)
+            if iHi < iLo { continue }
+            var s = 0.0
+            for i in iLo...iHi { s += x[i] * h[pos - i * up] }
+            y[o] = s
+        }
+        return y
+    }
+
+    /// Modified Bessel function of the first kind, order 0 (power series).
+    static func besselI0(_ x: Double) -> Double {
+        var sum = 1.0, term = 1.0
+        let q = x * x / 4
+        for k in 1..<200 {
+            term *= q / Double(k * k)
+            sum += term
+            if term < sum * 1e-17 { break }
+        }
+        return sum
+    }
+
+    // MARK: Zero-phase Butterworth high-pass (as scipy.signal.sosfiltfilt)
+
+    /// Second-order sections [b0, b1, b2, a0, a1, a2] of a digital Butterworth high-pass
+    /// (bilinear transform with pre-warping, as scipy.signal.butter(order, fc, 'highpass', fs=fs)).
+    public static func butterworthHighpass(order: Int, cutoff: Double, fs: Double) -> [[Double]] {
+        let wn = cutoff / (fs / 2)
+        let warped = 4 * tan(Double.pi * wn / 2)  // 2·fs'·tan(π·wn/fs') with fs' = 2
+        var sections: [[Double]] = []
+        // Analog low-pass prototype poles p_k = exp(iπ(2k + N + 1) / 2N), k < N; take the
+        // upper-half-plane ones (and the real one for odd N).
+        for k in 0..<order {
+            let theta = Double.pi * Double(2 * k + order + 1) / Double(2 * order)
+            let pr = cos(theta), pi = sin(theta)
+            if pi < -1e-12 { continue }
+            // High-pass transform: p' = warped / p.
+            let d = pr * pr + pi * pi
+            let hr = warped * pr / d, hi = -warped * pi / d
+            // Bilinear: z = (4 + p') / (4 − p').
+            let nr = 4 + hr, ni = hi, dr = 4 - hr, di = -hi
+            let dd = dr * dr + di * di
+            let zr = (nr * dr + ni * di) / dd, zi = (ni * dr - nr * di) / dd
+            if abs(pi) <= 1e-12 {
+                // Real pole: first-order section, zero at z = 1.
+                sections.append([1, -1, 0, 1, -zr, 0])
+            } else {
+                sections.append([1, -2, 1, 1, -2 * zr, zr * zr + zi * zi])
+            }
+        }
+        // Unit gain at Nyquist (z = −1) for a high-pass.
+        var g = 1.0
+        for s in sections {
+            let num = s[0] - s[1] + s[2], den = s[3] - s[4] + s[5]
+            g *= num / den
+        }
+        let gain = 1 / g
+        sections[0][0] *= gain; sections[0][1] *= gain; sections[0][2] *= gain
+        return sections
+    }
+
+    /// Direct-form II transposed filtering through cascaded sections, with per-section
+    /// initial state `zi` (n_sections × 2), which is updated.
+    static func sosfilt(_ sos: [[Double]], _ x: inout [Double], zi: inout [[Double]]) {
+        for (si, s) in sos.enumerated() {
+            var z0 = zi[si][0], z1 = zi[si][1]
+            let b0 = s[0] / s[3], b1 = s[1] / s[3], b2 = s[2] / s[3], a1 = s[4] / s[3], a2 = s[5] / s[3]
+            for n in 0..<x.count {
+                let xn = x[n]
+                let y = b0 * xn + z0
+                z0 = b1 * xn - a1 * y + z1
+                z1 = b2 * xn - a2 * y
+                x[n] = y
+            }
+            zi[si] = [z0, z1]
+        }
+    }
+
+    /// Steady-state initial conditions of each section for a unit step (scipy.signal.sosfilt_zi).
+    static func sosfiltZi(_ sos: [[Double]]) -> [[Double]] {
+        var scale = 1.0
+        return sos.map { s in
+            let b0 = s[0] / s[3], b1 = s[1] / s[3], b2 = s[2] / s[3], a1 = s[4] / s[3], a2 = s[5] / s[3]
+            // (I − Aᵀ) zi = B, A the companion matrix of a; B = b[1:] − a[1:]·b0.
+            let B0 = b1 - a1 * b0, B1 = b2 - a2 * b0
+            // [[1 + a1, −1], [a2, 1]] · [z0, z1] = [B0, B1]
+            let det = (1 + a1) + a2
+            let z0 = (B0 + B1) / det
+            let z1 = B1 - a2 * z0
+            defer { scale *= (s[0] + s[1] + s[2]) / (s[3] + s[4] + s[5]) }
+            return [scale * z0, scale * z1]
+        }
+    }
+
+    /// Forward-backward filtering with odd extension (scipy.signal.sosfiltfilt defaults:
+    /// padtype 'odd', padlen 3·(2·sections + 1 − trailing zero coefficients)).
+    public static func sosfiltfilt(_ sos: [[Double]], _ x: [Double]) -> [Double] {
+        let zerosB = sos.filter { $0[2] == 0 }.count, zerosA = sos.filter { $0[5] == 0 }.count
+        let ntaps = 2 * sos.count + 1 - min(zerosB, zerosA)
+        let edge = min(3 * ntaps, x.count - 1)
+        guard x.count > 1 else { return x }
+        var ext = [Double]()
+        ext.reserveCapacity(x.count + 2 * edge)
+        for i in stride(from: edge, through: 1, by: -1) { ext.append(2 * x[0] - x[i]) }
+        ext.append(contentsOf: x)
+        let n = x.count
+        for i in 1...max(1, edge) where edge > 0 { ext.append(2 * x[n - 1] - x[n - 1 - i]) }
+        let zi = sosfiltZi(sos)
+        var z = zi.map { [$0[0] * ext[0], $0[1] * ext[0]] }
+        sosfilt(sos, &ext, zi: &z)
+        ext.reverse()
+        z = zi.map { [$0[0] * ext[0], $0[1] * ext[0]] }
+        sosfilt(sos, &ext, zi: &z)
+        ext.reverse()
+        return Array(ext[edge..<(edge + n)])
+    }
+
+    // MARK: The whole pipeline
+
+    /// What became of one recording.
+    public struct Prepared: Sendable {
+        /// (windows × 2560) samples at 256 Hz, ready for the encoder.
+        public var windows: [Float]
+        public var count: Int
+        /// Seconds at the end of the recording (after resampling) that did not fill a window.
+        public var remainderSeconds: Double
+    }
+
+    /// Resamples to 256 Hz, filters, cuts into consecutive 10 s windows and normalises
+    /// each, as the manifest says. `preprocessed` skips everything but the cutting
+    /// (then fs must be 256).
+    public static func prepare(_ x: [Double], fs: Double, filter: String, normalization: String,
+                               preprocessed: Bool = false) throws -> Prepared {
+        if let bad = x.firstIndex(where: { !$0.isFinite }) { throw PreprocessingError.nonFinite(index: bad) }
+        guard let (up, down) = ratio(from: fs) else { throw PreprocessingError.badSampleRate(fs) }
+        let needed = Int((10 * fs).rounded(.up))
+        guard x.count >= needed else { throw PreprocessingError.tooShort(samples: x.count, needed: needed, fs: fs) }
+        var y = x
+        if !preprocessed {
+            y = resamplePoly(y, up: up, down: down)
+            switch filter {
+            case "none": break
+            case highpassFilter, "highpass-0.8Hz-zero-phase":
+                y = sosfiltfilt(butterworthHighpass(order: 4, cutoff: 0.8, fs: targetRate), y)
+            default: throw PreprocessingError.unknownFilter(filter)
+            }
+        } else if fs != targetRate {
+            throw PreprocessingError.badSampleRate(fs)
+        }
+        let count = y.count / windowLength
+        guard count > 0 else { throw PreprocessingError.tooShort(samples: x.count, needed: needed, fs: fs) }
+        var w = [Float](repeating: 0, count: count * windowLength)
+        for i in 0..<(count * windowLength) { w[i] = Float(y[i]) }
+        if !preprocessed {
+            switch normalization {
+            case "none": break
+            case windowNormalization:
+                w.withUnsafeMutableBufferPointer { p in
+                    for k in 0..<count { robustZScore(UnsafeMutableBufferPointer(rebasing: p[(k * windowLength)..<((k + 1) * windowLength)])) }
+                }
+            default: throw PreprocessingError.unknownNormalization(normalization)
+            }
+        }
+        return Prepared(windows: w, count: count, remainderSeconds: Double(y.count - count * windowLength) / targetRate)
     }
 }

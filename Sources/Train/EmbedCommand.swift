@@ -30,10 +30,10 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         let net: SSLNetwork
-        var normalization = "none"
+        var pre = Manifest.Preprocessing(filter: "none", normalization: "none")
         do {
             net = try WeightsDirectory.loadNetwork(weights)
-            if !preprocessed, let m = try? Manifest.load(directory: weights) { normalization = m.input.preprocessing.normalization }
+            if !preprocessed, let m = try? Manifest.load(directory: weights) { pre = m.input.preprocessing }
         } catch { throw ValidationError("cannot load weights: \(error)") }
         let arr: NPYArray
         do { arr = try NPY.read(path: input) } catch { throw ValidationError("\(input): \(error)") }
@@ -46,11 +46,14 @@ struct EmbedCommand: ParsableCommand {
         if let bad = x.firstIndex(where: { !$0.isFinite }) {
             throw ValidationError("\(input): window \(bad / w) (row \(bad / w)) has a NaN or Inf at sample \(bad % w)")
         }
-        if !preprocessed && normalization != "none" {
+        if !preprocessed {
+            // Each row is a 10 s recording at 256 Hz: the manifest's filter and normalisation.
             for i in 0..<n {
-                x.withUnsafeMutableBufferPointer { p in
-                    Preprocessing.robustZScore(UnsafeMutableBufferPointer(rebasing: p[(i * w)..<((i + 1) * w)]))
-                }
+                let row = x[(i * w)..<((i + 1) * w)].map(Double.init)
+                do {
+                    let p = try Preprocessing.prepare(row, fs: 256, filter: pre.filter, normalization: pre.normalization)
+                    x.replaceSubrange((i * w)..<((i + 1) * w), with: p.windows)
+                } catch { throw ValidationError("\(input): row \(i): \(error)") }
             }
         }
         var out = [Float](repeating: 0, count: n * 128)

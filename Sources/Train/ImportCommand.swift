@@ -23,7 +23,7 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "What these weights are, recorded in the manifest.") var describe: String = "imported weights"
     @Option(help: "Datasets the weights were trained on (repeatable).") var dataset: [String] = []
     @Option(help: "Licences of those datasets (repeatable).") var license: [String] = []
-    @Option(help: "Filter the encoder expects: highpass-0.8Hz-zero-phase or none.") var filter: String = "highpass-0.8Hz-zero-phase"
+    @Option(help: "Filter the encoder expects: \(Preprocessing.highpassFilter) or none.") var filter: String = Preprocessing.highpassFilter
     @Option(help: "Normalisation the encoder expects: window-robust-zscore, subject-robust-zscore or none.")
     var normalization: String = "window-robust-zscore"
 

@@ -1,0 +1,214 @@
+// A strict JSON (RFC 8259) parser with a depth limit and byte offsets in its errors,
+// specialised to keep arrays of numbers as [Double] (the ECG payload) without boxing.
+
+indirect enum JSON: Equatable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    /// An array whose elements are all numbers.
+    case numbers([Double])
+    case array([JSON])
+    case object([(String, JSON)])
+
+    static func == (a: JSON, b: JSON) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case let (.bool(x), .bool(y)): return x == y
+        case let (.number(x), .number(y)): return x == y
+        case let (.string(x), .string(y)): return x == y
+        case let (.numbers(x), .numbers(y)): return x == y
+        case let (.array(x), .array(y)): return x == y
+        case let (.object(x), .object(y)): return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        default: return false
+        }
+    }
+
+    subscript(key: String) -> JSON? {
+        if case let .object(kv) = self { return kv.first { $0.0 == key }?.1 }
+        return nil
+    }
+}
+
+struct JSONError: Error, Equatable { var message: String; var offset: Int }
+
+struct JSONParser {
+    let b: [UInt8]
+    var i = 0
+    let maxDepth: Int
+
+    static func parse(_ bytes: [UInt8], maxDepth: Int = 32) throws -> JSON {
+        var p = JSONParser(b: bytes, maxDepth: maxDepth)
+        p.ws()
+        let v = try p.value(depth: 0)
+        p.ws()
+        guard p.i == p.b.count else { throw JSONError(message: "unexpected data after the JSON value", offset: p.i) }
+        return v
+    }
+
+    mutating func ws() { while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
+
+    func fail(_ m: String) -> JSONError { JSONError(message: m, offset: i) }
+
+    mutating func value(depth: Int) throws -> JSON {
+        guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
+        guard i < b.count else { throw fail("unexpected end of JSON") }
+        switch b[i] {
+        case UInt8(ascii: "{"):
+            i += 1; ws()
+            var kv: [(String, JSON)] = []
+            if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return .object(kv) }
+            while true {
+                ws()
+                guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+                let k = try string()
+                ws()
+                guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                i += 1; ws()
+                if kv.contains(where: { $0.0 == k }) { throw fail("duplicate key \"\(k)\"") }
+                kv.append((k, try value(depth: depth + 1)))
+                ws()
+                guard i < b.count else { throw fail("unterminated object") }
+                if b[i] == UInt8(ascii: ",") { i += 1; continue }
+                if b[i] == UInt8(ascii: "}") { i += 1; return .object(kv) }
+                throw fail("expected ',' or '}'")
+            }
+        case UInt8(ascii: "["):
+            i += 1; ws()
+            if i < b.count, b[i] == UInt8(ascii: "]") { i += 1; return .numbers([]) }
+            var nums: [Double] = []
+            var items: [JSON]? = nil
+            while true {
+                ws()
+                guard i < b.count else { throw fail("unterminated array") }
+                if items == nil, b[i] == UInt8(ascii: "-") || (b[i] >= 0x30 && b[i] <= 0x39) {
+                    nums.append(try number())
+                } else {
+                    if items == nil { items = nums.map { .number($0) } }
+                    items!.append(try value(depth: depth + 1))
+                }
+                ws()
+                guard i < b.count else { throw fail("unterminated array") }
+                if b[i] == UInt8(ascii: ",") { i += 1; continue }
+                if b[i] == UInt8(ascii: "]") { i += 1; break }
+                throw fail("expected ',' or ']'")
+            }
+            return items.map { .array($0) } ?? .numbers(nums)
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "-"), 0x30...0x39: return .number(try number())
+        default: throw fail("unexpected character '\(Character(UnicodeScalar(b[i])))'")
+        }
+    }
+
+    mutating func literal(_ s: String) throws {
+        let u = Array(s.utf8)
+        guard b.count - i >= u.count, Array(b[i..<(i + u.count)]) == u else { throw fail("invalid literal") }
+        i += u.count
+    }
+
+    /// RFC 8259 number grammar; NaN and Infinity are not JSON.
+    mutating func number() throws -> Double {
+        let s = i
+        if b[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < b.count, b[i] >= 0x30 && b[i] <= 0x39 else { throw fail("invalid number") }
+        if b[i] == 0x30 { i += 1 } else { while i < b.count, b[i] >= 0x30 && b[i] <= 0x39 { i += 1 } }
+        if i < b.count, b[i] == UInt8(ascii: ".") {
+            i += 1
+            guard i < b.count, b[i] >= 0x30 && b[i] <= 0x39 else { throw fail("invalid number: digits must follow '.'") }
+            while i < b.count, b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
+        }
+        if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
+            guard i < b.count, b[i] >= 0x30 && b[i] <= 0x39 else { throw fail("invalid number exponent") }
+            while i < b.count, b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
+        }
+        guard i - s <= 64 else { throw JSONError(message: "number too long", offset: s) }
+        let v: Double? = b.withUnsafeBufferPointer { p in
+            var tmp = [CChar](repeating: 0, count: i - s + 1)
+            for k in 0..<(i - s) { tmp[k] = CChar(bitPattern: p[s + k]) }
+            return tmp.withUnsafeBufferPointer { strtod($0.baseAddress!, nil) }
+        }
+        guard let d = v, d.isFinite else { throw JSONError(message: "number out of range", offset: s) }
+        return d
+    }
+
+    mutating func string() throws -> String {
+        i += 1
+        var out: [UInt8] = []
+        while true {
+            guard i < b.count else { throw fail("unterminated string") }
+            let c = b[i]
+            if c == UInt8(ascii: "\"") { i += 1; break }
+            if c < 0x20 { throw fail("control character in string") }
+            if c == UInt8(ascii: "\\") {
+                i += 1
+                guard i < b.count else { throw fail("unterminated escape") }
+                switch b[i] {
+                case UInt8(ascii: "\""): out.append(0x22)
+                case UInt8(ascii: "\\"): out.append(0x5C)
+                case UInt8(ascii: "/"): out.append(0x2F)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    guard b.count - i > 4, let v = UInt32(String(decoding: b[(i + 1)...(i + 4)], as: UTF8.self), radix: 16) else {
+                        throw fail("bad \\u escape")
+                    }
+                    i += 4
+                    var scalar = v
+                    if v >= 0xD800 && v < 0xDC00 {
+                        guard b.count - i > 6, b[i + 1] == UInt8(ascii: "\\"), b[i + 2] == UInt8(ascii: "u"),
+                              let lo = UInt32(String(decoding: b[(i + 3)...(i + 6)], as: UTF8.self), radix: 16),
+                              lo >= 0xDC00 && lo < 0xE000 else { throw fail("unpaired surrogate") }
+                        scalar = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00)
+                        i += 6
+                    } else if v >= 0xDC00 && v < 0xE000 { throw fail("unpaired surrogate") }
+                    out.append(contentsOf: Array(String(Character(UnicodeScalar(scalar)!)).utf8))
+                default: throw fail("bad escape")
+                }
+                i += 1
+                continue
+            }
+            out.append(c); i += 1
+        }
+        guard let s = String(validating: out, as: UTF8.self) else { throw fail("string is not valid UTF-8") }
+        return s
+    }
+}
+
+import Foundation
+
+/// JSON text building without Foundation's boxing: numbers in shortest round-trip form.
+struct JSONWriter {
+    var out: [UInt8] = []
+    mutating func raw(_ s: String) { out.append(contentsOf: s.utf8) }
+    mutating func string(_ s: String) {
+        out.append(0x22)
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": raw("\\\"")
+            case "\\": raw("\\\\")
+            case "\n": raw("\\n")
+            case "\r": raw("\\r")
+            case "\t": raw("\\t")
+            default:
+                if u.value < 0x20 { raw(String(format: "\\u%04x", u.value)) } else { out.append(contentsOf: String(u).utf8) }
+            }
+        }
+        out.append(0x22)
+    }
+    mutating func float(_ f: Float) { raw(f.isFinite ? "\(f)" : "null") }
+    mutating func double(_ d: Double) { raw(d.isFinite ? "\(d)" : "null") }
+    mutating func floats(_ a: ArraySlice<Float>) {
+        out.append(UInt8(ascii: "["))
+        var first = true
+        for f in a { if !first { out.append(UInt8(ascii: ",")) }; first = false; float(f) }
+        out.append(UInt8(ascii: "]"))
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+import NPY
+@testable import Model
+
+@Suite struct PreprocessingVsScipy {
+    static let fx = TF.npz("preprocessing.npz")
+
+    func rel(_ a: [Double], _ b: [Double]) -> Double {
+        precondition(a.count == b.count, "\(a.count) vs \(b.count)")
+        var d = 0.0, m = 0.0
+        for i in 0..<a.count { d = max(d, abs(a[i] - b[i])); m = max(m, abs(b[i])) }
+        return d / m
+    }
+
+    @Test("resample_poly to 256 Hz matches scipy", arguments: ["50", "128", "250", "360", "500", "1000", "257.5"])
+    func resample(_ fs: String) throws {
+        let x = try #require(Self.fx["resample_in_\(fs)"]).doubles()
+        let want = try #require(Self.fx["resample_out_\(fs)"]).doubles()
+        let (up, down) = try #require(Preprocessing.ratio(from: Double(fs)!))
+        let got = Preprocessing.resamplePoly(x, up: up, down: down)
+        #expect(got.count == want.count)
+        #expect(rel(got, want) <= 1e-9, "fs \(fs): \(rel(got, want))")
+    }
+
+    @Test("Butterworth sections and zero-phase high-pass match scipy")
+    func highpass() throws {
+        let sos = Preprocessing.butterworthHighpass(order: 4, cutoff: 0.8, fs: 256)
+        let want = try #require(Self.fx["hp_sos"]).doubles()
+        // Same filter: compare the overall frequency response at a few frequencies.
+        func response(_ s: [[Double]], _ f: Double) -> Double {
+            var mag = 1.0
+            for q in s {
+                let w = 2 * Double.pi * f / 256
+                func poly(_ c: [Double]) -> Double {
+                    let re = c[0] + c[1] * cos(w) + c[2] * cos(2 * w), im = -(c[1] * sin(w) + c[2] * sin(2 * w))
+                    return (re * re + im * im).squareRoot()
+                }
+                mag *= poly(Array(q[0..<3])) / poly(Array(q[3..<6]))
+            }
+            return mag
+        }
+        let wantSos = stride(from: 0, to: want.count, by: 6).map { Array(want[$0..<($0 + 6)]) }
+        for f in [0.1, 0.5, 0.8, 1.0, 5, 40, 127] {
+            #expect(abs(response(sos, f) - response(wantSos, f)) <= 1e-9, "at \(f) Hz")
+        }
+        let x = try #require(Self.fx["hp_in"]).doubles()
+        let got = Preprocessing.sosfiltfilt(sos, x)
+        #expect(rel(got, try #require(Self.fx["hp_out"]).doubles()) <= 1e-8)
+    }
+
+    @Test("robust z-score matches numpy")
+    func zscore() throws {
+        var x = try #require(Self.fx["z_in"]).floats()
+        x.withUnsafeMutableBufferPointer { Preprocessing.robustZScore($0) }
+        let want = try #require(Self.fx["z_out"]).floats()
+        #expect(relErr(x, want) <= 1e-6)
+    }
+
+    @Test("prepare: windows, remainder, and refusals")
+    func prepare() throws {
+        let x = (0..<(500 * 25)).map { sin(Double($0) / 50) }
+        let p = try Preprocessing.prepare(x, fs: 500, filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization)
+        #expect(p.count == 2)
+        #expect(abs(p.remainderSeconds - 5) < 1e-9)
+        #expect(throws: PreprocessingError.tooShort(samples: 2559, needed: 2560, fs: 256)) {
+            try Preprocessing.prepare([Double](repeating: 0, count: 2559), fs: 256, filter: "none", normalization: "none")
+        }
+        #expect(throws: PreprocessingError.badSampleRate(20)) {
+            try Preprocessing.prepare([Double](repeating: 0, count: 5000), fs: 20, filter: "none", normalization: "none")
+        }
+        #expect(throws: PreprocessingError.nonFinite(index: 3)) {
+            try Preprocessing.prepare([0, 0, 0, .nan] + [Double](repeating: 0, count: 5000), fs: 256, filter: "none", normalization: "none")
+        }
+        #expect(throws: PreprocessingError.badSampleRate(500)) {
+            try Preprocessing.prepare([Double](repeating: 0, count: 5000), fs: 500, filter: "none", normalization: "none", preprocessed: true)
+        }
+        let raw = (0..<2560).map { Double($0 % 7) }
+        let same = try Preprocessing.prepare(raw, fs: 256, filter: "x", normalization: "y", preprocessed: true)
+        #expect(same.windows == raw.map(Float.init))
+    }
+}
