@@ -27,6 +27,7 @@ public struct Manifest: Codable, Sendable, Equatable {
     public struct FileRef: Codable, Sendable, Equatable {
         public var file: String
         public var sha256: String
+        public init(file: String, sha256: String) { self.file = file; self.sha256 = sha256 }
     }
 
     public struct Head: Codable, Sendable, Equatable {

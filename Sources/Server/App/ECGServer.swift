@@ -1,0 +1,121 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Model
+import NPY
+
+func env<T: LosslessStringConvertible>(_ name: String, _ fallback: T) -> T {
+    ProcessInfo.processInfo.environment[name].flatMap { T($0) } ?? fallback
+}
+
+@main
+struct ECGServer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ecg-server",
+        abstract: "Serve ECG embeddings and affect scores over HTTP/1.1.",
+        discussion: """
+        Loads a weights directory once (manifest.json + encoder.npz, as written by
+        `ecg-train import` or `ecg-train pretrain`), warms up, then answers:
+          GET  /health  /ready  /metrics  /v1/model  /openapi.yaml
+          POST /embed   /classify   (application/json or application/x-npy, optionally gzip)
+        Every option has an environment variable, shown in brackets; flags win over it.
+        SIGTERM or SIGINT: /ready turns 503, the listener closes, requests in flight are
+        answered (for at most --drain-seconds), then the process exits 0.
+        Example:
+          ecg-server --weights weights --port 8080
+          curl -s localhost:8080/embed -H 'Content-Type: application/json' -d '{"ecg": [...2560 numbers...]}'
+        """)
+
+    @Option(help: "Address to bind: an IPv4 or IPv6 literal or a host name; :: is dual-stack. [ECG_HOST]")
+    var host: String = env("ECG_HOST", "0.0.0.0")
+    @Option(help: "TCP port; 0 picks a free one (logged). [ECG_PORT]") var port: Int = env("ECG_PORT", 8080)
+    @Option(help: "Weights directory. [ECG_WEIGHTS]") var weights: String = env("ECG_WEIGHTS", "weights")
+    @Option(help: "The OpenAPI file served at /openapi.yaml. [ECG_OPENAPI]") var openapi: String = env("ECG_OPENAPI", "openapi.yaml")
+    @Option(help: "Inference workers, one core each (default: all cores). [ECG_WORKERS]")
+    var workers: Int = env("ECG_WORKERS", ProcessInfo.processInfo.activeProcessorCount)
+    @Option(help: "Most windows per encoder batch. [ECG_MAX_BATCH]") var maxBatch: Int = env("ECG_MAX_BATCH", 32)
+    @Option(help: "Milliseconds a busy server waits for a batch to fill. [ECG_BATCH_WAIT_MS]") var batchWaitMs: Double = env("ECG_BATCH_WAIT_MS", 2.0)
+    @Option(help: "Windows that may wait in the queue before requests get 503. [ECG_QUEUE_CAPACITY]") var queueCapacity: Int = env("ECG_QUEUE_CAPACITY", 2048)
+    @Option(help: "Most bytes of a request body, before and after gzip (413). [ECG_MAX_BODY_BYTES]") var maxBodyBytes: Int = env("ECG_MAX_BODY_BYTES", 8 << 20)
+    @Option(help: "Most bytes of the header section (431). [ECG_MAX_HEADER_BYTES]") var maxHeaderBytes: Int = env("ECG_MAX_HEADER_BYTES", 32 << 10)
+    @Option(help: "Most bytes of the request line (414). [ECG_MAX_REQUEST_LINE]") var maxRequestLine: Int = env("ECG_MAX_REQUEST_LINE", 8 << 10)
+    @Option(help: "Most 10 s windows in one request (413). [ECG_MAX_WINDOWS]") var maxWindows: Int = env("ECG_MAX_WINDOWS", 1024)
+    @Option(help: "Most open connections; more are refused at once with 503. [ECG_MAX_CONNECTIONS]") var maxConnections: Int = env("ECG_MAX_CONNECTIONS", 1024)
+    @Option(help: "Seconds to receive a whole request once it has started (408). [ECG_READ_TIMEOUT]") var readTimeout: Double = env("ECG_READ_TIMEOUT", 30.0)
+    @Option(help: "Seconds an idle keep-alive connection stays open. [ECG_IDLE_TIMEOUT]") var idleTimeout: Double = env("ECG_IDLE_TIMEOUT", 60.0)
+    @Option(help: "Seconds to finish requests in flight after SIGTERM. [ECG_DRAIN_SECONDS]") var drainSeconds: Double = env("ECG_DRAIN_SECONDS", 20.0)
+    @Flag(help: "No per-request log lines.") var quiet = false
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
+        guard (1...256).contains(workers) else { throw ValidationError("--workers must be 1…256") }
+        guard (1...1024).contains(maxBatch) else { throw ValidationError("--max-batch must be 1…1024") }
+        guard batchWaitMs >= 0 && batchWaitMs <= 1000 else { throw ValidationError("--batch-wait-ms must be 0…1000") }
+        guard queueCapacity >= 1, maxBodyBytes >= 1024, maxHeaderBytes >= 1024, maxRequestLine >= 64, maxWindows >= 1, maxConnections >= 1 else {
+            throw ValidationError("limits must be positive (body and header at least 1024 bytes, request line at least 64)")
+        }
+        guard readTimeout > 0, idleTimeout > 0, drainSeconds >= 0 else { throw ValidationError("timeouts must be positive") }
+    }
+
+    func run() throws {
+        let logger = Logger(enabled: true)
+        let started = Date()
+        // Load: fail fast with what is wrong and a hint.
+        let manifest: Manifest
+        let network: SSLNetwork
+        var affect: [AffectHead] = []
+        do {
+            manifest = try Manifest.load(directory: weights)
+            network = try manifest.loadNetwork(directory: weights)
+            for h in manifest.heads {
+                let bytes = try Manifest.readChecked(directory: weights, .init(file: h.file, sha256: h.sha256))
+                affect.append(try AffectHead(name: h.name, labels: h.labels, tensors: TensorSet(NPZ.decode(bytes))))
+            }
+        } catch {
+            FileHandle.standardError.write(Data("ecg-server: cannot load weights from '\(weights)': \(error)\nHINT: a weights directory holds manifest.json and the files it names; make one with `ecg-train import --from CHECKPOINT_OR_NPZ --out DIR`.\n".utf8))
+            throw ExitCode(2)
+        }
+        let metrics = Metrics()
+        let queue = InferenceQueue(encoder: network.encoder, workers: workers, capacity: queueCapacity, maxBatch: maxBatch,
+                                   batchWaitMs: batchWaitMs, metrics: metrics)
+        let limits = HTTPLimits(maxRequestLine: maxRequestLine, maxHeaderBytes: maxHeaderBytes, maxHeaderCount: 100, maxBodyBytes: maxBodyBytes)
+        let service = ECGService(network: network, manifest: manifest, affect: affect, queue: queue, metrics: metrics, logger: quiet ? Logger(enabled: false) : logger,
+                                 config: ServiceConfig(maxWindows: maxWindows, maxRecordings: 1024, openapiPath: openapi), limits: limits)
+        let server = HTTPServer(handler: service,
+                                config: .init(limits: limits, readTimeout: readTimeout, idleTimeout: idleTimeout, maxPipelined: 16),
+                                maxConnections: maxConnections, metrics: metrics)
+        let bound: Int
+        do { bound = try server.start(host: host, port: port) } catch {
+            FileHandle.standardError.write(Data("ecg-server: cannot listen on \(host):\(port): \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        logger.info("listening", [("host", host), ("port", bound), ("weights", weights), ("encoder_sha256", manifest.encoder.sha256),
+                                  ("kernels", Encoder.kernelName), ("workers", workers), ("heads", service.heads.map(\.name).joined(separator: ","))])
+        // Warm-up: one window through the engine before /ready says yes.
+        let warm = InferenceJob(windows: [Float](repeating: 0, count: 2560), count: 1) { _ in
+            service.setReady(true)
+            logger.info("ready", [("startup_ms", Date().timeIntervalSince(started) * 1000)])
+        }
+        _ = queue.submit(warm)
+
+        signal(SIGTERM, SIG_IGN); signal(SIGINT, SIG_IGN); signal(SIGPIPE, SIG_IGN)
+        let sigQueue = DispatchQueue(label: "signals")
+        var sources: [DispatchSourceSignal] = []
+        let drain = drainSeconds
+        for sig in [SIGTERM, SIGINT] {
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: sigQueue)
+            s.setEventHandler {
+                logger.info("draining", [("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"), ("open_connections", server.connectionCount)])
+                service.setDraining()
+                server.beginDrain()
+                let deadline = Date().addingTimeInterval(drain)
+                while server.connectionCount > 0 && Date() < deadline { usleep(20_000) }
+                logger.info("stopped", [("open_connections", server.connectionCount)])
+                Foundation.exit(0)
+            }
+            s.activate()
+            sources.append(s)
+        }
+        withExtendedLifetime((sources, server, service, queue)) { dispatchMain() }
+    }
+}

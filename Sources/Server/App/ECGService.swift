@@ -1,0 +1,397 @@
+import CZlib
+import Dispatch
+import Foundation
+import Model
+import NPY
+
+/// Writes one JSON object per line to stdout. Never given ECG payloads.
+final class Logger: @unchecked Sendable {
+    private let lock = NSLock()
+    let enabled: Bool
+    init(enabled: Bool = true) { self.enabled = enabled }
+
+    func log(_ fields: [(String, Any)]) {
+        guard enabled else { return }
+        var w = JSONWriter()
+        w.raw("{\"time\":"); w.string(ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds]))
+        for (k, v) in fields {
+            w.raw(","); w.string(k); w.raw(":")
+            switch v {
+            case let s as String: w.string(s)
+            case let i as Int: w.raw(String(i))
+            case let d as Double: w.raw(String(format: "%.3f", d))
+            case let b as Bool: w.raw(b ? "true" : "false")
+            default: w.string("\(v)")
+            }
+        }
+        w.raw("}\n")
+        lock.lock(); FileHandle.standardOutput.write(Data(w.out)); lock.unlock()
+    }
+    func info(_ msg: String, _ fields: [(String, Any)] = []) { log([("level", "info"), ("msg", msg)] + fields) }
+}
+
+/// A classification head as served: the affect heads of the manifest, and the
+/// pre-training transformation-recognition head when the weights carry it.
+struct ServedHead: Sendable {
+    let name: String
+    let labels: [String]
+    /// Softmax over labels (affect heads) or independent sigmoids (the pretext heads).
+    let multiLabel: Bool
+    let run: @Sendable ([Float]) -> [Float]
+}
+
+struct ServiceConfig: Sendable {
+    var maxWindows = 1024
+    var maxRecordings = 1024
+    var openapiPath = "openapi.yaml"
+}
+
+/// The application: routes, request decoding, preprocessing, inference, answers.
+final class ECGService: RequestHandler, @unchecked Sendable {
+    let network: SSLNetwork
+    let manifest: Manifest
+    let queue: InferenceQueue
+    let metrics: Metrics
+    let logger: Logger
+    let config: ServiceConfig
+    let limits: HTTPLimits
+    let heads: [ServedHead]
+    let openapi: [UInt8]?
+    let modelJSON: [UInt8]
+    private let stateLock = NSLock()
+    private var ready = false
+    private var draining = false
+
+    static let transformationLabels = ["original", "noise", "scaling", "negation", "time_reversal", "permutation", "time_warp"]
+
+    init(network: SSLNetwork, manifest: Manifest, affect: [AffectHead], queue: InferenceQueue, metrics: Metrics,
+         logger: Logger, config: ServiceConfig, limits: HTTPLimits) {
+        self.network = network; self.manifest = manifest; self.queue = queue; self.metrics = metrics
+        self.logger = logger; self.config = config; self.limits = limits
+        var hs: [ServedHead] = affect.map { h in ServedHead(name: h.name, labels: h.labels, multiLabel: false) { h.probabilities($0) } }
+        if !network.tasks.isEmpty {
+            let net = network
+            hs.append(ServedHead(name: "ssl_transformations", labels: Self.transformationLabels, multiLabel: true) { e in
+                net.taskLogits(e).map { 1 / (1 + exp(-$0)) }
+            })
+        }
+        heads = hs
+        openapi = FileManager.default.contents(atPath: config.openapiPath).map { [UInt8]($0) }
+        var m = (try? JSONSerialization.jsonObject(with: manifest.encoded())) as? [String: Any] ?? [:]
+        m["runtime"] = ["kernels": Encoder.kernelName, "conv_algorithms": network.encoder.algorithms.map(\.description),
+                        "served_heads": hs.map { ["name": $0.name, "labels": $0.labels, "multi_label": $0.multiLabel] as [String: Any] }]
+        modelJSON = [UInt8]((try? JSONSerialization.data(withJSONObject: m, options: [.sortedKeys])) ?? Data("{}".utf8))
+    }
+
+    func setReady(_ r: Bool) { stateLock.lock(); ready = r; stateLock.unlock() }
+    func setDraining() { stateLock.lock(); draining = true; ready = false; stateLock.unlock() }
+    var isReady: Bool { stateLock.lock(); defer { stateLock.unlock() }; return ready }
+
+    static let routes: [String: [String]] = [
+        "/health": ["GET", "HEAD"], "/ready": ["GET", "HEAD"], "/metrics": ["GET", "HEAD"], "/v1/model": ["GET", "HEAD"],
+        "/openapi.yaml": ["GET", "HEAD"], "/embed": ["POST"], "/classify": ["POST"],
+    ]
+
+    func refused(_ e: HTTPError, bytesIn: Int) {
+        metrics.request(route: "(parser)", status: e.status, seconds: 0)
+        logger.log([("level", "info"), ("msg", "request refused"), ("status", e.status), ("code", e.code), ("reason", e.message)])
+    }
+
+    func log(_ r: HTTPRequest, requestID: String, response: HTTPResponse, bytesOut: Int, started: DispatchTime) {
+        let secs = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        let route = Self.routes[r.path] != nil ? r.path : "(unknown)"
+        metrics.request(route: route, status: response.status, seconds: secs)
+        logger.log([("request_id", requestID), ("method", r.method), ("path", route), ("status", response.status),
+                    ("bytes_in", r.body.count), ("bytes_out", bytesOut), ("windows", response.windows), ("duration_ms", secs * 1000)])
+    }
+
+    func handle(_ r: HTTPRequest, requestID: String, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)? {
+        guard let allowed = Self.routes[r.path] else {
+            respond(.error(HTTPError(status: 404, code: "not_found", message: "no route \(r.path)")))
+            return nil
+        }
+        guard allowed.contains(r.method) else {
+            respond(.error(HTTPError(status: 405, code: "method_not_allowed", message: "\(r.method) is not allowed on \(r.path)",
+                                     headers: [("Allow", allowed.joined(separator: ", "))])))
+            return nil
+        }
+        var resp: HTTPResponse
+        switch r.path {
+        case "/health": resp = .json(200, Array(#"{"status":"ok"}"#.utf8))
+        case "/ready":
+            resp = isReady ? .json(200, Array(#"{"status":"ready"}"#.utf8))
+                : .error(HTTPError(status: 503, code: draining ? "draining" : "not_ready",
+                                   message: draining ? "shutting down" : "weights loading or warm-up not done", headers: [("Retry-After", "1")]))
+        case "/metrics":
+            resp = HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: Array(metrics.render().utf8))
+        case "/v1/model": resp = .json(200, modelJSON)
+        case "/openapi.yaml":
+            if let o = openapi { resp = HTTPResponse(status: 200, headers: [("Content-Type", "application/yaml")], body: o) } else {
+                resp = .error(HTTPError(status: 404, code: "not_found", message: "the server was started without its openapi.yaml (see --openapi)"))
+            }
+        default:
+            return infer(r, classify: r.path == "/classify", respond: respond)
+        }
+        if r.method == "HEAD" { resp.omitBody = true }
+        respond(resp)
+        return nil
+    }
+
+    // MARK: inference requests
+
+    struct Input { var recordings: [[Double]]; var fs: Double; var preprocessed: Bool }
+
+    static func unprocessable(_ code: String, _ m: String) -> HTTPError { HTTPError(status: 422, code: code, message: m) }
+
+    func infer(_ r: HTTPRequest, classify: Bool, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)? {
+        let input: Input
+        var prepared: [(Preprocessing.Prepared, Int)] = []
+        do {
+            if !isReady { throw HTTPError(status: 503, code: "not_ready", message: "not ready", headers: [("Retry-After", "1")]) }
+            if classify && heads.isEmpty {
+                throw HTTPError(status: 404, code: "no_heads", message: "these weights have no classification heads (see GET /v1/model)")
+            }
+            let body = try decodeBody(r)
+            input = try decodeInput(r, body)
+            let pre = manifest.input.preprocessing
+            var total = 0
+            for (i, rec) in input.recordings.enumerated() {
+                do {
+                    let p = try Preprocessing.prepare(rec, fs: input.fs, filter: pre.filter, normalization: pre.normalization,
+                                                      preprocessed: input.preprocessed)
+                    total += p.count
+                    guard total <= config.maxWindows else {
+                        throw HTTPError(status: 413, code: "too_many_windows", message: "more than \(config.maxWindows) windows in one request")
+                    }
+                    prepared.append((p, i))
+                } catch let e as PreprocessingError {
+                    let code: String
+                    switch e {
+                    case .badSampleRate: code = "bad_fs"
+                    case .tooShort: code = "too_short"
+                    case .nonFinite: code = "non_finite"
+                    default: code = "unprocessable"
+                    }
+                    throw Self.unprocessable(code, "recording \(i): \(e)")
+                }
+            }
+        } catch let e as HTTPError {
+            respond(.error(e)); return nil
+        } catch {
+            respond(.error(HTTPError(status: 500, code: "internal", message: "\(error)"))); return nil
+        }
+        var windows = [Float]()
+        var spans: [(recording: Int, start: Double)] = []
+        for (p, i) in prepared {
+            windows.append(contentsOf: p.windows)
+            for k in 0..<p.count { spans.append((i, Double(k) * 10)) }
+        }
+        let count = spans.count
+        let wantsNPY = (r.header("accept") ?? "").contains("application/x-npy")
+        let (spansC, preparedC) = (spans, prepared)
+        let job = InferenceJob(windows: windows, count: count) { [self, spans = spansC, prepared = preparedC] job in
+            var resp = classify ? self.classifyResponse(job.embeddings, spans: spans, prepared: prepared)
+                                : self.embedResponse(job.embeddings, spans: spans, prepared: prepared, npy: wantsNPY)
+            resp.windows = count
+            respond(resp)
+        }
+        guard queue.submit(job) else {
+            var e = HTTPResponse.error(HTTPError(status: 503, code: "overloaded", message: "inference queue is full; retry shortly",
+                                                 headers: [("Retry-After", "1")]))
+            e.windows = count
+            respond(e)
+            return nil
+        }
+        return { job.cancel() }
+    }
+
+    func decodeBody(_ r: HTTPRequest) throws -> [UInt8] {
+        guard let enc = r.header("content-encoding")?.lowercased().trimmingCharacters(in: .whitespaces), enc != "identity" else { return r.body }
+        guard enc == "gzip" || enc == "x-gzip" else {
+            throw HTTPError(status: 415, code: "unsupported_encoding", message: "Content-Encoding '\(enc)' is not supported (gzip or identity)")
+        }
+        return try gunzip(r.body, limit: limits.maxBodyBytes)
+    }
+
+    func decodeInput(_ r: HTTPRequest, _ body: [UInt8]) throws -> Input {
+        let ct = (r.header("content-type") ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        switch ct {
+        case "application/json":
+            let j: JSON
+            do { j = try JSONParser.parse(body) } catch let e as JSONError {
+                throw HTTPError(status: 400, code: "bad_json", message: "invalid JSON at byte \(e.offset): \(e.message)")
+            }
+            guard case let .object(kv) = j else { throw HTTPError(status: 400, code: "bad_request", message: "the body must be a JSON object") }
+            for (k, _) in kv where !["ecg", "fs", "preprocessed"].contains(k) {
+                throw HTTPError(status: 400, code: "bad_request", message: "unknown field '\(k)' (ecg, fs, preprocessed)")
+            }
+            var fs = 256.0, pre = false
+            if let f = j["fs"] {
+                guard case let .number(v) = f else { throw HTTPError(status: 400, code: "bad_request", message: "'fs' must be a number (Hz)") }
+                fs = v
+            }
+            if let p = j["preprocessed"] {
+                guard case let .bool(v) = p else { throw HTTPError(status: 400, code: "bad_request", message: "'preprocessed' must be true or false") }
+                pre = v
+            }
+            guard let ecg = j["ecg"] else { throw HTTPError(status: 400, code: "bad_request", message: "missing field 'ecg'") }
+            var recs: [[Double]]
+            switch ecg {
+            case let .numbers(a): recs = a.isEmpty ? [] : [a]
+            case let .array(items):
+                recs = try items.enumerated().map { i, it in
+                    guard case let .numbers(a) = it else {
+                        throw HTTPError(status: 400, code: "bad_request", message: "'ecg' must be an array of numbers or an array of arrays of numbers (item \(i) is not)")
+                    }
+                    return a
+                }
+            default: throw HTTPError(status: 400, code: "bad_request", message: "'ecg' must be an array of numbers or an array of arrays of numbers")
+            }
+            return try checked(Input(recordings: recs, fs: fs, preprocessed: pre))
+        case "application/x-npy":
+            let a: NPYArray
+            do { a = try NPY.decode(body) } catch let e as NPYError {
+                throw HTTPError(status: 400, code: "bad_npy", message: "invalid .npy body: \(e)")
+            }
+            guard a.dtype != .b1 else { throw Self.unprocessable("bad_dtype", "a bool array is not an ECG") }
+            let d = a.doubles()
+            var recs: [[Double]]
+            switch a.shape.count {
+            case 1: recs = d.isEmpty ? [] : [d]
+            case 2:
+                let n = a.shape[1]
+                recs = (0..<a.shape[0]).map { Array(d[($0 * n)..<(($0 + 1) * n)]) }
+            default: throw Self.unprocessable("bad_shape", ".npy must be 1-D (one recording) or 2-D (rows are recordings); got shape \(a.shape)")
+            }
+            var fs = 256.0, pre = false
+            if let f = r.query["fs"] {
+                guard let v = Double(f), v.isFinite else { throw HTTPError(status: 400, code: "bad_request", message: "query parameter fs must be a number") }
+                fs = v
+            }
+            if let p = r.query["preprocessed"] {
+                switch p.lowercased() {
+                case "true", "1": pre = true
+                case "false", "0": pre = false
+                default: throw HTTPError(status: 400, code: "bad_request", message: "query parameter preprocessed must be true or false")
+                }
+            }
+            return try checked(Input(recordings: recs, fs: fs, preprocessed: pre))
+        case "":
+            throw HTTPError(status: 415, code: "unsupported_media_type", message: "Content-Type is required: application/json or application/x-npy")
+        default:
+            throw HTTPError(status: 415, code: "unsupported_media_type", message: "Content-Type '\(ct)' is not supported (application/json or application/x-npy)")
+        }
+    }
+
+    func checked(_ i: Input) throws -> Input {
+        guard !i.recordings.isEmpty else { throw Self.unprocessable("empty", "'ecg' holds no samples") }
+        guard i.recordings.count <= config.maxRecordings else {
+            throw HTTPError(status: 413, code: "too_many_recordings", message: "more than \(config.maxRecordings) recordings in one request")
+        }
+        if let e = i.recordings.firstIndex(where: { $0.isEmpty }) { throw Self.unprocessable("empty", "recording \(e) is empty") }
+        guard Preprocessing.ratio(from: i.fs) != nil else { throw Self.unprocessable("bad_fs", "fs \(i.fs) Hz is not supported (50 Hz to 10 kHz)") }
+        if i.preprocessed && i.fs != 256 { throw Self.unprocessable("bad_fs", "with preprocessed: true, fs must be 256") }
+        return i
+    }
+
+    // MARK: responses
+
+    /// What each recording gave: its windows and the seconds at its end that did not fill one.
+    func remaindersJSON(_ w: inout JSONWriter, _ prepared: [(Preprocessing.Prepared, Int)]) {
+        w.raw("\"remainders\":[")
+        for (k, (p, i)) in prepared.enumerated() {
+            if k > 0 { w.raw(",") }
+            w.raw("{\"recording\":\(i),\"windows\":\(p.count),\"remainder_s\":"); w.double((p.remainderSeconds * 1000).rounded() / 1000); w.raw("}")
+        }
+        w.raw("]")
+    }
+
+    func embedResponse(_ e: [Float], spans: [(recording: Int, start: Double)], prepared: [(Preprocessing.Prepared, Int)], npy: Bool) -> HTTPResponse {
+        if npy {
+            return HTTPResponse(status: 200, headers: [("Content-Type", "application/x-npy"), ("X-Model", manifest.encoder.sha256)],
+                                body: NPY.encode(NPYArray(floats: e, shape: [spans.count, 128])))
+        }
+        var w = JSONWriter()
+        w.out.reserveCapacity(spans.count * 128 * 12 + 256)
+        w.raw("{\"model\":"); w.string(manifest.encoder.sha256); w.raw(",\"embeddings\":[")
+        for k in 0..<spans.count { if k > 0 { w.raw(",") }; w.floats(e[(k * 128)..<((k + 1) * 128)]) }
+        w.raw("],\"windows\":[")
+        for (k, s) in spans.enumerated() { if k > 0 { w.raw(",") }; w.raw("{\"recording\":\(s.recording),\"start_s\":\(Int(s.start))}") }
+        w.raw("],")
+        remaindersJSON(&w, prepared)
+        w.raw("}")
+        return .json(200, w.out)
+    }
+
+    func classifyResponse(_ e: [Float], spans: [(recording: Int, start: Double)], prepared: [(Preprocessing.Prepared, Int)]) -> HTTPResponse {
+        var w = JSONWriter()
+        w.raw("{\"model\":"); w.string(manifest.encoder.sha256); w.raw(",\"heads\":{")
+        var probs: [[Float]] = []
+        for (hi, h) in heads.enumerated() {
+            let p = h.run(e)
+            probs.append(p)
+            if hi > 0 { w.raw(",") }
+            w.string(h.name); w.raw(":{\"labels\":[")
+            for (li, l) in h.labels.enumerated() { if li > 0 { w.raw(",") }; w.string(l) }
+            w.raw("],\"multi_label\":\(h.multiLabel),\"probabilities\":[")
+            let c = h.labels.count
+            for k in 0..<spans.count { if k > 0 { w.raw(",") }; w.floats(p[(k * c)..<((k + 1) * c)]) }
+            w.raw("]}")
+        }
+        w.raw("},\"windows\":[")
+        for (k, s) in spans.enumerated() { if k > 0 { w.raw(",") }; w.raw("{\"recording\":\(s.recording),\"start_s\":\(Int(s.start))}") }
+        w.raw("],\"recordings\":[")
+        // Per recording: the label with the highest mean probability over its windows.
+        var first = 0
+        for (k, (p, _)) in prepared.enumerated() {
+            if k > 0 { w.raw(",") }
+            w.raw("{")
+            for (hi, h) in heads.enumerated() {
+                let c = h.labels.count
+                var mean = [Double](repeating: 0, count: c)
+                for win in first..<(first + p.count) { for j in 0..<c { mean[j] += Double(probs[hi][win * c + j]) / Double(p.count) } }
+                let best = mean.indices.max { mean[$0] < mean[$1] }!
+                if hi > 0 { w.raw(",") }
+                w.string(h.name); w.raw(":{\"label\":"); w.string(h.labels[best]); w.raw(",\"probability\":"); w.float(Float(mean[best])); w.raw("}")
+            }
+            w.raw("}")
+            first += p.count
+        }
+        w.raw("],")
+        remaindersJSON(&w, prepared)
+        w.raw("}")
+        return .json(200, w.out)
+    }
+}
+
+/// Inflates a gzip body, refusing (413) output beyond `limit` bytes: a gzip bomb stops
+/// at the limit, never allocates more.
+func gunzip(_ data: [UInt8], limit: Int) throws -> [UInt8] {
+    var s = z_stream()
+    guard inflateInit2_(&s, 16 + 15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+        throw HTTPError(status: 500, code: "internal", message: "zlib init failed")
+    }
+    defer { inflateEnd(&s) }
+    var out = [UInt8]()
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    var rc: Int32 = Z_OK
+    try data.withUnsafeBufferPointer { src in
+        s.next_in = UnsafeMutablePointer(mutating: src.baseAddress)
+        s.avail_in = uInt(src.count)
+        repeat {
+            rc = chunk.withUnsafeMutableBufferPointer { c in
+                s.next_out = c.baseAddress; s.avail_out = uInt(c.count)
+                return inflate(&s, Z_NO_FLUSH)
+            }
+            let produced = chunk.count - Int(s.avail_out)
+            guard out.count + produced <= limit else {
+                throw HTTPError(status: 413, code: "payload_too_large", message: "gzip body inflates to more than \(limit) bytes")
+            }
+            out.append(contentsOf: chunk[0..<produced])
+            if rc == Z_STREAM_END { break }
+            guard rc == Z_OK else { throw HTTPError(status: 400, code: "bad_gzip", message: "corrupt gzip body (zlib \(rc))") }
+            if s.avail_in == 0 && produced == 0 { throw HTTPError(status: 400, code: "bad_gzip", message: "truncated gzip body") }
+        } while true
+    }
+    return out
+}

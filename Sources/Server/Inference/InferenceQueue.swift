@@ -1,0 +1,135 @@
+import Dispatch
+import Foundation
+import Model
+
+/// One request's windows on their way through the encoder.
+final class InferenceJob: @unchecked Sendable {
+    /// (count × 2560) windows, ready for the network.
+    let windows: [Float]
+    let count: Int
+    /// (count × 128), filled by the workers.
+    private(set) var embeddings: [Float]
+    private var remaining: Int
+    private(set) var cancelled = false
+    private let lock = NSLock()
+    private let completion: @Sendable (InferenceJob) -> Void
+
+    init(windows: [Float], count: Int, completion: @escaping @Sendable (InferenceJob) -> Void) {
+        self.windows = windows; self.count = count
+        embeddings = [Float](repeating: 0, count: count * 128)
+        remaining = count
+        self.completion = completion
+    }
+
+    /// The client went away: queued windows are dropped, the completion never runs.
+    func cancel() { lock.lock(); cancelled = true; lock.unlock() }
+    var isCancelled: Bool { lock.lock(); defer { lock.unlock() }; return cancelled }
+
+    func finish(window i: Int, _ e: UnsafePointer<Float>) {
+        lock.lock()
+        embeddings.withUnsafeMutableBufferPointer { p in (p.baseAddress! + i * 128).update(from: e, count: 128) }
+        remaining -= 1
+        let done = remaining == 0 && !cancelled
+        lock.unlock()
+        if done { completion(self) }
+    }
+}
+
+/// A bounded queue of windows drained by inference workers (one thread each, one core
+/// each) that gather windows from concurrent requests into batches.
+final class InferenceQueue: @unchecked Sendable {
+    struct Item { let job: InferenceJob; let index: Int }
+
+    let encoder: Encoder
+    let capacity: Int
+    let maxBatch: Int
+    let batchWait: Double
+    let metrics: Metrics
+    private let cond = NSCondition()
+    private var items: [Item] = []
+    private var head = 0
+    private var busy = 0
+    private var stopping = false
+    private var threads: [Thread] = []
+
+    init(encoder: Encoder, workers: Int, capacity: Int, maxBatch: Int, batchWaitMs: Double, metrics: Metrics) {
+        self.encoder = encoder; self.capacity = capacity; self.maxBatch = maxBatch
+        batchWait = batchWaitMs / 1000; self.metrics = metrics
+        for i in 0..<workers {
+            let t = Thread { [self] in self.work() }
+            t.name = "inference-\(i)"
+            t.stackSize = 1 << 20
+            threads.append(t)
+        }
+        for t in threads { t.start() }
+    }
+
+    var depth: Int { cond.lock(); defer { cond.unlock() }; return items.count - head }
+
+    /// Enqueues every window of the job, or none: false when they do not fit.
+    func submit(_ job: InferenceJob) -> Bool {
+        cond.lock(); defer { cond.unlock() }
+        guard items.count - head + job.count <= capacity else { return false }
+        for i in 0..<job.count { items.append(Item(job: job, index: i)) }
+        metrics.setQueueDepth(items.count - head)
+        cond.signal()
+        return true
+    }
+
+    func stop() { cond.lock(); stopping = true; cond.broadcast(); cond.unlock() }
+
+    private func take(into batch: inout [Item]) {
+        while batch.count < maxBatch && head < items.count {
+            let it = items[head]; head += 1
+            if !it.job.isCancelled { batch.append(it) }
+        }
+        if head > 4096 && head * 2 > items.count { items.removeFirst(head); head = 0 }
+    }
+
+    private func work() {
+        let ws = encoder.makeWorkspace()
+        var x = [Float](repeating: 0, count: maxBatch * 2560)
+        var out = [Float](repeating: 0, count: maxBatch * 128)
+        while true {
+            var batch: [Item] = []
+            cond.lock()
+            while true {
+                if stopping { cond.unlock(); return }
+                take(into: &batch)
+                if !batch.isEmpty { break }
+                cond.wait()
+            }
+            // Under load (another worker busy), wait briefly for the batch to fill; a
+            // lone request on an idle server is not held back.
+            if batch.count < maxBatch && busy > 0 && batchWait > 0 {
+                let deadline = Date().addingTimeInterval(batchWait)
+                while batch.count < maxBatch && Date() < deadline {
+                    _ = cond.wait(until: deadline)
+                    take(into: &batch)
+                }
+            }
+            busy += 1
+            metrics.setQueueDepth(items.count - head)
+            cond.unlock()
+
+            let n = batch.count
+            for (k, it) in batch.enumerated() {
+                it.job.windows.withUnsafeBufferPointer { src in
+                    x.withUnsafeMutableBufferPointer { dst in
+                        (dst.baseAddress! + k * 2560).update(from: src.baseAddress! + it.index * 2560, count: 2560)
+                    }
+                }
+            }
+            x.withUnsafeBufferPointer { xp in
+                out.withUnsafeMutableBufferPointer { op in
+                    encoder.embed(xp, count: n, into: op, threads: 1, workspaces: [ws])
+                }
+            }
+            metrics.observeBatch(n)
+            out.withUnsafeBufferPointer { op in
+                for (k, it) in batch.enumerated() { it.job.finish(window: it.index, op.baseAddress! + k * 128) }
+            }
+            cond.lock(); busy -= 1; cond.unlock()
+        }
+    }
+}
