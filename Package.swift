@@ -34,6 +34,7 @@ let package = Package(
         .testTarget(name: "NPYTests", dependencies: ["NPY"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "NPY", "CKernels"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Model", "NPY"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,146 @@
+import Testing
+@testable import Server
+
+/// A request text and what the parser must answer.
+struct ParserCase: CustomTestStringConvertible, Sendable {
+    let name: String
+    let raw: [UInt8]
+    /// nil: a valid request; else the status of the refusal.
+    let status: Int?
+    var testDescription: String { name }
+
+    init(_ name: String, _ text: String, _ status: Int?) { self.name = name; raw = Array(text.utf8); self.status = status }
+    init(_ name: String, bytes: [UInt8], _ status: Int?) { self.name = name; raw = bytes; self.status = status }
+}
+
+let small = HTTPLimits(maxRequestLine: 200, maxHeaderBytes: 600, maxHeaderCount: 20, maxBodyBytes: 1000)
+
+/// Malformed and hostile requests (after swift-nio's parser tests) and valid ones.
+let parserCases: [ParserCase] = {
+    var c: [ParserCase] = [
+        .init("simple GET", "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", nil),
+        .init("HTTP/1.0 without Host", "GET /health HTTP/1.0\r\n\r\n", nil),
+        .init("POST with body", "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", nil),
+        .init("chunked body", "POST /embed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;ext=1\r\n!!!\r\n0\r\nX-Trailer: y\r\n\r\n", nil),
+        .init("leading empty line", "\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", nil),
+        .init("expect 100-continue", "POST /embed HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi", nil),
+        .init("HTTP/0.9 request line", "GET /\r\n\r\n", 400),
+        .init("HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400),
+        .init("HTTP/3.0", "GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505),
+        .init("lowercase version", "GET / http/1.1\r\nHost: x\r\n\r\n", 400),
+        .init("garbage request line", "HELLO\r\n\r\n", 400),
+        .init("double space in request line", "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        .init("absolute-form target", "GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        .init("asterisk target", "GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        .init("bad method chars", "G(T / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        .init("missing Host", "GET / HTTP/1.1\r\n\r\n", 400),
+        .init("two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        .init("bad Content-Length", "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
+        .init("negative Content-Length", "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
+        .init("Content-Length list 4, 5", "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 4, 5\r\n\r\nabcd", 400),
+        .init("duplicate Content-Length", "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nabcd", 400),
+        .init("Content-Length with Transfer-Encoding", "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        .init("unknown Transfer-Encoding", "POST /embed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        .init("chunked in HTTP/1.0", "POST /embed HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501),
+        .init("bad chunk size", "POST /embed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+        .init("empty chunk size", "POST /embed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", 400),
+        .init("huge chunk size", "POST /embed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFF\r\n", 400),
+        .init("chunk over body limit", "POST /embed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n7D0\r\n", 413),
+        .init("chunk without CRLF after data", "POST /embed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY", 400),
+        .init("POST without length", "POST /embed HTTP/1.1\r\nHost: x\r\n\r\n", 411),
+        .init("Content-Length over limit", "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n", 413),
+        .init("Content-Length overflow", "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400),
+        .init("request line too long", "GET /" + String(repeating: "a", count: 300) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        .init("header section too large", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "b", count: 700) + "\r\n\r\n", 431),
+        .init("too many headers", "GET / HTTP/1.1\r\nHost: x\r\n" + (0..<25).map { "X-\($0): y\r\n" }.joined() + "\r\n", 431),
+        .init("space before colon", "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400),
+        .init("header without colon", "GET / HTTP/1.1\r\nHost x\r\n\r\n", 400),
+        .init("obs-fold", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", 400),
+        .init("bare LF line ends", "GET / HTTP/1.1\nHost: x\n\n", 400),
+        .init("NUL in header value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\u{0}b\r\n\r\n", 400),
+        .init("DEL in header value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\u{7F}b\r\n\r\n", 400),
+        .init("empty header name", "GET / HTTP/1.1\r\nHost: x\r\n: v\r\n\r\n", 400),
+        .init("unsupported Expect", "POST /embed HTTP/1.1\r\nHost: x\r\nExpect: magic\r\nContent-Length: 1\r\n\r\nx", 417),
+        .init("control char in target", "GET /a\u{1}b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    ]
+    // Every byte that is not a tchar, in a header name.
+    for b in 0...255 where !HTTPParser.isTChar(UInt8(b)) && b != UInt8(ascii: ":") && b != 0x0D && b != 0x0A {
+        c.append(.init("byte \(b) in header name", bytes: Array("GET / HTTP/1.1\r\nHost: x\r\nX".utf8) + [UInt8(b)] + Array("Y: z\r\n\r\n".utf8), 400))
+    }
+    return c
+}()
+
+func runParser(_ bytes: [UInt8], byteByByte: Bool, limits: HTTPLimits = small) -> (requests: [HTTPRequest], error: HTTPError?) {
+    var p = HTTPParser(limits: limits)
+    var reqs: [HTTPRequest] = []
+    let pieces: [[UInt8]] = byteByByte ? bytes.map { [$0] } : [bytes]
+    do {
+        for piece in pieces {
+            p.feed(piece)
+            while let r = try p.next() { reqs.append(r) }
+        }
+    } catch let e as HTTPError { return (reqs, e) } catch { return (reqs, nil) }
+    return (reqs, nil)
+}
+
+@Suite struct Parser {
+    @Test("each case, fed whole and byte by byte", arguments: parserCases)
+    func table(_ c: ParserCase) {
+        for bb in [false, true] {
+            let (reqs, err) = runParser(c.raw, byteByByte: bb)
+            if let s = c.status {
+                #expect(err?.status == s, "\(c.name) (byte by byte: \(bb)): got \(String(describing: err)) after \(reqs.count) requests")
+            } else {
+                #expect(err == nil, "\(c.name): \(String(describing: err))")
+                #expect(reqs.count == 1, "\(c.name): \(reqs.count) requests")
+            }
+        }
+    }
+
+    @Test("there are at least 40 malformed cases")
+    func coverage() { #expect(parserCases.filter { $0.status != nil }.count >= 40) }
+
+    @Test("pipelined requests come out in order with their bodies, whole and byte by byte")
+    func pipelined() {
+        let text = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b?fs=500&preprocessed=true HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+            + "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\nGET /d HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        for bb in [false, true] {
+            let (reqs, err) = runParser(Array(text.utf8), byteByByte: bb)
+            #expect(err == nil)
+            #expect(reqs.map(\.path) == ["/a", "/b", "/c", "/d"])
+            #expect(reqs.map { String(decoding: $0.body, as: UTF8.self) } == ["", "abc", "xy", ""])
+            #expect(reqs[1].query == ["fs": "500", "preprocessed": "true"])
+            #expect(reqs.map(\.keepAlive) == [true, true, true, true])
+        }
+    }
+
+    @Test("keep-alive rules: 1.1 default on, Connection: close off; 1.0 default off")
+    func keepAlive() {
+        let r = runParser(Array("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HTTP/1.0\r\n\r\n".utf8), byteByByte: false).requests
+        #expect(r.map(\.keepAlive) == [false, false])
+    }
+
+    @Test("Expect: 100-continue is announced once, before the body")
+    func expectContinue() throws {
+        var p = HTTPParser(limits: small)
+        p.feed(Array("POST /embed HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n".utf8))
+        let first = try p.next()
+        #expect(first == nil)
+        let once = p.wantsContinue(), twice = p.wantsContinue()
+        #expect(once && !twice)
+        p.feed(Array("ok".utf8))
+        let r = try p.next()
+        #expect(r?.body == Array("ok".utf8))
+    }
+
+    @Test("random bytes never crash the parser")
+    func fuzz() {
+        var g = SystemRandomNumberGenerator()
+        let seeds = parserCases.map(\.raw)
+        for _ in 0..<3000 {
+            var b = seeds[Int.random(in: 0..<seeds.count, using: &g)]
+            for _ in 0..<Int.random(in: 1...6, using: &g) where !b.isEmpty { b[Int.random(in: 0..<b.count, using: &g)] = UInt8.random(in: 0...255, using: &g) }
+            _ = runParser(b, byteByByte: Bool.random(using: &g))
+        }
+    }
+}
