@@ -46,6 +46,21 @@ struct ECGServer: ParsableCommand {
     @Option(help: "Seconds to finish requests in flight after SIGTERM. [ECG_DRAIN_SECONDS]") var drainSeconds: Double = env("ECG_DRAIN_SECONDS", 20.0)
     @Flag(help: "No per-request log lines.") var quiet = false
 
+    /// Builds the service from loaded weights and options (shared with the tests).
+    static func assemble(network: SSLNetwork, manifest: Manifest, affect: [AffectHead], options o: ECGServer, logger: Logger)
+        -> (HTTPServer, ECGService, InferenceQueue) {
+        let metrics = Metrics()
+        let queue = InferenceQueue(encoder: network.encoder, workers: o.workers, capacity: o.queueCapacity, maxBatch: o.maxBatch,
+                                   batchWaitMs: o.batchWaitMs, metrics: metrics)
+        let limits = HTTPLimits(maxRequestLine: o.maxRequestLine, maxHeaderBytes: o.maxHeaderBytes, maxHeaderCount: 100, maxBodyBytes: o.maxBodyBytes)
+        let service = ECGService(network: network, manifest: manifest, affect: affect, queue: queue, metrics: metrics, logger: logger,
+                                 config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: 1024, openapiPath: o.openapi), limits: limits)
+        let server = HTTPServer(handler: service,
+                                config: .init(limits: limits, readTimeout: o.readTimeout, idleTimeout: o.idleTimeout, maxPipelined: 16),
+                                maxConnections: o.maxConnections, metrics: metrics)
+        return (server, service, queue)
+    }
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
         guard (1...256).contains(workers) else { throw ValidationError("--workers must be 1…256") }
@@ -75,15 +90,8 @@ struct ECGServer: ParsableCommand {
             FileHandle.standardError.write(Data("ecg-server: cannot load weights from '\(weights)': \(error)\nHINT: a weights directory holds manifest.json and the files it names; make one with `ecg-train import --from CHECKPOINT_OR_NPZ --out DIR`.\n".utf8))
             throw ExitCode(2)
         }
-        let metrics = Metrics()
-        let queue = InferenceQueue(encoder: network.encoder, workers: workers, capacity: queueCapacity, maxBatch: maxBatch,
-                                   batchWaitMs: batchWaitMs, metrics: metrics)
-        let limits = HTTPLimits(maxRequestLine: maxRequestLine, maxHeaderBytes: maxHeaderBytes, maxHeaderCount: 100, maxBodyBytes: maxBodyBytes)
-        let service = ECGService(network: network, manifest: manifest, affect: affect, queue: queue, metrics: metrics, logger: quiet ? Logger(enabled: false) : logger,
-                                 config: ServiceConfig(maxWindows: maxWindows, maxRecordings: 1024, openapiPath: openapi), limits: limits)
-        let server = HTTPServer(handler: service,
-                                config: .init(limits: limits, readTimeout: readTimeout, idleTimeout: idleTimeout, maxPipelined: 16),
-                                maxConnections: maxConnections, metrics: metrics)
+        let (server, service, queue) = Self.assemble(network: network, manifest: manifest, affect: affect, options: self,
+                                                     logger: quiet ? Logger(enabled: false) : logger)
         let bound: Int
         do { bound = try server.start(host: host, port: port) } catch {
             FileHandle.standardError.write(Data("ecg-server: cannot listen on \(host):\(port): \(error)\n".utf8))

@@ -60,6 +60,7 @@ final class ECGService: RequestHandler, @unchecked Sendable {
     let modelJSON: [UInt8]
     private let stateLock = NSLock()
     private var ready = false
+    private var warmed = false
     private var draining = false
 
     static let transformationLabels = ["original", "noise", "scaling", "negation", "time_reversal", "permutation", "time_warp"]
@@ -83,7 +84,10 @@ final class ECGService: RequestHandler, @unchecked Sendable {
         modelJSON = [UInt8]((try? JSONSerialization.data(withJSONObject: m, options: [.sortedKeys])) ?? Data("{}".utf8))
     }
 
-    func setReady(_ r: Bool) { stateLock.lock(); ready = r; stateLock.unlock() }
+    func setReady(_ r: Bool) { stateLock.lock(); ready = r; warmed = warmed || r; stateLock.unlock() }
+    /// Warmed up: inference is served, also while draining (requests already on open
+    /// connections are in flight and get answered).
+    var isWarmed: Bool { stateLock.lock(); defer { stateLock.unlock() }; return warmed && (ready || draining) }
     func setDraining() { stateLock.lock(); draining = true; ready = false; stateLock.unlock() }
     var isReady: Bool { stateLock.lock(); defer { stateLock.unlock() }; return ready }
 
@@ -147,7 +151,7 @@ final class ECGService: RequestHandler, @unchecked Sendable {
         let input: Input
         var prepared: [(Preprocessing.Prepared, Int)] = []
         do {
-            if !isReady { throw HTTPError(status: 503, code: "not_ready", message: "not ready", headers: [("Retry-After", "1")]) }
+            if !isWarmed { throw HTTPError(status: 503, code: "not_ready", message: "not ready", headers: [("Retry-After", "1")]) }
             if classify && heads.isEmpty {
                 throw HTTPError(status: 404, code: "no_heads", message: "these weights have no classification heads (see GET /v1/model)")
             }

@@ -264,7 +264,16 @@ final class Connection: @unchecked Sendable {
     /// The server is draining: close if idle, else after the responses in flight.
     func drainSoon() {
         queue.async { [self] in
-            if self.slots.isEmpty && !self.parser.inProgress && self.outPos == self.out.count { self.close() } else { self.closeAfterFlush = true }
+            // A request already in the socket buffer is in flight from the client's view.
+            if !self.closed && !self.readSuspended { self.onReadable() }
+            if self.closed { return }
+            if self.slots.isEmpty && !self.parser.inProgress && self.outPos == self.out.count {
+                self.close()
+            } else if !self.parser.inProgress {
+                self.closeAfterFlush = true
+                self.flush()
+            }
+            // A request still arriving is read to the end and answered with Connection: close.
         }
     }
 

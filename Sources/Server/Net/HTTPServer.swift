@@ -72,6 +72,8 @@ final class HTTPServer: @unchecked Sendable {
     /// Stops accepting, closes the listener, and tells every connection to finish what it
     /// has in flight and close.
     func beginDrain() {
+        // Connections already queued in the backlog are accepted and served first.
+        acceptQueue.sync { if acceptSource != nil { acceptAll() } }
         lock.lock(); draining = true; let conns = Array(connections.values); lock.unlock()
         acceptSource?.cancel(); acceptSource = nil
         for c in conns { c.drainSoon() }
