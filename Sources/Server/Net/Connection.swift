@@ -84,7 +84,7 @@ final class Connection: @unchecked Sendable {
     let fd: Int32
     let queue: DispatchQueue
     let config: Config
-    unowned let server: HTTPServer
+    let server: HTTPServer  // strong: the server outlives its connections (cycle broken in close())
     private var parser: HTTPParser
     private let readSource: DispatchSourceRead
     private var writeSource: DispatchSourceWrite?
