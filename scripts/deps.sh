@@ -6,6 +6,8 @@ need=()
 for p in zlib1g-dev libssl-dev pkg-config; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
+python3 -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv)
+command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update
