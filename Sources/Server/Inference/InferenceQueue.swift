@@ -41,6 +41,7 @@ final class InferenceQueue: @unchecked Sendable {
     struct Item { let job: InferenceJob; let index: Int }
 
     let encoder: Encoder
+    let workers: Int
     let capacity: Int
     let maxBatch: Int
     let batchWait: Double
@@ -53,7 +54,7 @@ final class InferenceQueue: @unchecked Sendable {
     private var threads: [Thread] = []
 
     init(encoder: Encoder, workers: Int, capacity: Int, maxBatch: Int, batchWaitMs: Double, metrics: Metrics) {
-        self.encoder = encoder; self.capacity = capacity; self.maxBatch = maxBatch
+        self.encoder = encoder; self.workers = workers; self.capacity = capacity; self.maxBatch = maxBatch
         batchWait = batchWaitMs / 1000; self.metrics = metrics
         for i in 0..<workers {
             let t = Thread { [self] in self.work() }
@@ -78,8 +79,12 @@ final class InferenceQueue: @unchecked Sendable {
 
     func stop() { cond.lock(); stopping = true; cond.broadcast(); cond.unlock() }
 
+    /// Takes this worker's share of the queue: at most maxBatch windows, and no more than
+    /// an even split across workers, so idle workers are not left without work.
     private func take(into batch: inout [Item]) {
-        while batch.count < maxBatch && head < items.count {
+        let share = max(1, min(maxBatch, (items.count - head + workers - 1) / workers))
+        let limit = batch.count + share
+        while batch.count < min(limit, maxBatch) && head < items.count {
             let it = items[head]; head += 1
             if !it.job.isCancelled { batch.append(it) }
         }
@@ -120,14 +125,18 @@ final class InferenceQueue: @unchecked Sendable {
                     }
                 }
             }
+            // The engine works window by window; each result goes out as soon as it is ready,
+            // so a window never waits for the rest of its batch.
+            metrics.observeBatch(n)
             x.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { op in
-                    encoder.embed(xp, count: n, into: op, threads: 1, workspaces: [ws])
+                    for (k, it) in batch.enumerated() {
+                        if it.job.isCancelled { continue }
+                        encoder.embed(UnsafeBufferPointer(rebasing: xp[(k * 2560)..<((k + 1) * 2560)]), count: 1,
+                                      into: UnsafeMutableBufferPointer(rebasing: op[(k * 128)..<((k + 1) * 128)]), threads: 1, workspaces: [ws])
+                        it.job.finish(window: it.index, op.baseAddress! + k * 128)
+                    }
                 }
-            }
-            metrics.observeBatch(n)
-            out.withUnsafeBufferPointer { op in
-                for (k, it) in batch.enumerated() { it.job.finish(window: it.index, op.baseAddress! + k * 128) }
             }
             cond.lock(); busy -= 1; cond.unlock()
         }

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Served throughput and latency of the release ecg-server, with wrk (Debian package),
+# against the engine's own throughput (`ecg-train embed`) in the same run.
+#   bench/server.sh [SECONDS]
+# Prints: requests/s, windows/s, p50/p99 at full load (32 connections), p99 at half of
+# that load (open loop), the batch-1 compute time, idle RSS, and time to /ready.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-15}
+OUT=bench/out; mkdir -p "$OUT"
+command -v wrk >/dev/null || { apt-get update && apt-get install -y --no-install-recommends wrk; }
+swift build -c release --product ecg-server >&2
+swift build -c release --product ecg-train >&2
+BIN=.build/release
+
+# A real 10 s window: the first 2560 samples of a 256 Hz record of the corpus if it is
+# beside the checkout, else the fixture's synthetic ECG-like window.
+python3 - "$OUT" <<'PY'
+import json, os, sys, numpy as np
+out = sys.argv[1]; src = "../shared/data/ecg/biopsykit/Vp01_Baseline.npz"
+if os.path.exists(src):
+    z = np.load(src); x = np.asarray(z["ecg"], dtype=np.float64).ravel()[:2560]; fs = float(z["fs"]); what = src
+else:
+    x = np.load("Tests/ModelTests/Fixtures/inputs.npy")[0].astype(np.float64); fs = 256.0; what = "fixture row 0"
+json.dump({"ecg": x.tolist(), "fs": fs}, open(f"{out}/window.json", "w"))
+np.save(f"{out}/windows512.npy", np.tile(np.load("Tests/ModelTests/Fixtures/inputs.npy"), (64, 1)))
+print(f"window: {what}", file=sys.stderr)
+PY
+
+# Engine throughput, same machine, same run: ecg-train embed over 512 windows, all cores.
+T0=$(date +%s.%N)
+$BIN/ecg-train embed --weights weights --in "$OUT/windows512.npy" --out "$OUT/emb512.npy" --preprocessed --quiet
+T1=$(date +%s.%N)
+ENGINE=$(python3 -c "print(512 / ($T1 - $T0))")
+B1=$($BIN/ecg-train bench --weights weights --batch 1 --threads 1 --seconds 2 --format tsv | cut -f4)
+B1MS=$(python3 -c "print(1000 / $B1)")
+
+# Start-up: time until /ready answers 200.
+LOG="$OUT/server.log"
+S0=$(date +%s.%N)
+$BIN/ecg-server --host 127.0.0.1 --port 0 --weights weights --quiet > "$LOG" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+until grep -q '"port"' "$LOG"; do sleep 0.005; done
+PORT=$(grep -o '"port":[0-9]*' "$LOG" | head -1 | cut -d: -f2)
+until curl -fs "http://127.0.0.1:$PORT/ready" >/dev/null; do sleep 0.005; done
+S1=$(date +%s.%N)
+READY=$(python3 -c "print($S1 - $S0)")
+RSS=$(awk '/VmRSS/ {print $2/1024}' /proc/$PID/status)
+
+wrk -t1 -c32 -d"${SECS}s" --latency -s bench/post.lua "http://127.0.0.1:$PORT/embed" > "$OUT/wrk.txt"
+RPS=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk.txt")
+P50=$(awk '$1=="50%" {print $2}' "$OUT/wrk.txt")
+P99=$(awk '$1=="99%" {print $2}' "$OUT/wrk.txt")
+NON2XX=$(awk '/Non-2xx/ {print $4}' "$OUT/wrk.txt"); NON2XX=${NON2XX:-0}
+HALF=$(python3 -c "print($RPS / 2)")
+cc -O2 -pthread -o "$OUT/paced" bench/paced.c
+read -r HP50 HP90 HP99 HERR HN < <("$OUT/paced" "$PORT" "$OUT/window.json" "$HALF" "$SECS" 16)
+
+python3 - <<PY
+rps, engine, b1ms = $RPS, $ENGINE, $B1MS
+print("| measure | value |")
+print("|---|---:|")
+print(f"| requests/s (wrk, 32 connections, 1 window each) | {rps:.0f} |")
+print(f"| served windows/s | {rps:.0f} |")
+print(f"| engine windows/s (ecg-train embed, 512 windows, all cores) | {engine:.0f} |")
+print(f"| served / engine | {rps / engine:.2f} |")
+print(f"| p50 / p99 latency at full load | $P50 / $P99 |")
+print(f"| p99 at half load ({rps/2:.0f} req/s, open loop) | {$HP99:.1f} ms (p50 {$HP50:.1f}) |")
+print(f"| batch-1 compute time (1 thread) | {b1ms:.2f} ms → p99/compute = {$HP99 / b1ms:.2f} |")
+print(f"| idle RSS after warm-up | {$RSS:.1f} MiB |")
+print(f"| start → /ready 200 | {$READY:.3f} s |")
+print(f"| non-2xx under load | $NON2XX (+ {$HERR} in the paced run) |")
+PY
