@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+import NPY
+@testable import Model
+
+@Suite struct Gradients {
+    static let labels = TF.npy("training/task_labels.npy").floats()
+    nonisolated(unsafe) static let lossJSON = try! JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: TF.path("training/loss.json")))) as! [String: Any]
+    static let result = PretrainLoss().evaluate(TF.network, windows: TF.inputs, labels: labels, threads: 2)
+
+    @Test("loss equals TF's loss.json within 1e-5 relative")
+    func loss() {
+        let want = Self.lossJSON["total_loss"] as! Double
+        #expect(abs(Self.result.total - want) / want <= 1e-5, "\(Self.result.total) vs \(want)")
+        let per = Self.lossJSON["per_task_loss"] as! [Double]
+        for i in 0..<7 { #expect(abs(Self.result.perTask[i] - per[i]) / per[i] <= 1e-5, "task \(i)") }
+        let l2 = Self.lossJSON["l2_sum_half_squares_kernels"] as! Double
+        #expect(abs(Self.result.l2Term / 1e-4 - l2) / l2 <= 1e-5)
+    }
+
+    @Test("every gradient equals TF autodiff within 1e-4 x its max", arguments: WeightsDirectory.networkTensorNames)
+    func gradient(_ name: String) throws {
+        let want = try #require(TF.npz("training/gradients.npz")[name.replacingOccurrences(of: "/", with: ".")]).floats()
+        let got = try #require(Self.result.gradients[name])
+        #expect(relErr(got, want) <= 1e-4, "\(name): \(relErr(got, want))")
+    }
+
+    /// The fixture's `weights_after_adam_step.npz` is self-consistent with its own
+    /// `gradients.npz` only for the heads' output layers (`task_i/*`): numpy's Adam on those
+    /// gradients reproduces them to 1e-8, while deeper tensors moved against the recorded
+    /// gradient's sign for 2–36 % of entries (the fixture's step evidently used other
+    /// gradients there; see the closing note). So the step is checked on the output layers,
+    /// with TF's gradients and with ours (well-conditioned entries: Adam at step 1 moves by
+    /// lr·g/(|g|+ε), so a gradient below 1e-4 × its tensor's max decides only a sign).
+    @Test("one Adam step gives TF's weights within 1e-6 absolute", arguments: [false, true])
+    func adamStep(_ ourGradients: Bool) throws {
+        var p = TF.network.parameters
+        var adam = Adam(learningRate: 1e-3)
+        var tfGrads: [String: [Float]] = [:]
+        for (k, v) in TF.npz("training/gradients.npz") { tfGrads[k.replacingOccurrences(of: ".", with: "/")] = v.floats() }
+        adam.apply(&p, ourGradients ? Self.result.gradients : tfGrads)
+        let want = TF.npz("training/weights_after_adam_step.npz")
+        var worst: Float = 0, checked = 0
+        for (k, v) in want where !k.contains("dense") && k.hasPrefix("task_") {
+            let name = k.replacingOccurrences(of: ".", with: "/")
+            let got = try #require(p[name])
+            let w = v.floats(), g = tfGrads[name]!
+            let gmax = g.map(abs).max()!
+            for i in 0..<w.count where !ourGradients || abs(g[i]) > 1e-4 * gmax {
+                worst = max(worst, abs(got[i] - w[i])); checked += 1
+            }
+        }
+        #expect(checked >= 7 * 120)
+        #expect(worst <= 1e-6, "max abs diff \(worst)")
+    }
+
+    @Test("backward passes against finite differences on small shapes (away from kinks)")
+    func finiteDifferences() throws {
+        var r = Rng(s: 99)
+        // conv: loss = Σ dy ⊙ conv(x), check dW, db, dx.
+        for (k, ci, co, t) in [(4, 3, 32, 9), (3, 2, 32, 5), (8, 32, 32, 11)] {
+            let layer = ConvLayer(kernel: r.floats(k * ci * co), bias: r.floats(co), taps: k, cin: ci, cout: co)
+            let x = r.floats(t * ci), dy = r.floats(t * co)
+            func f(_ l: ConvLayer, _ x: [Float]) -> Double {
+                let y = Reference.conv1dSame(x, length: t, l)
+                return zip(y, dy).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            }
+            var xp = [Float](repeating: 0, count: (t + k - 1) * ci)
+            for i in 0..<(t * ci) { xp[layer.padLeft * ci + i] = x[i] }
+            var dW = [Float](repeating: 0, count: k * ci * co), db = [Float](repeating: 0, count: co), dx = [Float](repeating: 0, count: t * ci)
+            let s = TrainScratch()
+            dW.withUnsafeMutableBufferPointer { gw in db.withUnsafeMutableBufferPointer { gb in dx.withUnsafeMutableBufferPointer { gx in
+                Backward.conv(dW: gw.baseAddress!, db: gb.baseAddress!, dx: gx.baseAddress!, dy: dy, xp: xp, layer: layer, layerID: 0, length: t, scratch: s)
+            } } }
+            let h: Float = 1e-2
+            for q in stride(from: 0, to: dW.count, by: max(1, dW.count / 23)) {
+                var kp = layer.kernel, km = layer.kernel; kp[q] += h; km[q] -= h
+                let num = (f(ConvLayer(kernel: kp, bias: layer.bias, taps: k, cin: ci, cout: co), x) - f(ConvLayer(kernel: km, bias: layer.bias, taps: k, cin: ci, cout: co), x)) / Double(2 * h)
+                #expect(abs(num - Double(dW[q])) <= 1e-2 * max(1, abs(num)), "dW[\(q)]: \(num) vs \(dW[q])")
+            }
+            for q in stride(from: 0, to: dx.count, by: max(1, dx.count / 17)) {
+                var xpl = x, xm = x; xpl[q] += h; xm[q] -= h
+                let num = (f(layer, xpl) - f(layer, xm)) / Double(2 * h)
+                #expect(abs(num - Double(dx[q])) <= 1e-2 * max(1, abs(num)), "dx[\(q)]: \(num) vs \(dx[q])")
+            }
+            let sumDy = (0..<co).map { o in (0..<t).reduce(Float(0)) { $0 + dy[$1 * co + o] } }
+            #expect(relErr(db, sumDy) <= 1e-5)
+        }
+        // max pool and global max: perturb non-tied inputs.
+        let t = 20, c = 3
+        let x = (0..<(t * c)).map { Float($0 * 37 % 61) / 7 }  // distinct values, no ties
+        let dy = r.floats(((t - 8) / 2 + 1) * c)
+        var dx = [Float](repeating: 0, count: t * c)
+        Backward.maxPool8s2(dx: &dx, dy: dy, x: x, length: t, channels: c)
+        for q in 0..<x.count {
+            var xp = x, xm = x; xp[q] += 1e-3; xm[q] -= 1e-3
+            let fp = zip(Reference.maxPool8s2(xp, length: t, channels: c), dy).reduce(0.0) { $0 + Double($1.0 * $1.1) }
+            let fm = zip(Reference.maxPool8s2(xm, length: t, channels: c), dy).reduce(0.0) { $0 + Double($1.0 * $1.1) }
+            #expect(abs((fp - fm) / 2e-3 - Double(dx[q])) <= 1e-2, "pool dx[\(q)]")
+        }
+        let dg = r.floats(c)
+        Backward.globalMax(dx: &dx, dy: dg, x: x, length: t, channels: c)
+        for q in 0..<x.count {
+            var xp = x; xp[q] += 1e-3
+            let d = zip(Reference.globalMax(xp, length: t, channels: c), Reference.globalMax(x, length: t, channels: c)).map { Double($0 - $1) / 1e-3 }
+            let num = zip(d, dg).reduce(0.0) { $0 + $1.0 * Double($1.1) }
+            #expect(abs(num - Double(dx[q])) <= 1e-2, "global max dx[\(q)]")
+        }
+    }
+
+    @Test("parameter gradients accumulate (+=) and the input gradient is overwritten")
+    func accumulateVsOverwrite() {
+        var r = Rng(s: 5)
+        let layer = ConvLayer(kernel: r.floats(3 * 2 * 32), bias: r.floats(32), taps: 3, cin: 2, cout: 32)
+        let xp = r.floats((6 + 2) * 2), dy = r.floats(6 * 32)
+        var dW = [Float](repeating: 0, count: 3 * 2 * 32), db = [Float](repeating: 0, count: 32), dx = [Float](repeating: 7, count: 12)
+        let s = TrainScratch()
+        for _ in 0..<2 {
+            dW.withUnsafeMutableBufferPointer { gw in db.withUnsafeMutableBufferPointer { gb in dx.withUnsafeMutableBufferPointer { gx in
+                Backward.conv(dW: gw.baseAddress!, db: gb.baseAddress!, dx: gx.baseAddress!, dy: dy, xp: xp, layer: layer, layerID: 0, length: 6, scratch: s)
+            } } }
+        }
+        var once = [Float](repeating: 0, count: 3 * 2 * 32), db1 = [Float](repeating: 0, count: 32), dx1 = [Float](repeating: 0, count: 12)
+        once.withUnsafeMutableBufferPointer { gw in db1.withUnsafeMutableBufferPointer { gb in dx1.withUnsafeMutableBufferPointer { gx in
+            Backward.conv(dW: gw.baseAddress!, db: gb.baseAddress!, dx: gx.baseAddress!, dy: dy, xp: xp, layer: layer, layerID: 0, length: 6, scratch: s)
+        } } }
+        #expect(relErr(dW, once.map { $0 * 2 }) <= 1e-6)
+        #expect(relErr(db, db1.map { $0 * 2 }) <= 1e-6)
+        #expect(dx == dx1)
+    }
+}
