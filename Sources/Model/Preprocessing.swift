@@ -70,7 +70,7 @@ public enum Preprocessing {
         var up = 256_000, down = Int(milli)
         let g = gcd(up, down)
         up /= g; down /= g
-        guard max(up, down) <= 20_000 else { return nil }
+        guard max(up, down) <= 50_000 else { return nil }
         return (up, down)
     }
 

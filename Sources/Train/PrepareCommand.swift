@@ -1,0 +1,161 @@
+import ArgumentParser
+import Foundation
+import Model
+import NPY
+
+struct PrepareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prepare",
+        abstract: "Turn a corpus of ECG records into one dataset file of 10 s windows at 256 Hz.",
+        discussion: """
+        --corpus DIR: a folder with manifest.csv (columns path, dataset, subject, record, label,
+        fs, quality, …) and one .npz per record holding `ecg` (samples) and `fs` (Hz), as
+        ../shared/data/ecg is laid out. Each record is resampled to 256 Hz, high-passed at
+        0.8 Hz (zero phase), cut into 10 s windows (--overlap percent) and normalised:
+          window     robust z-score of each window (as ecg-server does; default)
+          recording  mean and central-95 % std of the whole record
+          subject    mean of all the subject's samples, std over the central 95 % of them
+                     (exactly the authors' per-subject statistic)
+        Records with quality=poor are skipped unless --include-poor.
+        --npy FILE --layout person,label: the authors' 2-D layout instead (id/label columns,
+        then 2560 samples at 256 Hz, already normalised).
+        Output: one .npz (windows, subject, dataset, record, label, names), written atomically.
+        """)
+
+    @Option(help: "Corpus folder with manifest.csv.") var corpus: String?
+    @Option(help: "A 2-D .npy in the authors' layout (instead of --corpus).") var npy: String?
+    @Option(help: "Leading columns of --npy, comma-separated, e.g. person,label.") var layout: String = "person,label"
+    @Option(help: "Output dataset .npz.") var out: String
+    @Option(help: "Window overlap in percent (0 ≤ P < 100).") var overlap: Double = 0
+    @Option(help: "window, recording or subject.") var normalize: String = "window"
+    @Flag(help: "Keep records whose quality is 'poor'.") var includePoor = false
+    @Flag(help: "No progress output.") var quiet = false
+
+    func validate() throws {
+        guard (corpus == nil) != (npy == nil) else { throw ValidationError("give exactly one of --corpus DIR or --npy FILE") }
+        guard overlap >= 0, overlap < 100 else { throw ValidationError("--overlap must be in [0, 100)") }
+        guard ["window", "recording", "subject"].contains(normalize) else { throw ValidationError("--normalize must be window, recording or subject") }
+    }
+
+    func run() throws {
+        let d: Dataset
+        do { d = try corpus != nil ? fromCorpus(corpus!) : fromAuthorsNPY(npy!) } catch let e as ValidationError { throw e } catch {
+            throw ValidationError("\(error)")
+        }
+        guard d.count > 0 else { throw ValidationError("no windows: every record was shorter than 10 s or skipped") }
+        do { try d.write(path: out) } catch { throw ValidationError("cannot write \(out): \(error)") }
+        print("wrote \(d.count) windows from \(d.names.records.count) records of \(d.names.subjects.count) subjects (\(d.names.datasets.joined(separator: ", "))) to \(out)")
+    }
+
+    struct Row { var path, dataset, subject, record, label, quality: String }
+
+    func readManifest(_ dir: String) throws -> [Row] {
+        let path = dir + "/manifest.csv"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("\(path) not found or not UTF-8") }
+        var lines = text.split(whereSeparator: \.isNewline).map(String.init)
+        guard !lines.isEmpty else { throw ValidationError("\(path) is empty") }
+        let header = lines.removeFirst().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        func col(_ n: String) throws -> Int {
+            guard let i = header.firstIndex(of: n) else { throw ValidationError("\(path): no column '\(n)'") }
+            return i
+        }
+        let (ip, id, isub, irec, ilab) = (try col("path"), try col("dataset"), try col("subject"), try col("record"), try col("label"))
+        let iq = header.firstIndex(of: "quality")
+        return try lines.enumerated().map { k, l in
+            let f = l.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard f.count >= header.count else { throw ValidationError("\(path) line \(k + 2): \(f.count) fields, expected \(header.count)") }
+            return Row(path: f[ip], dataset: f[id], subject: f[isub], record: f[irec], label: f[ilab], quality: iq.map { f[$0] } ?? "ok")
+        }
+    }
+
+    func fromCorpus(_ dir: String) throws -> Dataset {
+        let rows = try readManifest(dir).filter { includePoor || $0.quality != "poor" }
+        var d = Dataset()
+        d.names.preprocessing = ["filter": Preprocessing.highpassFilter, "normalization": normalize, "overlap_percent": "\(overlap)"]
+        var signals: [(row: Row, y: [Double])] = []
+        let progress = Progress(total: rows.count, label: "prepare", enabled: !quiet)
+        for (k, r) in rows.enumerated() {
+            let file = dir + "/" + r.path
+            let z: [String: NPYArray]
+            do { z = try NPZ.read(path: file) } catch { throw ValidationError("\(file): \(error)") }
+            guard let e = z["ecg"], let f = z["fs"] else { throw ValidationError("\(file): needs arrays 'ecg' and 'fs'") }
+            let fs = f.doubles().first ?? 0
+            var x = e.doubles()
+            if e.shape.count == 2 { x = stride(from: 0, to: x.count, by: e.shape[1]).map { x[$0] } }  // first channel
+            if let bad = x.firstIndex(where: { !$0.isFinite }) { throw ValidationError("\(file): sample \(bad) is NaN or Inf") }
+            guard let (up, down) = Preprocessing.ratio(from: fs) else { throw ValidationError("\(file): sampling rate \(fs) Hz is not supported") }
+            var y = Preprocessing.resamplePoly(x, up: up, down: down)
+            if y.count >= 2560 { y = Preprocessing.sosfiltfilt(Preprocessing.butterworthHighpass(order: 4, cutoff: 0.8, fs: 256), y) }
+            signals.append((r, y))
+            progress.update(k + 1)
+        }
+        progress.finish()
+        // Subject statistics over all of a subject's samples (the authors' normalisation).
+        var subjectStats: [String: (Double, Double)] = [:]
+        if normalize == "subject" {
+            var bySubject: [String: [Float]] = [:]
+            for s in signals { bySubject[s.row.dataset + "/" + s.row.subject, default: []].append(contentsOf: s.y.map(Float.init)) }
+            for (k, v) in bySubject { subjectStats[k] = v.withUnsafeBufferPointer { Preprocessing.robustStats($0) } }
+        }
+        func index(_ list: inout [String], _ s: String) -> Int64 {
+            if let i = list.firstIndex(of: s) { return Int64(i) }
+            list.append(s); return Int64(list.count - 1)
+        }
+        let step = max(1, Int((2560 * (1 - overlap / 100)).rounded()))
+        for s in signals where s.y.count >= 2560 {
+            var stats: (Double, Double)? = nil
+            if normalize == "recording" { let f = s.y.map(Float.init); stats = f.withUnsafeBufferPointer { Preprocessing.robustStats($0) } }
+            if normalize == "subject" { stats = subjectStats[s.row.dataset + "/" + s.row.subject] }
+            let sub = index(&d.names.subjects, s.row.dataset + "/" + s.row.subject)
+            let ds = index(&d.names.datasets, s.row.dataset)
+            let rec = index(&d.names.records, s.row.dataset + "/" + s.row.record)
+            let lab: Int64 = s.row.label.isEmpty || s.row.label == "none" ? -1 : index(&d.names.labels, s.row.label)
+            var start = 0
+            while start + 2560 <= s.y.count {
+                var w = s.y[start..<(start + 2560)].map(Float.init)
+                if let (mean, sd) = stats {
+                    let scale = sd > 1e-12 ? 1 / sd : 1
+                    for i in 0..<2560 { w[i] = Float((Double(w[i]) - mean) * scale) }
+                } else {
+                    w.withUnsafeMutableBufferPointer { Preprocessing.robustZScore($0) }
+                }
+                d.windows.append(contentsOf: w)
+                d.subject.append(sub); d.dataset.append(ds); d.record.append(rec); d.label.append(lab)
+                start += step
+            }
+        }
+        return d
+    }
+
+    func fromAuthorsNPY(_ path: String) throws -> Dataset {
+        let a: NPYArray
+        do { a = try NPY.read(path: path) } catch { throw ValidationError("\(path): \(error)") }
+        let cols = layout.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        guard a.shape.count == 2, a.shape[1] == cols.count + 2560 else {
+            throw ValidationError("\(path): shape \(a.shape), expected (N, \(cols.count) + 2560) for --layout \(layout)")
+        }
+        let v = a.doubles(), w = a.shape[1]
+        var d = Dataset()
+        d.names.preprocessing = ["source": "authors' layout \(layout)"]
+        d.names.datasets = [URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent]
+        for r in 0..<a.shape[0] {
+            var sub: Int64 = 0, lab: Int64 = -1
+            for (c, name) in cols.enumerated() {
+                let x = v[r * w + c]
+                guard x.isFinite, x == x.rounded() else { throw ValidationError("\(path): row \(r), column \(c) ('\(name)') is \(x), not an integer") }
+                if name == "person" || name == "subject" { sub = Int64(x) }
+                if name == "label" { lab = Int64(x) }
+            }
+            let samples = v[(r * w + cols.count)..<((r + 1) * w)]
+            if let bad = samples.firstIndex(where: { !$0.isFinite }) { throw ValidationError("\(path): row \(r) has a NaN or Inf at sample \(bad - r * w - cols.count)") }
+            d.windows.append(contentsOf: samples.map(Float.init))
+            d.subject.append(sub); d.dataset.append(0); d.record.append(Int64(r)); d.label.append(lab)
+        }
+        d.names.subjects = Set(d.subject).sorted().map { "\($0)" }
+        d.subject = d.subject.map { s in Int64(d.names.subjects.firstIndex(of: "\(s)")!) }
+        d.names.labels = Set(d.label.filter { $0 >= 0 }).sorted().map { "\($0)" }
+        d.label = d.label.map { l in l < 0 ? -1 : Int64(d.names.labels.firstIndex(of: "\(l)")!) }
+        d.names.records = (0..<a.shape[0]).map { "row \($0)" }
+        return d
+    }
+}
