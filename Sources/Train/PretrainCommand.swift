@@ -1,0 +1,198 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Model
+import NPY
+
+/// Set by SIGINT; the training loop saves a checkpoint and stops at the next step.
+nonisolated(unsafe) var interrupted = false
+
+struct PretrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pretrain",
+        abstract: "Self-supervised pre-training: recognise six signal transformations (the paper's multi-task setup).",
+        discussion: """
+        Each window of a batch is used in 7 versions (original, Gaussian noise at 15 dB SNR,
+        scaling ×1.1, negation, time reversal, permutation of 20 pieces, time warp of 9
+        pieces); head task_i learns "is this version i?". Loss weights
+        [0.195, 0.195, 0.195, 0.0125, 0.0125, 0.195, 0.195], L2 1e-4 on kernels, Adam 1e-3
+        decayed ×0.9 every 10,000 steps, batch 128 windows × 7 versions.
+        Writes RUN/output/{steps,epochs}.csv, RUN/summaries/ (TensorBoard event files), and
+        RUN/models/epoch_N/ — a weights directory (usable by every command and ecg-server)
+        plus optimizer.npz and state.json for --resume. Ctrl-C saves RUN/models/interrupted/
+        and exits; --resume continues from the newest checkpoint.
+        """)
+
+    @Option(help: "Dataset .npz made by `ecg-train prepare`.") var data: String
+    @Option(help: "Run folder.") var out: String
+    @Option(help: "Epochs.") var epochs: Int = 10
+    @Option(help: "Windows per batch (each in 7 versions).") var batch: Int = 128
+    @Option(help: "Random seed (initialisation, shuffling, transformations).") var seed: UInt64 = 20201
+    @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Initial learning rate.") var lr: Float = 1e-3
+    @Option(help: "Use at most this many windows of the dataset (smoke runs).") var maxWindows: Int?
+    @Option(help: "Start from these weights instead of a random initialisation.") var initWeights: String?
+    @Flag(help: "Continue from the newest checkpoint in RUN/models.") var resume = false
+    @Flag(help: "No progress bar.") var quiet = false
+
+    func validate() throws {
+        guard epochs >= 1, batch >= 1, batch <= 4096, threads >= 1 else { throw ValidationError("--epochs, --batch and --threads must be positive (batch ≤ 4096)") }
+        guard lr > 0, lr < 1 else { throw ValidationError("--lr must be in (0, 1)") }
+    }
+
+    struct State: Codable { var epoch: Int; var step: Int; var batchInEpoch: Int; var seed: UInt64; var lossLast: Double }
+
+    func run() throws {
+        var ds: Dataset
+        do { ds = try Dataset.read(path: data) } catch { throw ValidationError("\(error)") }
+        if let m = maxWindows, m < ds.count { ds.windows = Array(ds.windows[0..<(m * 2560)]); ds.subject = Array(ds.subject[0..<m]) }
+        let n = ds.subject.count
+        guard n > 0 else { throw ValidationError("\(data) has no windows") }
+        let fm = FileManager.default
+        for d in ["output", "models", "summaries"] { try fm.createDirectory(atPath: out + "/" + d, withIntermediateDirectories: true) }
+
+        var net: SSLNetwork
+        var adam = Adam(learningRate: lr)
+        var state = State(epoch: 0, step: 0, batchInEpoch: 0, seed: seed, lossLast: .nan)
+        if resume, let (dir, st) = newestCheckpoint() {
+            net = try WeightsDirectory.loadNetwork(dir)
+            adam = try loadOptimizer(dir + "/optimizer.npz", lr: lr, step: st.step)
+            state = st
+            print("resuming from \(dir) (epoch \(st.epoch), step \(st.step))")
+        } else if let w = initWeights {
+            net = try WeightsDirectory.loadNetwork(w)
+            guard net.tasks.count == 7 else { throw ValidationError("\(w) has no pre-training heads") }
+        } else {
+            net = try Self.glorotInit(seed: seed)
+        }
+        let tb = try TensorBoardWriter(directory: out + "/summaries")
+        let stepsCSV = out + "/output/steps.csv", epochsCSV = out + "/output/epochs.csv"
+        if !fm.fileExists(atPath: stepsCSV) {
+            fm.createFile(atPath: stepsCSV, contents: Data(("step,epoch,lr,total," + (0..<7).map { "task_\($0)" }.joined(separator: ",") + "\n").utf8))
+        }
+        if !fm.fileExists(atPath: epochsCSV) {
+            fm.createFile(atPath: epochsCSV, contents: Data(("epoch,steps,mean_total," + (0..<7).map { "task_\($0)" }.joined(separator: ",") + ",windows_per_s\n").utf8))
+        }
+        signal(SIGINT, SIG_IGN)
+        let sig = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        sig.setEventHandler { interrupted = true }
+        sig.activate()
+
+        let loss = PretrainLoss()
+        let batchesPerEpoch = (n + batch - 1) / batch
+        for epoch in (state.epoch + (state.batchInEpoch > 0 ? 0 : 1))...max(epochs, 1) where epoch <= epochs {
+            var rng = Transformations.RNG(seed: seed &+ UInt64(epoch) &* 1_000_003)
+            var order = Array(0..<n)
+            order.shuffle(using: &rng)
+            let progress = Progress(total: batchesPerEpoch, label: "epoch \(epoch)/\(epochs)", enabled: !quiet)
+            var sums = [Double](repeating: 0, count: 8), count = 0
+            let t0 = Date()
+            let firstBatch = state.epoch == epoch ? state.batchInEpoch : 0
+            for b in firstBatch..<batchesPerEpoch {
+                let idx = order[(b * batch)..<min(n, (b + 1) * batch)]
+                var x: [Float] = [], y: [Float] = []
+                x.reserveCapacity(idx.count * 7 * 2560)
+                for i in idx {
+                    let w = ds.windows[(i * 2560)..<((i + 1) * 2560)]
+                    for task in 0..<7 {
+                        x.append(contentsOf: Transformations.apply(task, w, rng: &rng))
+                        y.append(contentsOf: (0..<7).map { $0 == task ? 1 : 0 })
+                    }
+                }
+                let r = loss.evaluate(net, windows: x, labels: y, threads: threads)
+                let rate = lr * powf(0.9, Float(state.step / 10_000))
+                var p = net.parameters
+                adam.apply(&p, r.gradients, lr: rate)
+                net = try net.with(parameters: p)
+                state.step += 1; state.epoch = epoch; state.batchInEpoch = b + 1; state.lossLast = r.total
+                sums[0] += r.total; for i in 0..<7 { sums[i + 1] += r.perTask[i] }; count += 1
+                appendLine(stepsCSV, "\(state.step),\(epoch),\(rate),\(r.total)," + r.perTask.map { "\($0)" }.joined(separator: ","))
+                tb.scalars([("loss/total", r.total), ("learning_rate", Double(rate))] + (0..<7).map { ("loss/task_\($0)_\(Transformations.names[$0])", r.perTask[$0]) }, step: state.step)
+                progress.update(b + 1, extra: String(format: "loss %.4f", r.total))
+                if interrupted {
+                    progress.finish()
+                    let dir = out + "/models/interrupted"
+                    try save(net, adam, state, to: dir)
+                    tb.flush()
+                    print("interrupted: saved \(dir) (epoch \(epoch), step \(state.step)); continue with --resume")
+                    throw ExitCode(130)
+                }
+            }
+            progress.finish()
+            let secs = Date().timeIntervalSince(t0)
+            let wps = Double(count * batch * 7) / max(secs, 1e-9)
+            if count > 0 {
+                appendLine(epochsCSV, "\(epoch),\(state.step),\(sums[0] / Double(count))," + (1...7).map { "\(sums[$0] / Double(count))" }.joined(separator: ",") + ",\(wps)")
+                tb.scalars([("epoch/mean_total_loss", sums[0] / Double(count)), ("epoch/windows_per_s", wps)], step: state.step)
+            }
+            state.batchInEpoch = 0
+            let dir = out + "/models/epoch_\(epoch)"
+            try save(net, adam, state, to: dir)
+            tb.flush()
+            if !quiet { FileHandle.standardError.write(Data(String(format: "epoch %d: mean loss %.4f, %.1f windows/s (×7 versions), saved %@\n", epoch, count > 0 ? sums[0] / Double(count) : .nan, wps, dir).utf8)) }
+        }
+    }
+
+    func appendLine(_ path: String, _ line: String) {
+        guard let h = FileHandle(forWritingAtPath: path) else { return }
+        h.seekToEndOfFile(); h.write(Data((line + "\n").utf8)); try? h.close()
+    }
+
+    func save(_ net: SSLNetwork, _ adam: Adam, _ st: State, to dir: String) throws {
+        _ = try WeightsDirectory.write(net, to: dir, preprocessing: .init(filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization),
+                                       provenance: .init(description: "ecg-train pretrain, epoch \(st.epoch), step \(st.step), seed \(seed)",
+                                                         datasets: [data], licenses: ["see the corpus README"],
+                                                         command: (["ecg-train"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
+                                                         created: ISO8601DateFormatter().string(from: Date())))
+        var opt: [String: NPYArray] = [:]
+        for (k, v) in adam.m { opt["m." + k.replacingOccurrences(of: "/", with: ".")] = NPYArray(floats: v, shape: [v.count]) }
+        for (k, v) in adam.v { opt["v." + k.replacingOccurrences(of: "/", with: ".")] = NPYArray(floats: v, shape: [v.count]) }
+        try NPZ.write(opt, path: dir + "/optimizer.npz")
+        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writeFileAtomically([UInt8](try enc.encode(st)), path: dir + "/state.json")
+    }
+
+    func loadOptimizer(_ path: String, lr: Float, step: Int) throws -> Adam {
+        var a = Adam(learningRate: lr)
+        a.step = step
+        guard FileManager.default.fileExists(atPath: path) else { return a }
+        for (k, v) in try NPZ.read(path: path) {
+            let name = String(k.dropFirst(2)).replacingOccurrences(of: ".", with: "/")
+            if k.hasPrefix("m.") { a.m[name] = v.floats() } else if k.hasPrefix("v.") { a.v[name] = v.floats() }
+        }
+        return a
+    }
+
+    func newestCheckpoint() -> (String, State)? {
+        let models = out + "/models"
+        guard let dirs = try? FileManager.default.contentsOfDirectory(atPath: models) else { return nil }
+        var best: (String, State)?
+        for d in dirs {
+            guard let data = FileManager.default.contents(atPath: "\(models)/\(d)/state.json"),
+                  let st = try? JSONDecoder().decode(State.self, from: data) else { continue }
+            if best == nil || st.step > best!.1.step { best = ("\(models)/\(d)", st) }
+        }
+        return best
+    }
+
+    /// Glorot-uniform kernels and zero biases (TF's defaults for these layers), seeded.
+    static func glorotInit(seed: UInt64) throws -> SSLNetwork {
+        var rng = Transformations.RNG(seed: seed)
+        var arrays: [String: NPYArray] = [:]
+        func glorot(_ shape: [Int], fanIn: Int, fanOut: Int) -> NPYArray {
+            let lim = Float((6.0 / Double(fanIn + fanOut)).squareRoot())
+            return NPYArray(floats: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -lim...lim, using: &rng) }, shape: shape)
+        }
+        for a in EncoderWeights.architecture {
+            arrays[a.name + "/kernel"] = glorot([a.taps, a.cin, a.cout], fanIn: a.taps * a.cin, fanOut: a.taps * a.cout)
+            arrays[a.name + "/bias"] = NPYArray(floats: [Float](repeating: 0, count: a.cout), shape: [a.cout])
+        }
+        for i in 0..<7 {
+            for (n, ins, outs) in [("task_\(i)_dense_1", 128, 128), ("task_\(i)_dense_2", 128, 128), ("task_\(i)", 128, 1)] {
+                arrays[n + "/kernel"] = glorot([ins, outs], fanIn: ins, fanOut: outs)
+                arrays[n + "/bias"] = NPYArray(floats: [Float](repeating: 0, count: outs), shape: [outs])
+            }
+        }
+        return try SSLNetwork(tensors: TensorSet(arrays))
+    }
+}
