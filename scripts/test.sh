@@ -46,5 +46,8 @@ SMOKE=$(mktemp -d)
 STEPS=$(($(wc -l < "$SMOKE/run/output/steps.csv") - 1))
 "$VENV/bin/python" scripts/check_tensorboard.py "$SMOKE/run" "$STEPS"
 .build/debug/ecg-train embed --weights "$SMOKE/run/models/epoch_1" --in Tests/ModelTests/Fixtures/inputs.npy --out "$SMOKE/emb.npy" --quiet
+.build/debug/ecg-train finetune --data "$SMOKE/data.npz" --weights "$SMOKE/run/models/epoch_1" --head stress \
+    --labels rest,stress --folds 2 --split window --epochs 3 --out "$SMOKE/ft"
+test -s "$SMOKE/ft/cv_stress.csv" && test -s "$SMOKE/ft/cv_stress.json" && grep -q '"stress"' "$SMOKE/ft/manifest.json"
 rm -rf "$SMOKE"
 echo "all checks passed"

@@ -40,6 +40,10 @@ public struct Manifest: Codable, Sendable, Equatable {
         enum CodingKeys: String, CodingKey {
             case name, labels, file, sha256, metrics, protocolDescription = "protocol"
         }
+        public init(name: String, labels: [String], file: String, sha256: String, metrics: [String: Double]?, protocolDescription: String?) {
+            self.name = name; self.labels = labels; self.file = file; self.sha256 = sha256
+            self.metrics = metrics; self.protocolDescription = protocolDescription
+        }
     }
 
     public struct Provenance: Codable, Sendable, Equatable {

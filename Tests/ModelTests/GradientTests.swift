@@ -129,3 +129,44 @@ import NPY
         #expect(dx == dx1)
     }
 }
+
+@Suite struct HeadTraining {
+    @Test("affect head gradients against finite differences (dropout off)")
+    func headGradients() {
+        var r = Rng(s: 11)
+        var t = HeadTrainer()
+        t.hidden = [32]; t.dropout = 0
+        let dims = [128, 32, 3]
+        var p: [String: [Float]] = ["W0": r.floats(128 * 32).map { $0 * 0.3 }, "b0": r.floats(32), "W1": r.floats(32 * 3), "b1": r.floats(3)]
+        let x = r.floats(5 * 128), y = [0, 2, 1, 1, 0], idx = [0, 1, 2, 3, 4]
+        var rng = Transformations.RNG(seed: 1)
+        let g = t.gradients(p, dims: dims, x: x, y: y, idx: idx, rng: &rng)
+        func loss(_ q: [String: [Float]]) -> Double {
+            let h = AffectHead(name: "h", labels: ["a", "b", "c"],
+                               hidden: [DenseLayer(kernel: q["W0"]!, bias: q["b0"]!, inputs: 128, outputs: 32)],
+                               output: DenseLayer(kernel: q["W1"]!, bias: q["b1"]!, inputs: 32, outputs: 3))
+            let pr = h.probabilities(x)
+            return (0..<5).reduce(0.0) { $0 - log(Double(pr[$1 * 3 + y[$1]])) } / 5
+        }
+        for name in ["W0", "b0", "W1", "b1"] {
+            for q in stride(from: 0, to: p[name]!.count, by: max(1, p[name]!.count / 13)) {
+                let h: Float = 1e-2
+                var a = p, b = p
+                a[name]![q] += h; b[name]![q] -= h
+                let num = (loss(a) - loss(b)) / Double(2 * h)
+                #expect(abs(num - Double(g[name]![q])) <= 2e-3 + 1e-2 * abs(num), "\(name)[\(q)]: \(num) vs \(g[name]![q])")
+            }
+        }
+        p["W0"]![0] += 0  // keep p mutable for clarity
+    }
+
+    @Test("paper metrics: accuracy, macro-F1, harmonic mean of macro P and R")
+    func metrics() {
+        let m = ClassMetrics(truth: [0, 0, 0, 1, 1, 2], predicted: [0, 0, 1, 1, 2, 2], classes: 3)
+        #expect(abs(m.accuracy - 4.0 / 6) < 1e-12)
+        // per class P = [1, 1/2, 1/2], R = [2/3, 1/2, 1]; F1 = [0.8, 0.5, 2/3]
+        #expect(abs(m.macroF1 - (0.8 + 0.5 + 2.0 / 3) / 3) < 1e-12)
+        let mp = (1 + 0.5 + 0.5) / 3, mr = (2.0 / 3 + 0.5 + 1) / 3
+        #expect(abs(m.paperF1 - 2 * mp * mr / (mp + mr)) < 1e-12)
+    }
+}

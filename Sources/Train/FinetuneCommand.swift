@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import Model
+import NPY
+
+struct FinetuneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "finetune",
+        abstract: "Train an affect head on the frozen encoder, with k-fold cross-validation.",
+        discussion: """
+        Embeds the labelled windows of --data with the frozen encoder of --weights, then:
+          1. k-fold cross-validation (--split window: the paper's protocol, windows of one
+             subject may be in train and test; --split subject: no subject in both), with
+             accuracy, macro-F1 and the paper's F1 (harmonic mean of macro precision and
+             macro recall) per fold, mean and std;
+          2. a final head trained on all of them.
+        Writes --out as a weights directory: the encoder, the heads already in --weights, and
+        the new head (head_NAME.npz, with its metrics and protocol in the manifest), plus
+        cv_NAME.csv and cv_NAME.json beside it.
+        """)
+
+    @Option(help: "Dataset .npz made by `ecg-train prepare`.") var data: String
+    @Option(help: "Weights directory with the encoder.") var weights: String = "weights"
+    @Option(help: "Name of the new head.") var head: String
+    @Option(help: "Output weights directory.") var out: String
+    @Option(help: "Comma-separated label names to classify, in class order (default: all labels in the data).") var labels: String?
+    @Option(help: "Cross-validation folds (≥ 2).") var folds: Int = 10
+    @Option(help: "window or subject.") var split: String = "window"
+    @Option(help: "Training epochs per model.") var epochs: Int = 100
+    @Option(help: "Hidden layers: 2 or 3 of 512 units.") var layers: Int = 2
+    @Option(help: "Dropout rate while training.") var dropout: Float = 0.3
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Threads for embedding.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard folds >= 2 else { throw ValidationError("--folds must be at least 2") }
+        guard ["window", "subject"].contains(split) else { throw ValidationError("--split must be window or subject") }
+        guard (1...4).contains(layers) else { throw ValidationError("--layers must be 1…4") }
+        guard dropout >= 0, dropout < 1, epochs >= 1 else { throw ValidationError("--dropout in [0, 1), --epochs ≥ 1") }
+        guard !head.isEmpty, head.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+            throw ValidationError("--head must be letters, digits, _ or -")
+        }
+    }
+
+    func run() throws {
+        let ds: Dataset
+        let net: SSLNetwork
+        let manifest: Manifest
+        do { ds = try Dataset.read(path: data); net = try WeightsDirectory.loadNetwork(weights); manifest = try Manifest.load(directory: weights) } catch {
+            throw ValidationError("\(error)")
+        }
+        let wanted = labels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? ds.names.labels
+        for l in wanted where !ds.names.labels.contains(l) {
+            throw ValidationError("label '\(l)' does not occur in \(data) (it has: \(ds.names.labels.joined(separator: ", ")))")
+        }
+        guard wanted.count >= 2 else { throw ValidationError("need at least two labels, got \(wanted)") }
+        var rows: [Int] = [], y: [Int] = []
+        for i in 0..<ds.count where ds.label[i] >= 0 {
+            if let c = wanted.firstIndex(of: ds.names.labels[Int(ds.label[i])]) { rows.append(i); y.append(c) }
+        }
+        for (c, l) in wanted.enumerated() where !y.contains(c) { throw ValidationError("class '\(l)' has no windows in \(data)") }
+        // Frozen embeddings.
+        var x = [Float](); x.reserveCapacity(rows.count * 2560)
+        for i in rows { x.append(contentsOf: ds.windows[(i * 2560)..<((i + 1) * 2560)]) }
+        let emb = try net.encoder.embed(x, threads: threads)
+        let perClass = wanted.indices.map { c in "\(wanted[c]): \(y.filter { $0 == c }.count)" }
+        print("embedded \(rows.count) windows (\(perClass.joined(separator: ", ")))")
+
+        // Folds.
+        var rng = Transformations.RNG(seed: seed)
+        var fold = [Int](repeating: 0, count: rows.count)
+        if split == "subject" {
+            let subjects = Array(Set(rows.map { ds.subject[$0] })).sorted().shuffled(using: &rng)
+            guard subjects.count >= folds else { throw ValidationError("--split subject needs at least \(folds) subjects; the labelled windows have \(subjects.count)") }
+            var fOf: [Int64: Int] = [:]
+            for (k, s) in subjects.enumerated() { fOf[s] = k % folds }
+            for (k, i) in rows.enumerated() { fold[k] = fOf[ds.subject[i]]! }
+        } else {
+            var order = Array(0..<rows.count); order.shuffle(using: &rng)
+            for (k, i) in order.enumerated() { fold[i] = k % folds }
+        }
+        var trainer = HeadTrainer()
+        trainer.hidden = [Int](repeating: 512, count: layers); trainer.dropout = dropout; trainer.epochs = epochs; trainer.seed = seed
+        var results: [ClassMetrics] = []
+        var csv = "fold,n_train,n_test,accuracy,macro_f1,paper_f1\n"
+        let progress = Progress(total: folds + 1, label: "finetune \(head)")
+        for f in 0..<folds {
+            let tr = (0..<rows.count).filter { fold[$0] != f }, te = (0..<rows.count).filter { fold[$0] == f }
+            if te.isEmpty || tr.isEmpty { continue }
+            let h = trainer.train(name: head, labels: wanted, x: tr.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] }, y: tr.map { y[$0] })
+            let p = h.probabilities(te.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] })
+            let pred = (0..<te.count).map { r in (0..<wanted.count).max { p[r * wanted.count + $0] < p[r * wanted.count + $1] }! }
+            let m = ClassMetrics(truth: te.map { y[$0] }, predicted: pred, classes: wanted.count)
+            results.append(m)
+            csv += "\(f),\(tr.count),\(te.count),\(m.accuracy),\(m.macroF1),\(m.paperF1)\n"
+            progress.update(f + 1)
+        }
+        func stats(_ v: [Double]) -> (Double, Double) {
+            let mean = v.reduce(0, +) / Double(v.count)
+            return (mean, (v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(max(1, v.count - 1))).squareRoot())
+        }
+        let acc = stats(results.map(\.accuracy)), mf1 = stats(results.map(\.macroF1)), pf1 = stats(results.map(\.paperF1))
+        let final = trainer.train(name: head, labels: wanted, x: emb, y: y)
+        progress.update(folds + 1)
+        progress.finish()
+
+        // Output weights directory: encoder + existing heads + the new one.
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        var heads: [Manifest.Head] = []
+        for h in manifest.heads where h.name != head {
+            let b = try Manifest.readChecked(directory: weights, .init(file: h.file, sha256: h.sha256))
+            try writeFileAtomically(b, path: out + "/" + h.file)
+            heads.append(h)
+        }
+        var t: [String: NPYArray] = [:]
+        for (k, v) in final.tensors { t[k.replacingOccurrences(of: "/", with: ".")] = v }
+        let bytes = NPZ.encode(t)
+        try writeFileAtomically(bytes, path: out + "/head_\(head).npz")
+        let protocolText = "\(folds)-fold CV split by \(split), \(layers)×512 ReLU, dropout \(dropout), \(epochs) epochs, Adam 1e-3, seed \(seed), \(rows.count) windows"
+        heads.append(Manifest.Head(name: head, labels: wanted, file: "head_\(head).npz", sha256: sha256Hex(bytes),
+                           metrics: ["accuracy": acc.0, "accuracy_std": acc.1, "macro_f1": mf1.0, "macro_f1_std": mf1.1, "paper_f1": pf1.0, "paper_f1_std": pf1.1],
+                           protocolDescription: protocolText))
+        _ = try WeightsDirectory.write(net, to: out, preprocessing: manifest.input.preprocessing,
+                                       provenance: .init(description: manifest.provenance.description + "; head \(head) fine-tuned on \(data)",
+                                                         datasets: manifest.provenance.datasets + [data], licenses: manifest.provenance.licenses,
+                                                         command: (["ecg-train"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
+                                                         created: ISO8601DateFormatter().string(from: Date())), heads: heads)
+        try writeFileAtomically(Array(csv.utf8), path: out + "/cv_\(head).csv")
+        let report: [String: Any] = ["head": head, "labels": wanted, "folds": folds, "split": split, "windows": rows.count,
+                                     "accuracy": ["mean": acc.0, "std": acc.1], "macro_f1": ["mean": mf1.0, "std": mf1.1],
+                                     "paper_f1": ["mean": pf1.0, "std": pf1.1], "protocol": protocolText]
+        try writeFileAtomically([UInt8](try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])), path: out + "/cv_\(head).json")
+        print(String(format: "%@: accuracy %.3f ± %.3f, macro-F1 %.3f ± %.3f, paper F1 %.3f ± %.3f (%d-fold, split by %@); wrote %@",
+                     head, acc.0, acc.1, mf1.0, mf1.1, pf1.0, pf1.1, folds, split, out))
+    }
+}
