@@ -81,7 +81,8 @@ public struct TiledDFTConv: Sendable {
     /// (`inputRows` rows), `out` at output row 0 with row stride `ldo`. `split` > 1 runs
     /// each stage across that many threads.
     func run(xp: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int,
-             tmp: UnsafeMutablePointer<Float>, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, split: Int) {
+             tmp: UnsafeMutablePointer<Float>, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, split: Int,
+             act: Int32 = 1) {
         let m32 = Int32(m), cin32 = Int32(cin), cout32 = Int32(cout)
         let P = halfTiles, S = segments, Q = outTiles, F = freqs, K = chunks * 2 * cin, N = 2 * cout
         _ = P
@@ -117,7 +118,7 @@ public struct TiledDFTConv: Sendable {
                 for q in a..<b {
                     let rows = min(m, length - q * m)
                     ck_gemm_full(Int32(rows), cout32, Int32(2 * F), eb, Int32(2 * F), y + q * cout, Int32(Q * cout), bb,
-                                 out + q * m * ldo, Int32(ldo), 1)
+                                 out + q * m * ldo, Int32(ldo), act)
                 }
             }
         } }

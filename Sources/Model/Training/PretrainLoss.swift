@@ -39,10 +39,11 @@ public struct PretrainLoss: Sendable {
         nonisolated(unsafe) var lossesRef = losses
         let budget = CoreBudget.shared.acquire(upTo: workers)
         defer { CoreBudget.shared.release(budget) }
+        let fast = FastPaths(net)
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let g = partial[w]
             var l = [Double](repeating: 0, count: 7)
-            let ws = WindowState(net)
+            let ws = WindowState(net, fast)
             for k in (n * w / workers)..<(n * (w + 1) / workers) {
                 windows.withUnsafeBufferPointer { x in
                     ws.step(net, x.baseAddress! + k * 2560, labels: Array(labels[(k * 7)..<(k * 7 + 7)]),
@@ -71,55 +72,83 @@ public struct PretrainLoss: Sendable {
     }
 
 
-    /// Per-thread activations of one window and the scratch for its backward pass.
+    /// The fast kernels for one set of weights: the engine's forward (tiled DFT where the
+    /// kernels are long) and, for the input gradients, tiled-DFT plans of the flipped kernels.
+    final class FastPaths: @unchecked Sendable {
+        let encoder: Encoder
+        /// flipped[i]: conv i's input-gradient as a convolution of the padded output gradient.
+        let flipped: [TiledDFTConv?]
+
+        init(_ net: SSLNetwork) {
+            encoder = Encoder(weights: net.encoder.weights)
+            flipped = net.encoder.weights.convs.enumerated().map { i, c in
+                guard i > 0, case let .tiledDFT(m) = Encoder.defaultAlgorithms[i] else { return nil }
+                var wf = [Float](repeating: 0, count: c.taps * c.cin * c.cout)
+                for j in 0..<c.taps { for ci in 0..<c.cin { for o in 0..<c.cout {
+                    wf[((c.taps - 1 - j) * c.cout + o) * c.cin + ci] = c.kernel[(j * c.cin + ci) * c.cout + o]
+                } } }
+                let l = ConvLayer(kernel: wf, bias: [Float](repeating: 0, count: c.cin), taps: c.taps, cin: c.cout, cout: c.cin)
+                return TiledDFTConv(l, length: PretrainLoss.lengths[i], tile: m)
+            }
+        }
+    }
+
+    /// Per-thread activations of one window (in the engine's workspace) and the scratch
+    /// for its backward pass.
     final class WindowState {
+        let ws: EncoderWorkspace
+        let fast: FastPaths
         var xp: [UnsafeMutablePointer<Float>] = []   // padded conv inputs
-        var y: [UnsafeMutablePointer<Float>] = []    // conv outputs after leaky ReLU (2, 4, 6 own buffers; 1, 3, 5 alias xp[i+1])
-        var rows: [Int] = []
+        var y: [UnsafeMutablePointer<Float>] = []    // conv outputs after leaky ReLU
         let dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>
+        let dyp: UnsafeMutablePointer<Float>, dypCount: Int
+        let tmp: UnsafeMutablePointer<Float>, fx: UnsafeMutablePointer<Float>, fy: UnsafeMutablePointer<Float>
         let scratch = TrainScratch()
         var embedding = [Float](repeating: 0, count: 128)
 
-        init(_ net: SSLNetwork) {
-            for (i, c) in net.encoder.weights.convs.enumerated() {
-                let r = PretrainLoss.lengths[i] + c.taps - 1
-                let p = UnsafeMutablePointer<Float>.allocate(capacity: r * c.cin)
-                p.initialize(repeating: 0, count: r * c.cin)
-                xp.append(p); rows.append(r)
-            }
-            for (i, c) in net.encoder.weights.convs.enumerated() {
-                if i % 2 == 1 {
-                    let p = UnsafeMutablePointer<Float>.allocate(capacity: PretrainLoss.lengths[i] * c.cout)
-                    y.append(p)
-                } else {
-                    let next = net.encoder.weights.convs[i + 1]
-                    y.append(xp[i + 1] + next.padLeft * next.cin)
+        init(_ net: SSLNetwork, _ fast: FastPaths) {
+            self.fast = fast
+            ws = fast.encoder.makeWorkspace()
+            let convs = net.encoder.weights.convs
+            xp = ws.inputs
+            for i in 0..<6 {
+                switch i {
+                case 1: y.append(ws.c2)
+                case 3: y.append(ws.c4)
+                case 5: y.append(ws.c6)
+                default: y.append(ws.inputs[i + 1] + convs[i + 1].padLeft * convs[i + 1].cin)
                 }
             }
             dA = .allocate(capacity: 2560 * 128); dB = .allocate(capacity: 2560 * 128)
+            var rows = 0, sc = (1, 1, 1)
+            for (i, p) in fast.flipped.enumerated() {
+                guard let p else { continue }
+                rows = max(rows, (convs[i].padLeft + p.inputRows + convs[i].taps) * convs[i].cout)
+                sc = (max(sc.0, p.scratch.tmp), max(sc.1, p.scratch.x), max(sc.2, p.scratch.y))
+            }
+            dypCount = max(rows, 1)
+            dyp = .allocate(capacity: dypCount)
+            tmp = .allocate(capacity: sc.0); fx = .allocate(capacity: sc.1); fy = .allocate(capacity: sc.2)
         }
 
         deinit {
-            for p in xp { p.deallocate() }
-            for i in [1, 3, 5] { y[i].deallocate() }
-            dA.deallocate(); dB.deallocate()
+            dA.deallocate(); dB.deallocate(); dyp.deallocate(); tmp.deallocate(); fx.deallocate(); fy.deallocate()
         }
 
         func forward(_ net: SSLNetwork, _ x: UnsafePointer<Float>) {
-            let convs = net.encoder.weights.convs
-            (xp[0] + convs[0].padLeft).update(from: x, count: 2560)
-            for i in 0..<6 {
-                let c = convs[i], t = PretrainLoss.lengths[i]
-                c.kernel.withUnsafeBufferPointer { k in c.bias.withUnsafeBufferPointer { b in
-                    ck_gemm_bias_act(Int32(t), Int32(c.cout), Int32(c.taps * c.cin), xp[i], Int32(c.cin), k.baseAddress, b.baseAddress,
-                                     y[i], Int32(c.cout), 1)
-                } }
-                if i == 1 || i == 3 {
-                    let nx = convs[i + 1]
-                    ck_maxpool8s2(Int32(t), Int32(c.cout), y[i], xp[i + 1] + nx.padLeft * nx.cin, Int32(nx.cin))
-                }
-            }
-            embedding.withUnsafeMutableBufferPointer { ck_global_max(635, 128, y[5], $0.baseAddress) }
+            embedding.withUnsafeMutableBufferPointer { e in fast.encoder.forward(x, e.baseAddress!, ws, split: 1) }
+        }
+
+        /// d(input of conv i) from d(pre-activation output): the tiled DFT of the padded
+        /// gradient with the flipped kernel, or the direct GEMM.
+        func inputGradient(_ i: Int, dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, layer c: ConvLayer, length t: Int) -> Bool {
+            guard let p = fast.flipped[i] else { return false }
+            let co = c.cout
+            let rows = c.padLeft + p.inputRows
+            dyp.initialize(repeating: 0, count: (rows + c.taps) * co)
+            (dyp + (c.taps - 1) * co).update(from: dy, count: t * co)
+            p.run(xp: dyp + c.padLeft * co, out: dx, ldo: c.cin, tmp: tmp, x: fx, y: fy, split: 1, act: 0)
+            return true
         }
 
         /// Forward, loss terms and gradients of one window, accumulated into `grads`.
@@ -171,7 +200,8 @@ public struct PretrainLoss: Sendable {
                 // cur: d(output of conv i after leaky) → d(pre-activation), in place.
                 Backward.leakyReLU(dx: cur, dy: cur, y: y[i], count: t * c.cout)
                 let name = EncoderWeights.architecture[i].name
-                Backward.conv(dW: grads[name + "/kernel"], db: grads[name + "/bias"], dx: i > 0 ? other : nil, dy: cur, xp: xp[i], layer: c,
+                let fastDx = i > 0 && inputGradient(i, dx: other, dy: cur, layer: c, length: t)
+                Backward.conv(dW: grads[name + "/kernel"], db: grads[name + "/bias"], dx: i > 0 && !fastDx ? other : nil, dy: cur, xp: xp[i], layer: c,
                               layerID: i, length: t, scratch: scratch)
                 if i == 0 { break }
                 swap(&cur, &other)  // cur: d(input of conv i) = d(output of conv i-1 or of a pool)
