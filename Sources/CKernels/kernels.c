@@ -281,3 +281,96 @@ void ck_gemm_full_ref(int M, int N, int K, const float *A, int lda, const float 
                       const float *bias, float *C, int ldc, int act) {
     gemm_ref_ldb(M, N, K, A, lda, B, ldb, bias, C, ldc, act);
 }
+
+// ------------------------------------------------------------------ C += Aᵀ B (weight gradients)
+void ck_gemm_tn_acc_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            float s = 0.0f;
+            for (int k = 0; k < K; k++) s += A[(size_t)k * lda + m] * B[(size_t)k * ldb + n];
+            C[(size_t)m * ldc + n] += s;
+        }
+}
+
+static void tn_portable(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
+    // Rows of C in blocks of 4; the inner loop runs over contiguous n.
+    for (int m0 = 0; m0 < M; m0 += 4) {
+        int mr = M - m0 < 4 ? M - m0 : 4;
+        for (int k = 0; k < K; k++) {
+            const float *a = A + (size_t)k * lda + m0, *b = B + (size_t)k * ldb;
+            for (int r = 0; r < mr; r++) {
+                float x = a[r];
+                float *c = C + (size_t)(m0 + r) * ldc;
+                for (int n = 0; n < N; n++) c[n] += x * b[n];
+            }
+        }
+    }
+}
+
+#if CK_X86
+#define TN512_TILE(MR)                                                                      \
+__attribute__((target("avx512f,fma")))                                                     \
+static void tn512_##MR(int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) { \
+    __m512 c0[MR], c1[MR];                                                                 \
+    for (int r = 0; r < MR; r++) { c0[r] = _mm512_loadu_ps(C + (size_t)r * ldc); c1[r] = _mm512_loadu_ps(C + (size_t)r * ldc + 16); } \
+    for (int k = 0; k < K; k++) {                                                          \
+        __m512 b0 = _mm512_loadu_ps(B + (size_t)k * ldb), b1 = _mm512_loadu_ps(B + (size_t)k * ldb + 16); \
+        const float *a = A + (size_t)k * lda;                                              \
+        for (int r = 0; r < MR; r++) {                                                     \
+            __m512 x = _mm512_set1_ps(a[r]);                                               \
+            c0[r] = _mm512_fmadd_ps(x, b0, c0[r]); c1[r] = _mm512_fmadd_ps(x, b1, c1[r]);  \
+        }                                                                                  \
+    }                                                                                      \
+    for (int r = 0; r < MR; r++) { _mm512_storeu_ps(C + (size_t)r * ldc, c0[r]); _mm512_storeu_ps(C + (size_t)r * ldc + 16, c1[r]); } \
+}
+TN512_TILE(12)
+TN512_TILE(4)
+TN512_TILE(1)
+
+__attribute__((target("avx512f,fma")))
+static void tn_avx512(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
+    for (int n0 = 0; n0 < N; n0 += 32) {
+        int m = 0;
+        for (; m + 12 <= M; m += 12) tn512_12(K, A + m, lda, B + n0, ldb, C + (size_t)m * ldc + n0, ldc);
+        for (; m + 4 <= M; m += 4) tn512_4(K, A + m, lda, B + n0, ldb, C + (size_t)m * ldc + n0, ldc);
+        for (; m < M; m++) tn512_1(K, A + m, lda, B + n0, ldb, C + (size_t)m * ldc + n0, ldc);
+    }
+}
+
+#define TN256_TILE(MR)                                                                      \
+__attribute__((target("avx2,fma")))                                                        \
+static void tn256_##MR(int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) { \
+    __m256 c0[MR], c1[MR];                                                                 \
+    for (int r = 0; r < MR; r++) { c0[r] = _mm256_loadu_ps(C + (size_t)r * ldc); c1[r] = _mm256_loadu_ps(C + (size_t)r * ldc + 8); } \
+    for (int k = 0; k < K; k++) {                                                          \
+        __m256 b0 = _mm256_loadu_ps(B + (size_t)k * ldb), b1 = _mm256_loadu_ps(B + (size_t)k * ldb + 8); \
+        const float *a = A + (size_t)k * lda;                                              \
+        for (int r = 0; r < MR; r++) {                                                     \
+            __m256 x = _mm256_broadcast_ss(a + r);                                         \
+            c0[r] = _mm256_fmadd_ps(x, b0, c0[r]); c1[r] = _mm256_fmadd_ps(x, b1, c1[r]);  \
+        }                                                                                  \
+    }                                                                                      \
+    for (int r = 0; r < MR; r++) { _mm256_storeu_ps(C + (size_t)r * ldc, c0[r]); _mm256_storeu_ps(C + (size_t)r * ldc + 8, c1[r]); } \
+}
+TN256_TILE(6)
+TN256_TILE(1)
+
+__attribute__((target("avx2,fma")))
+static void tn_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
+    for (int n0 = 0; n0 < N; n0 += 16) {
+        int m = 0;
+        for (; m + 6 <= M; m += 6) tn256_6(K, A + m, lda, B + n0, ldb, C + (size_t)m * ldc + n0, ldc);
+        for (; m < M; m++) tn256_1(K, A + m, lda, B + n0, ldb, C + (size_t)m * ldc + n0, ldc);
+    }
+}
+#endif
+
+void ck_gemm_tn_acc(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
+    if (M <= 0 || N <= 0 || K <= 0) return;
+#if CK_X86
+    int isa = ck_isa();
+    if (isa == 2 && N % 32 == 0) { tn_avx512(M, N, K, A, lda, B, ldb, C, ldc); return; }
+    if (isa >= 1 && N % 16 == 0) { tn_avx2(M, N, K, A, lda, B, ldb, C, ldc); return; }
+#endif
+    tn_portable(M, N, K, A, lda, B, ldb, C, ldc);
+}

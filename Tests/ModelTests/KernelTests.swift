@@ -42,6 +42,20 @@ import Testing
         #expect(relErr(c1, c2) <= 1e-5)
     }
 
+    @Test("C += AᵀB (weight gradients) fast vs reference, overlapping rows", arguments: isas)
+    func gemmTN(_ isa: Int32) throws {
+        defer { _ = ck_set_isa(-1) }
+        _ = ck_set_isa(isa)
+        var r = Rng(s: 31 + UInt64(isa))
+        for (m, n, k, lda) in [(32, 32, 50, 1), (1024, 64, 37, 32), (13, 16, 7, 13), (5, 7, 3, 5), (512, 128, 101, 64), (25, 96, 9, 25)] {
+            let a = r.floats((k - 1) * lda + m), b = r.floats(k * n)
+            var c1 = r.floats(m * n), c2 = c1
+            ck_gemm_tn_acc(Int32(m), Int32(n), Int32(k), a, Int32(lda), b, Int32(n), &c1, Int32(n))
+            ck_gemm_tn_acc_ref(Int32(m), Int32(n), Int32(k), a, Int32(lda), b, Int32(n), &c2, Int32(n))
+            #expect(relErr(c1, c2) <= 1e-5, "isa \(isa) \((m, n, k, lda)): \(relErr(c1, c2))")
+        }
+    }
+
     @Test("max pool 8/2 and global max against the reference")
     func pools() {
         var r = Rng(s: 5)

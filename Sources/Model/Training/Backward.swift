@@ -25,15 +25,9 @@ public enum Backward {
         let k = l.taps, ci = l.cin, co = l.cout, rows = t + k - 1
         // db
         for r in 0..<t { for o in 0..<co { db[o] += dy[r * co + o] } }
-        // dWᵀ (C_out × K·C_in) = dyᵀ (C_out × T) · A (T × K·C_in), where A's row t is the
-        // K·C_in samples xp[t ..< t+K] — overlapping rows of xp, row stride C_in. One GEMM
-        // per layer with a long N, the same overlapping-row trick as the forward pass.
-        let dyT = s.buffer(0, co * t)
-        for r in 0..<t { for o in 0..<co { dyT[o * t + r] = dy[r * co + o] } }
-        let kc = k * ci
-        let tmp = s.buffer(1, co * kc)
-        ck_gemm_full(Int32(co), Int32(kc), Int32(t), dyT, Int32(t), xp, Int32(ci), nil, tmp, Int32(kc), 0)
-        for o in 0..<co { for q in 0..<kc { dW[q * co + o] += tmp[o * kc + q] } }
+        // dW (K·C_in × C_out) += Aᵀ · dy, where A's row t is the K·C_in samples xp[t ..< t+K]:
+        // overlapping rows of xp (row stride C_in), the forward pass's trick, transposed.
+        ck_gemm_tn_acc(Int32(k * ci), Int32(co), Int32(t), xp, Int32(ci), dy, Int32(co), dW, Int32(co))
         _ = rows
         guard let dx else { return }
         // dx = (dy zero-padded by K-1 rows each side) correlated with the flipped kernel.
