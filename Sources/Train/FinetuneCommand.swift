@@ -25,8 +25,9 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Output weights directory.") var out: String
     @Option(help: "Comma-separated label names to classify, in class order (default: all labels in the data).") var labels: String?
     @Option(help: "Cross-validation folds (≥ 2).") var folds: Int = 10
-    @Option(help: "window or subject.") var split: String = "window"
-    @Option(help: "Training epochs per model.") var epochs: Int = 100
+    @Option(help: "subject (no subject on both sides; default) or window (the authors' protocol).") var split: String = "subject"
+    @Option(help: "Training epochs per model.") var epochs: Int = 200
+    @Option(help: "Embeddings per batch.") var batch: Int = 128
     @Option(help: "Hidden layers: 2 or 3 of 512 units.") var layers: Int = 2
     @Option(help: "Dropout rate while training.") var dropout: Float = 0.3
     @Option(help: "Random seed.") var seed: UInt64 = 1
@@ -81,8 +82,9 @@ struct FinetuneCommand: ParsableCommand {
         }
         var trainer = HeadTrainer()
         trainer.hidden = [Int](repeating: 512, count: layers); trainer.dropout = dropout; trainer.epochs = epochs; trainer.seed = seed
+        trainer.batch = batch
         var results: [ClassMetrics] = []
-        var csv = "fold,n_train,n_test,accuracy,macro_f1,paper_f1\n"
+        var csv = "fold,n_train,n_test,accuracy,macro_f1,kappa,paper_f1\n"
         let progress = Progress(total: folds + 1, label: "finetune \(head)")
         for f in 0..<folds {
             let tr = (0..<rows.count).filter { fold[$0] != f }, te = (0..<rows.count).filter { fold[$0] == f }
@@ -92,7 +94,7 @@ struct FinetuneCommand: ParsableCommand {
             let pred = (0..<te.count).map { r in (0..<wanted.count).max { p[r * wanted.count + $0] < p[r * wanted.count + $1] }! }
             let m = ClassMetrics(truth: te.map { y[$0] }, predicted: pred, classes: wanted.count)
             results.append(m)
-            csv += "\(f),\(tr.count),\(te.count),\(m.accuracy),\(m.macroF1),\(m.paperF1)\n"
+            csv += "\(f),\(tr.count),\(te.count),\(m.accuracy),\(m.macroF1),\(m.kappa),\(m.paperF1)\n"
             progress.update(f + 1)
         }
         func stats(_ v: [Double]) -> (Double, Double) {
@@ -100,6 +102,8 @@ struct FinetuneCommand: ParsableCommand {
             return (mean, (v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(max(1, v.count - 1))).squareRoot())
         }
         let acc = stats(results.map(\.accuracy)), mf1 = stats(results.map(\.macroF1)), pf1 = stats(results.map(\.paperF1))
+        let kap = stats(results.map(\.kappa))
+        csv += "mean,,,\(acc.0),\(mf1.0),\(kap.0),\(pf1.0)\nstd,,,\(acc.1),\(mf1.1),\(kap.1),\(pf1.1)\n"
         let final = trainer.train(name: head, labels: wanted, x: emb, y: y)
         progress.update(folds + 1)
         progress.finish()
@@ -118,7 +122,7 @@ struct FinetuneCommand: ParsableCommand {
         try writeFileAtomically(bytes, path: out + "/head_\(head).npz")
         let protocolText = "\(folds)-fold CV split by \(split), \(layers)×512 ReLU, dropout \(dropout), \(epochs) epochs, Adam 1e-3, seed \(seed), \(rows.count) windows"
         heads.append(Manifest.Head(name: head, labels: wanted, file: "head_\(head).npz", sha256: sha256Hex(bytes),
-                           metrics: ["accuracy": acc.0, "accuracy_std": acc.1, "macro_f1": mf1.0, "macro_f1_std": mf1.1, "paper_f1": pf1.0, "paper_f1_std": pf1.1],
+                           metrics: ["accuracy": acc.0, "accuracy_std": acc.1, "macro_f1": mf1.0, "macro_f1_std": mf1.1, "paper_f1": pf1.0, "paper_f1_std": pf1.1, "kappa": kap.0, "kappa_std": kap.1],
                            protocolDescription: protocolText))
         _ = try WeightsDirectory.write(net, to: out, preprocessing: manifest.input.preprocessing,
                                        provenance: .init(description: manifest.provenance.description + "; head \(head) fine-tuned on \(data)",
@@ -128,9 +132,10 @@ struct FinetuneCommand: ParsableCommand {
         try writeFileAtomically(Array(csv.utf8), path: out + "/cv_\(head).csv")
         let report: [String: Any] = ["head": head, "labels": wanted, "folds": folds, "split": split, "windows": rows.count,
                                      "accuracy": ["mean": acc.0, "std": acc.1], "macro_f1": ["mean": mf1.0, "std": mf1.1],
-                                     "paper_f1": ["mean": pf1.0, "std": pf1.1], "protocol": protocolText]
+                                     "paper_f1": ["mean": pf1.0, "std": pf1.1], "kappa": ["mean": kap.0, "std": kap.1], "protocol": protocolText,
+                                     "per_fold": results.map { ["accuracy": $0.accuracy, "macro_f1": $0.macroF1, "kappa": $0.kappa, "paper_f1": $0.paperF1, "n": $0.n] }]
         try writeFileAtomically([UInt8](try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])), path: out + "/cv_\(head).json")
-        print(String(format: "%@: accuracy %.3f ± %.3f, macro-F1 %.3f ± %.3f, paper F1 %.3f ± %.3f (%d-fold, split by %@); wrote %@",
-                     head, acc.0, acc.1, mf1.0, mf1.1, pf1.0, pf1.1, folds, split, out))
+        print(String(format: "%@: accuracy %.3f ± %.3f, macro-F1 %.3f ± %.3f, kappa %.3f ± %.3f, paper F1 %.3f ± %.3f (%d-fold, split by %@); wrote %@",
+                     head, acc.0, acc.1, mf1.0, mf1.1, kap.0, kap.1, pf1.0, pf1.1, folds, split, out))
     }
 }

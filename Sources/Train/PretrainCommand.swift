@@ -32,12 +32,38 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Initial learning rate.") var lr: Float = 1e-3
     @Option(help: "Use at most this many windows of the dataset (smoke runs).") var maxWindows: Int?
     @Option(help: "Start from these weights instead of a random initialisation.") var initWeights: String?
+    @Option(help: "Fraction of subjects held out for validation each epoch (0 = none).") var valFraction: Double = 0.1
+    @Option(help: "Dropout rate between the heads' dense layers while training.") var dropout: Float = 0.6
+    @Option(help: "Loss weights of task_0 … task_6, comma-separated.") var lossWeights: String = "0.195,0.195,0.195,0.0125,0.0125,0.195,0.195"
+    @Option(help: "L2 coefficient on every kernel (Σ w²/2).") var l2: Float = 1e-4
+    @Option(help: "Learning-rate decay factor.") var decayRate: Float = 0.9
+    @Option(help: "Steps per decay (staircase).") var decaySteps: Int = 10_000
+    @Option(help: "SNR of the Gaussian-noise transformation, dB.") var noiseSnrDb: Double = 15
+    @Option(help: "Factor of the scaling transformation.") var scale: Float = 1.1
+    @Option(help: "Pieces of the permutation transformation.") var permutationPieces: Int = 20
+    @Option(help: "Pieces of the time-warp transformation.") var warpPieces: Int = 9
+    @Option(help: "Stretch factor of the time warp (squeeze is its inverse).") var warpFactor: Double = 1.05
     @Flag(help: "Continue from the newest checkpoint in RUN/models.") var resume = false
     @Flag(help: "No progress bar.") var quiet = false
+
+    var coefficients: [Float] { lossWeights.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) } }
+    var transformParameters: Transformations.Parameters {
+        var p = Transformations.Parameters()
+        p.noiseSNRdB = noiseSnrDb; p.scale = scale; p.permutationPieces = permutationPieces; p.warpPieces = warpPieces; p.warpFactor = warpFactor
+        return p
+    }
 
     func validate() throws {
         guard epochs >= 1, batch >= 1, batch <= 4096, threads >= 1 else { throw ValidationError("--epochs, --batch and --threads must be positive (batch ≤ 4096)") }
         guard lr > 0, lr < 1 else { throw ValidationError("--lr must be in (0, 1)") }
+        guard valFraction >= 0, valFraction < 1 else { throw ValidationError("--val-fraction must be in [0, 1)") }
+        guard dropout >= 0, dropout < 1, l2 >= 0, decayRate > 0, decayRate <= 1, decaySteps >= 1 else {
+            throw ValidationError("--dropout in [0, 1), --l2 ≥ 0, --decay-rate in (0, 1], --decay-steps ≥ 1")
+        }
+        guard coefficients.count == 7 else { throw ValidationError("--loss-weights needs 7 numbers") }
+        guard (2...2560).contains(permutationPieces), (2...2560).contains(warpPieces), warpFactor >= 1, warpFactor < 2, noiseSnrDb.isFinite else {
+            throw ValidationError("transformation settings out of range")
+        }
     }
 
     struct State: Codable { var epoch: Int; var step: Int; var batchInEpoch: Int; var seed: UInt64; var lossLast: Double }
@@ -46,8 +72,16 @@ struct PretrainCommand: ParsableCommand {
         var ds: Dataset
         do { ds = try Dataset.read(path: data) } catch { throw ValidationError("\(error)") }
         if let m = maxWindows, m < ds.count { ds.windows = Array(ds.windows[0..<(m * 2560)]); ds.subject = Array(ds.subject[0..<m]) }
-        let n = ds.subject.count
-        guard n > 0 else { throw ValidationError("\(data) has no windows") }
+        guard ds.subject.count > 0 else { throw ValidationError("\(data) has no windows") }
+        // Held-out subjects for validation (seeded).
+        var splitRng = Transformations.RNG(seed: seed ^ 0x5EED)
+        let subjects = Array(Set(ds.subject)).sorted().shuffled(using: &splitRng)
+        let nVal = valFraction > 0 ? min(subjects.count - 1, max(1, Int((Double(subjects.count) * valFraction).rounded()))) : 0
+        let valSubjects = Set(subjects.prefix(nVal))
+        let trainIdx = ds.subject.indices.filter { !valSubjects.contains(ds.subject[$0]) }
+        let valIdx = ds.subject.indices.filter { valSubjects.contains(ds.subject[$0]) }
+        let n = trainIdx.count
+        guard n > 0 else { throw ValidationError("no training windows left after holding out \(nVal) subjects") }
         let fm = FileManager.default
         for d in ["output", "models", "summaries"] { try fm.createDirectory(atPath: out + "/" + d, withIntermediateDirectories: true) }
 
@@ -71,36 +105,43 @@ struct PretrainCommand: ParsableCommand {
             fm.createFile(atPath: stepsCSV, contents: Data(("step,epoch,lr,total," + (0..<7).map { "task_\($0)" }.joined(separator: ",") + "\n").utf8))
         }
         if !fm.fileExists(atPath: epochsCSV) {
-            fm.createFile(atPath: epochsCSV, contents: Data(("epoch,steps,mean_total," + (0..<7).map { "task_\($0)" }.joined(separator: ",") + ",windows_per_s\n").utf8))
+            fm.createFile(atPath: epochsCSV, contents: Data(("epoch,steps,mean_total," + (0..<7).map { "task_\($0)" }.joined(separator: ",") + ",windows_per_s,val_total,"
+                + (0..<7).map { "val_acc_\($0),val_f1_\($0)" }.joined(separator: ",") + "\n").utf8))
         }
         signal(SIGINT, SIG_IGN)
         let sig = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         sig.setEventHandler { interrupted = true }
         sig.activate()
 
-        let loss = PretrainLoss()
+        var loss = PretrainLoss()
+        loss.coefficients = coefficients; loss.l2 = l2; loss.dropout = dropout
+        let tp = transformParameters
+        if !quiet { print("training on \(n) windows (\(subjects.count - nVal) subjects), validating on \(valIdx.count) windows (\(nVal) subjects)") }
         let batchesPerEpoch = (n + batch - 1) / batch
         for epoch in (state.epoch + (state.batchInEpoch > 0 ? 0 : 1))...max(epochs, 1) where epoch <= epochs {
-            var rng = Transformations.RNG(seed: seed &+ UInt64(epoch) &* 1_000_003)
-            var order = Array(0..<n)
-            order.shuffle(using: &rng)
+            var shuffleRng = Transformations.RNG(seed: seed &+ UInt64(epoch) &* 1_000_003)
+            var order = trainIdx
+            order.shuffle(using: &shuffleRng)
             let progress = Progress(total: batchesPerEpoch, label: "epoch \(epoch)/\(epochs)", enabled: !quiet)
             var sums = [Double](repeating: 0, count: 8), count = 0
             let t0 = Date()
             let firstBatch = state.epoch == epoch ? state.batchInEpoch : 0
             for b in firstBatch..<batchesPerEpoch {
                 let idx = order[(b * batch)..<min(n, (b + 1) * batch)]
+                // Per-batch randomness derived from (seed, epoch, batch): --resume continues exactly.
+                var rng = Transformations.RNG(seed: seed &+ UInt64(epoch) &* 1_000_003 &+ UInt64(b + 1) &* 0x9E37_79B9)
+                loss.dropoutSeed = rng.next()
                 var x: [Float] = [], y: [Float] = []
                 x.reserveCapacity(idx.count * 7 * 2560)
                 for i in idx {
                     let w = ds.windows[(i * 2560)..<((i + 1) * 2560)]
                     for task in 0..<7 {
-                        x.append(contentsOf: Transformations.apply(task, w, rng: &rng))
+                        x.append(contentsOf: Transformations.apply(task, w, rng: &rng, tp))
                         y.append(contentsOf: (0..<7).map { $0 == task ? 1 : 0 })
                     }
                 }
                 let r = loss.evaluate(net, windows: x, labels: y, threads: threads)
-                let rate = lr * powf(0.9, Float(state.step / 10_000))
+                let rate = lr * powf(decayRate, Float(state.step / decaySteps))
                 var p = net.parameters
                 adam.apply(&p, r.gradients, lr: rate)
                 net = try net.with(parameters: p)
@@ -121,8 +162,15 @@ struct PretrainCommand: ParsableCommand {
             progress.finish()
             let secs = Date().timeIntervalSince(t0)
             let wps = Double(count * batch * 7) / max(secs, 1e-9)
+            var valCols = ",," + [String](repeating: ",", count: 13).joined()
+            if !valIdx.isEmpty {
+                let v = validate(net, ds, valIdx, epoch: epoch, loss: loss, tp)
+                valCols = ",\(v.total)," + (0..<7).map { "\(v.acc[$0]),\(v.f1[$0])" }.joined(separator: ",")
+                tb.scalars([("val/loss_total", v.total)] + (0..<7).flatMap { [("val/accuracy_task_\($0)", v.acc[$0]), ("val/f1_task_\($0)", v.f1[$0])] }, step: state.step)
+                if !quiet { print(String(format: "epoch %d validation: loss %.4f, accuracy per task %@", epoch, v.total, v.acc.map { String(format: "%.2f", $0) }.joined(separator: " "))) }
+            }
             if count > 0 {
-                appendLine(epochsCSV, "\(epoch),\(state.step),\(sums[0] / Double(count))," + (1...7).map { "\(sums[$0] / Double(count))" }.joined(separator: ",") + ",\(wps)")
+                appendLine(epochsCSV, "\(epoch),\(state.step),\(sums[0] / Double(count))," + (1...7).map { "\(sums[$0] / Double(count))" }.joined(separator: ",") + ",\(wps)" + valCols)
                 tb.scalars([("epoch/mean_total_loss", sums[0] / Double(count)), ("epoch/windows_per_s", wps)], step: state.step)
             }
             state.batchInEpoch = 0
@@ -131,6 +179,35 @@ struct PretrainCommand: ParsableCommand {
             tb.flush()
             if !quiet { FileHandle.standardError.write(Data(String(format: "epoch %d: mean loss %.4f, %.1f windows/s (×7 versions), saved %@\n", epoch, count > 0 ? sums[0] / Double(count) : .nan, wps, dir).utf8)) }
         }
+    }
+
+    /// Loss, accuracy and F1 of each head on the held-out windows (7 versions each,
+    /// fixed randomness per epoch), dropout off.
+    func validate(_ net: SSLNetwork, _ ds: Dataset, _ idx: [Int], epoch: Int, loss: PretrainLoss, _ tp: Transformations.Parameters)
+        -> (total: Double, acc: [Double], f1: [Double]) {
+        var l = loss
+        l.dropout = 0; l.wantGradients = false
+        var rng = Transformations.RNG(seed: seed ^ 0xA11CE)
+        var total = 0.0, tp7 = [Double](repeating: 0, count: 7), fp7 = tp7, fn7 = tp7, correct = tp7, count = 0.0
+        for chunk in stride(from: 0, to: idx.count, by: 64) {
+            var x: [Float] = [], y: [Float] = []
+            for i in idx[chunk..<min(idx.count, chunk + 64)] {
+                for task in 0..<7 {
+                    x.append(contentsOf: Transformations.apply(task, ds.windows[(i * 2560)..<((i + 1) * 2560)], rng: &rng, tp))
+                    y.append(contentsOf: (0..<7).map { $0 == task ? 1 : 0 })
+                }
+            }
+            let r = l.evaluate(net, windows: x, labels: y, threads: threads)
+            let m = Double(y.count / 7)
+            total += r.weightedData * m; count += m
+            for k in 0..<(y.count / 7) { for h in 0..<7 {
+                let pred = r.logits[k * 7 + h] > 0, truth = y[k * 7 + h] == 1
+                if pred == truth { correct[h] += 1 }
+                if pred && truth { tp7[h] += 1 } else if pred { fp7[h] += 1 } else if truth { fn7[h] += 1 }
+            } }
+        }
+        let f1 = (0..<7).map { tp7[$0] == 0 ? 0 : 2 * tp7[$0] / (2 * tp7[$0] + fp7[$0] + fn7[$0]) }
+        return (total / max(count, 1), correct.map { $0 / max(count, 1) }, f1)
     }
 
     func appendLine(_ path: String, _ line: String) {

@@ -168,5 +168,7 @@ import NPY
         #expect(abs(m.macroF1 - (0.8 + 0.5 + 2.0 / 3) / 3) < 1e-12)
         let mp = (1 + 0.5 + 0.5) / 3, mr = (2.0 / 3 + 0.5 + 1) / 3
         #expect(abs(m.paperF1 - 2 * mp * mr / (mp + mr)) < 1e-12)
+        // kappa: p_o = 4/6; p_e = (3/6)(2/6) + (2/6)(2/6) + (1/6)(2/6) = 12/36
+        #expect(abs(m.kappa - (4.0 / 6 - 12.0 / 36) / (1 - 12.0 / 36)) < 1e-12)
     }
 }

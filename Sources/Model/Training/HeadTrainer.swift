@@ -10,8 +10,8 @@ import Foundation
 public struct HeadTrainer {
     public var hidden: [Int] = [512, 512]
     public var dropout: Float = 0.3
-    public var epochs = 100
-    public var batch = 64
+    public var epochs = 200
+    public var batch = 128
     public var learningRate: Float = 1e-3
     public var seed: UInt64 = 1
 
@@ -112,6 +112,8 @@ public struct ClassMetrics: Codable, Sendable {
     public var accuracy: Double
     public var macroF1: Double
     public var paperF1: Double
+    /// Cohen's kappa: agreement beyond chance, (p_o − p_e) / (1 − p_e).
+    public var kappa: Double
     public var n: Int
 
     public init(truth: [Int], predicted: [Int], classes: Int) {
@@ -127,6 +129,12 @@ public struct ClassMetrics: Codable, Sendable {
             ps += p; rs += r
         }
         macroF1 = f1s / Double(classes)
+        var pe = 0.0
+        for c in 0..<classes {
+            let truthC = Double(truth.filter { $0 == c }.count), predC = Double(predicted.filter { $0 == c }.count)
+            pe += n == 0 ? 0 : (truthC / Double(n)) * (predC / Double(n))
+        }
+        kappa = pe < 1 ? (accuracy - pe) / (1 - pe) : 0
         let mp = ps / Double(classes), mr = rs / Double(classes)
         paperF1 = mp + mr > 0 ? 2 * mp * mr / (mp + mr) : 0
     }

@@ -10,6 +10,13 @@ public struct PretrainLoss: Sendable {
     public var coefficients: [Float] = [0.195, 0.195, 0.195, 0.0125, 0.0125, 0.195, 0.195]
     /// L2 on every kernel (conv and dense), as Σ w²/2.
     public var l2: Float = 1e-4
+    /// Dropout rate between the heads' dense layers (0 = off, as for gradient checks).
+    public var dropout: Float = 0
+    /// Seed of the dropout masks; each window's masks derive from (seed, window index),
+    /// so results do not depend on the thread count.
+    public var dropoutSeed: UInt64 = 0
+    /// Compute gradients (false: loss and logits only, for validation).
+    public var wantGradients = true
 
     public init() {}
 
@@ -20,6 +27,8 @@ public struct PretrainLoss: Sendable {
         public var l2Term: Double
         /// d total / d every tensor, by TF variable name (`conv_layer_1/kernel` …).
         public var gradients: [String: [Float]]
+        /// (n × 7) logits, for accuracy and F1 on held-out windows.
+        public var logits: [Float] = []
     }
 
     static let lengths = [2560, 2560, 1277, 1277, 635, 635]
@@ -37,6 +46,8 @@ public struct PretrainLoss: Sendable {
         let partial = (0..<workers).map { _ in GradBuffers(shapes) }
         var losses = [[Double]](repeating: [Double](repeating: 0, count: 7), count: workers)
         nonisolated(unsafe) var lossesRef = losses
+        var allLogits = [Float](repeating: 0, count: n * 7)
+        nonisolated(unsafe) let logitsPtr = allLogits.withUnsafeMutableBufferPointer { $0.baseAddress! }
         let budget = CoreBudget.shared.acquire(upTo: workers)
         defer { CoreBudget.shared.release(budget) }
         let fast = FastPaths(net)
@@ -46,8 +57,10 @@ public struct PretrainLoss: Sendable {
             let ws = WindowState(net, fast)
             for k in (n * w / workers)..<(n * (w + 1) / workers) {
                 windows.withUnsafeBufferPointer { x in
+                    var rng = Transformations.RNG(seed: dropoutSeed &+ UInt64(k) &* 0x2545_F491_4F6C_DD1D)
                     ws.step(net, x.baseAddress! + k * 2560, labels: Array(labels[(k * 7)..<(k * 7 + 7)]),
-                            scale: coefficients.map { $0 / Float(n) }, grads: g, losses: &l)
+                            scale: coefficients.map { $0 / Float(n) }, grads: g, losses: &l, dropout: dropout, rng: &rng,
+                            logits: logitsPtr + k * 7, backward: wantGradients)
                 }
             }
             lossesRef[w] = l
@@ -68,7 +81,7 @@ public struct PretrainLoss: Sendable {
             grads[name]!.withUnsafeMutableBufferPointer { g in for q in 0..<w.count { g[q] += l2 * w[q] } }
         }
         let l2Term = Double(l2) * sumSq / 2
-        return Result(total: weighted + l2Term, perTask: perTask, weightedData: weighted, l2Term: l2Term, gradients: grads)
+        return Result(total: weighted + l2Term, perTask: perTask, weightedData: weighted, l2Term: l2Term, gradients: grads, logits: allLogits)
     }
 
 
@@ -153,44 +166,53 @@ public struct PretrainLoss: Sendable {
 
         /// Forward, loss terms and gradients of one window, accumulated into `grads`.
         func step(_ net: SSLNetwork, _ x: UnsafePointer<Float>, labels: [Float], scale: [Float],
-                  grads: GradBuffers, losses: inout [Double]) {
+                  grads: GradBuffers, losses: inout [Double], dropout: Float, rng: inout Transformations.RNG,
+                  logits: UnsafeMutablePointer<Float>, backward: Bool) {
             forward(net, x)
             var dEmb = [Float](repeating: 0, count: 128)
             var z1 = [Float](repeating: 0, count: 128), z2 = z1, d1 = z1, d2 = z1
+            var m1 = [Float](repeating: 1, count: 128), m2 = m1
+            let keep = 1 - dropout
             for (h, head) in net.tasks.enumerated() {
-                // forward
+                // forward: z = leaky(dense(·)) then inverted dropout (masks m1, m2)
+                if dropout > 0 {
+                    for i in 0..<128 { m1[i] = Float.random(in: 0..<1, using: &rng) < keep ? 1 / keep : 0 }
+                    for i in 0..<128 { m2[i] = Float.random(in: 0..<1, using: &rng) < keep ? 1 / keep : 0 }
+                }
                 for o in 0..<128 {
                     var s = head.dense1.bias[o]
                     for i in 0..<128 { s += embedding[i] * head.dense1.kernel[i * 128 + o] }
-                    z1[o] = s > 0 ? s : 0.2 * s
+                    z1[o] = (s > 0 ? s : 0.2 * s) * m1[o]
                 }
                 for o in 0..<128 {
                     var s = head.dense2.bias[o]
                     for i in 0..<128 { s += z1[i] * head.dense2.kernel[i * 128 + o] }
-                    z2[o] = s > 0 ? s : 0.2 * s
+                    z2[o] = (s > 0 ? s : 0.2 * s) * m2[o]
                 }
                 var logit = head.output.bias[0]
                 for i in 0..<128 { logit += z2[i] * head.output.kernel[i] }
+                logits[h] = logit
                 let yv = labels[h]
                 losses[h] += Double(max(logit, 0) - logit * yv) + log1p(exp(-Double(abs(logit))))
-                var dl = scale[h] * (1 / (1 + exp(-logit)) - yv)
-                // backward
+                if !backward { continue }
+                let dl = scale[h] * (1 / (1 + exp(-logit)) - yv)
+                // backward (z1, z2 are after dropout; a dropped unit has mask 0 and gradient 0)
                 let n1 = "task_\(h)_dense_1", n2 = "task_\(h)_dense_2", n3 = "task_\(h)"
                 grads[n3 + "/bias"][0] += dl
                 let g3 = grads[n3 + "/kernel"]
                 for i in 0..<128 { g3[i] += z2[i] * dl }
-                for i in 0..<128 { d2[i] = head.output.kernel[i] * dl * (z2[i] > 0 ? 1 : 0.2) }
+                for i in 0..<128 { d2[i] = head.output.kernel[i] * dl * m2[i] * (z2[i] > 0 ? 1 : 0.2) }
                 d2.withUnsafeBufferPointer { dy in z1.withUnsafeBufferPointer { xv in d1.withUnsafeMutableBufferPointer { dx in
                     Backward.dense(dW: grads[n2 + "/kernel"], db: grads[n2 + "/bias"], dx: dx.baseAddress!, dy: dy.baseAddress!, x: xv.baseAddress!, layer: head.dense2)
                 } } }
-                for i in 0..<128 { d1[i] *= z1[i] > 0 ? 1 : 0.2 }
+                for i in 0..<128 { d1[i] *= m1[i] * (z1[i] > 0 ? 1 : 0.2) }
                 var dE = [Float](repeating: 0, count: 128)
                 d1.withUnsafeBufferPointer { dy in embedding.withUnsafeBufferPointer { xv in dE.withUnsafeMutableBufferPointer { dx in
                     Backward.dense(dW: grads[n1 + "/kernel"], db: grads[n1 + "/bias"], dx: dx.baseAddress!, dy: dy.baseAddress!, x: xv.baseAddress!, layer: head.dense1)
                 } } }
                 for i in 0..<128 { dEmb[i] += dE[i] }
-                dl = 0
             }
+            if !backward { return }
             // Encoder backward: global max → conv6 → conv5 → pool → conv4 → conv3 → pool → conv2 → conv1.
             let convs = net.encoder.weights.convs
             var cur = dA, other = dB

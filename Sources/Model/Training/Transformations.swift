@@ -21,26 +21,36 @@ public enum Transformations {
         }
     }
 
+    /// The transformations' settings; the defaults are the paper's.
+    public struct Parameters: Sendable {
+        public var noiseSNRdB = 15.0
+        public var scale: Float = 1.1
+        public var permutationPieces = 20
+        public var warpPieces = 9
+        public var warpFactor = 1.05
+        public init() {}
+    }
+
     /// Version `task` (0 … 6) of a 2560-sample window.
-    public static func apply(_ task: Int, _ x: ArraySlice<Float>, rng: inout RNG) -> [Float] {
+    public static func apply(_ task: Int, _ x: ArraySlice<Float>, rng: inout RNG, _ prm: Parameters = Parameters()) -> [Float] {
         let w = Array(x)
         switch task {
-        case 1:  // Gaussian noise at SNR 15 dB
+        case 1:  // Gaussian noise at the given SNR
             let power = w.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(w.count)
-            let sd = (power / pow(10, 15.0 / 10)).squareRoot()
+            let sd = (power / pow(10, prm.noiseSNRdB / 10)).squareRoot()
             return w.map { $0 + Float(sd * rng.gaussian()) }
-        case 2: return w.map { $0 * 1.1 }  // scaling
+        case 2: return w.map { $0 * prm.scale }  // scaling
         case 3: return w.map { -$0 }       // negation
         case 4: return w.reversed()        // time reversal
-        case 5:  // permutation of 20 pieces
-            let n = w.count, p = 20
+        case 5:  // permutation of the pieces
+            let n = w.count, p = prm.permutationPieces
             var order = Array(0..<p)
             order.shuffle(using: &rng)
             var out: [Float] = []
             out.reserveCapacity(n)
             for k in order { out.append(contentsOf: w[(n * k / p)..<(n * (k + 1) / p)]) }
             return out
-        case 6: return timeWarp(w, pieces: 9, factor: 1.05, rng: &rng)
+        case 6: return timeWarp(w, pieces: prm.warpPieces, factor: prm.warpFactor, rng: &rng)
         default: return w
         }
     }
