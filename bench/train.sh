@@ -21,8 +21,8 @@ echo "| batch (×7) | threads | ecg-affect windows/s | TensorFlow windows/s | ×
 echo "|---:|---:|---:|---:|---:|"
 for t in 1 2; do
     rm -rf "$OUT/train_run"
-    .build/release/ecg-train pretrain --data "$OUT/train_data.npz" --out "$OUT/train_run" --epochs 1 --batch "$BATCH" --threads "$t" --quiet
-    OURS=$(tail -1 "$OUT/train_run/output/epochs.csv" | awk -F, '{print $NF}')
+    .build/release/ecg-train pretrain --data "$OUT/train_data.npz" --out "$OUT/train_run" --epochs 1 --batch "$BATCH" --threads "$t" --val-fraction 0 --quiet
+    OURS=$(tail -1 "$OUT/train_run/output/epochs.csv" | cut -d, -f11)
     TF=$($PY bench/train_tf.py "$t" "$BATCH" "$STEPS" 2>/dev/null | cut -f4)
     python3 -c "print(f'| $BATCH | $t | {$OURS:.1f} | {$TF:.1f} | {$OURS / $TF:.2f} |')"
 done

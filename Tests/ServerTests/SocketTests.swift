@@ -126,7 +126,7 @@ let wireCases: [WireCase] = {
         let bin = productsDir.appendingPathComponent("ecg-train").path
         let p = Process()
         p.executableURL = URL(fileURLWithPath: bin)
-        p.arguments = ["embed", "--weights", repo("weights"), "--in", repo("Tests/ModelTests/Fixtures/inputs.npy"),
+        p.arguments = ["embed", "--weights", fixtureWeightsDir, "--in", repo("Tests/ModelTests/Fixtures/inputs.npy"),
                        "--out", dir + "/cli.npy", "--preprocessed", "--quiet"]
         try p.run(); p.waitUntilExit()
         #expect(p.terminationStatus == 0)
@@ -252,8 +252,6 @@ let wireCases: [WireCase] = {
     @Test("IPv6 loopback")
     func ipv6() throws {
         let s = try TestServer(["--host", "::1"])
-        let o = try ECGServer.parse(["--host", "::1", "--port", "0", "--weights", repo("weights")])
-        _ = o
         let c = try RawClient(port: s.port, host: "::1")
         c.send(request("GET", "/health"))
         #expect(c.response()?.status == 200)
@@ -311,7 +309,7 @@ let wireCases: [WireCase] = {
     func launch(_ args: [String]) throws -> (Process, Int, Pipe) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.serverBin)
-        p.arguments = ["--port", "0", "--host", "127.0.0.1", "--weights", repo("weights"), "--openapi", repo("openapi.yaml")] + args
+        p.arguments = ["--port", "0", "--host", "127.0.0.1", "--weights", fixtureWeightsDir, "--openapi", repo("openapi.yaml")] + args
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice

@@ -7,7 +7,17 @@ import NPY
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 func repo(_ p: String) -> String { repoRoot.appendingPathComponent(p).path }
 
-/// A server started in-process on 127.0.0.1, port 0, with the shipped weights.
+/// The TF parity fixture's weights as a weights directory (made once per test run), so
+/// that parity through HTTP does not depend on whatever weights the project ships.
+let fixtureWeightsDir: String = {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecg-fixture-weights-\(getpid())").path
+    let (net, _) = try! WeightsDirectory.importTensors(from: repo("Tests/ModelTests/Fixtures/weights.npz"))
+    _ = try! WeightsDirectory.write(net, to: dir, preprocessing: .init(filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization),
+                                    provenance: .init(description: "TF parity fixture (tests)", datasets: [], licenses: [], command: "tests", created: "tests"))
+    return dir
+}()
+
+/// A server started in-process on 127.0.0.1, port 0, with the fixture weights.
 final class TestServer: @unchecked Sendable {
     let server: HTTPServer
     let service: ECGService
@@ -15,7 +25,7 @@ final class TestServer: @unchecked Sendable {
     let port: Int
 
     init(_ extra: [String] = []) throws {
-        let o = try ECGServer.parse(["--weights", repo("weights"), "--port", "0", "--host", "127.0.0.1", "--openapi", repo("openapi.yaml")] + extra)
+        let o = try ECGServer.parse(["--weights", fixtureWeightsDir, "--port", "0", "--host", "127.0.0.1", "--openapi", repo("openapi.yaml")] + extra)
         let m = try Manifest.load(directory: o.weights)
         let net = try m.loadNetwork(directory: o.weights)
         (server, service, queue) = ECGServer.assemble(network: net, manifest: m, affect: [], options: o, logger: Logger(enabled: false))
