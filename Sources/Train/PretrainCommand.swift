@@ -149,7 +149,8 @@ struct PretrainCommand: ParsableCommand {
                 sums[0] += r.total; for i in 0..<7 { sums[i + 1] += r.perTask[i] }; count += 1
                 appendLine(stepsCSV, "\(state.step),\(epoch),\(rate),\(r.total)," + r.perTask.map { "\($0)" }.joined(separator: ","))
                 tb.scalars([("loss/total", r.total), ("learning_rate", Double(rate))] + (0..<7).map { ("loss/task_\($0)_\(Transformations.names[$0])", r.perTask[$0]) }, step: state.step)
-                progress.update(b + 1, extra: String(format: "loss %.4f", r.total))
+                let wps = Double(count * batch * 7) / max(Date().timeIntervalSince(t0), 1e-9)
+                progress.update(b + 1, extra: String(format: "loss %.4f, %.0f windows/s (×7 versions)", r.total, wps))
                 if interrupted {
                     progress.finish()
                     let dir = out + "/models/interrupted"
