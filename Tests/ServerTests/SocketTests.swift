@@ -279,6 +279,29 @@ let wireCases: [WireCase] = {
         #expect(r.status == 503 && r.headers["retry-after"] == "1" && r.errorCode == "overloaded")
     }
 
+    @Test("a client that disconnects gets its queued windows dropped")
+    func disconnectDropsWork() throws {
+        let s = try TestServer(["--workers", "1", "--max-batch", "1"])
+        // A keeps the single worker busy with 8 windows; B queues 2 behind them and leaves.
+        let rows = (0..<8).map { i in fixtureInputs[(i * 2560)..<((i + 1) * 2560)].map(Double.init) }
+        let a = try RawClient(port: s.port)
+        a.send(request("POST", "/embed", body: jsonBody(["ecg": rows, "preprocessed": true]), headers: ["Content-Type": "application/json"]))
+        // Wait until A's windows are queued (the worker takes them one at a time).
+        let deadline = Date().addingTimeInterval(10)
+        while s.queue.depth < 4 && Date() < deadline { usleep(1000) }
+        do {
+            let b = try RawClient(port: s.port)
+            b.send(request("POST", "/embed", body: jsonBody(["ecg": Array(rows[0..<2]), "preprocessed": true]), headers: ["Content-Type": "application/json"]))
+            shutdown(b.fd, Int32(SHUT_RDWR))
+        }
+        #expect(a.response()?.status == 200)
+        // Let the worker drain whatever is left, then count what it computed.
+        let c = try RawClient(port: s.port)
+        for _ in 0..<50 where s.queue.depth > 0 { c.send(request("GET", "/health")); _ = c.response() }
+        c.send(request("GET", "/health")); _ = c.response()
+        #expect(s.queue.metrics.windowsProcessed == 8, "computed \(s.queue.metrics.windowsProcessed) windows; the disconnected client's 2 should be dropped")
+    }
+
     @Test("connections beyond the limit are refused at once with 503")
     func maxConnections() throws {
         let s = try TestServer(["--max-connections", "1"])

@@ -30,7 +30,9 @@ final class Metrics: @unchecked Sendable {
         requests["\(route)|\(status)", default: 0] += 1
         latency[route, default: Histogram(bounds: Self.latencyBounds)].observe(seconds)
     }
-    func observeBatch(_ n: Int) { lock.lock(); batch.observe(Double(n)); windows += n; lock.unlock() }
+    /// A batch that ran `n` windows through the encoder (cancelled ones are not counted).
+    func observeBatch(_ n: Int) { guard n > 0 else { return }; lock.lock(); batch.observe(Double(n)); windows += n; lock.unlock() }
+    var windowsProcessed: Int { lock.lock(); defer { lock.unlock() }; return windows }
     func setQueueDepth(_ n: Int) { lock.lock(); queueDepth = n; lock.unlock() }
     func connectionOpened() { lock.lock(); connections += 1; connectionsTotal += 1; lock.unlock() }
     func connectionClosed() { lock.lock(); connections -= 1; lock.unlock() }

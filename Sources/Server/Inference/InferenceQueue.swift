@@ -127,7 +127,8 @@ final class InferenceQueue: @unchecked Sendable {
             }
             // The engine works window by window; each result goes out as soon as it is ready,
             // so a window never waits for the rest of its batch.
-            metrics.observeBatch(n)
+            var computed = 0
+            defer { metrics.observeBatch(computed) }
             x.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { op in
                     for (k, it) in batch.enumerated() {
@@ -135,6 +136,7 @@ final class InferenceQueue: @unchecked Sendable {
                         encoder.embed(UnsafeBufferPointer(rebasing: xp[(k * 2560)..<((k + 1) * 2560)]), count: 1,
                                       into: UnsafeMutableBufferPointer(rebasing: op[(k * 128)..<((k + 1) * 128)]), threads: 1, workspaces: [ws])
                         it.job.finish(window: it.index, op.baseAddress! + k * 128)
+                        computed += 1
                     }
                 }
             }
