@@ -92,7 +92,7 @@ struct PretrainCommand: ParsableCommand {
             net = try WeightsDirectory.loadNetwork(dir)
             adam = try loadOptimizer(dir + "/optimizer.npz", lr: lr, step: st.step)
             state = st
-            print("resuming from \(dir) (epoch \(st.epoch), step \(st.step))")
+            FileHandle.standardError.write(Data("resuming from \(dir) (epoch \(st.epoch), step \(st.step))\n".utf8))
         } else if let w = initWeights {
             net = try WeightsDirectory.loadNetwork(w)
             guard net.tasks.count == 7 else { throw ValidationError("\(w) has no pre-training heads") }
@@ -116,7 +116,7 @@ struct PretrainCommand: ParsableCommand {
         var loss = PretrainLoss()
         loss.coefficients = coefficients; loss.l2 = l2; loss.dropout = dropout
         let tp = transformParameters
-        if !quiet { print("training on \(n) windows (\(subjects.count - nVal) subjects), validating on \(valIdx.count) windows (\(nVal) subjects)") }
+        if !quiet { FileHandle.standardError.write(Data("training on \(n) windows (\(subjects.count - nVal) subjects), validating on \(valIdx.count) windows (\(nVal) subjects)\n".utf8)) }
         let batchesPerEpoch = (n + batch - 1) / batch
         for epoch in (state.epoch + (state.batchInEpoch > 0 ? 0 : 1))...max(epochs, 1) where epoch <= epochs {
             var shuffleRng = Transformations.RNG(seed: seed &+ UInt64(epoch) &* 1_000_003)
@@ -168,7 +168,10 @@ struct PretrainCommand: ParsableCommand {
                 let v = validate(net, ds, valIdx, epoch: epoch, loss: loss, tp)
                 valCols = ",\(v.total)," + (0..<7).map { "\(v.acc[$0]),\(v.f1[$0])" }.joined(separator: ",")
                 tb.scalars([("val/loss_total", v.total)] + (0..<7).flatMap { [("val/accuracy_task_\($0)", v.acc[$0]), ("val/f1_task_\($0)", v.f1[$0])] }, step: state.step)
-                if !quiet { print(String(format: "epoch %d validation: loss %.4f, accuracy per task %@", epoch, v.total, v.acc.map { String(format: "%.2f", $0) }.joined(separator: " "))) }
+                if !quiet {
+                    let acc = v.acc.map { String(format: "%.2f", $0) }.joined(separator: " "), f1 = v.f1.map { String(format: "%.2f", $0) }.joined(separator: " ")
+                    FileHandle.standardError.write(Data("epoch \(epoch) validation (\(valIdx.count) windows × 7): loss \(String(format: "%.4f", v.total)); accuracy per task \(acc); F1 per task \(f1)\n".utf8))
+                }
             }
             if count > 0 {
                 appendLine(epochsCSV, "\(epoch),\(state.step),\(sums[0] / Double(count))," + (1...7).map { "\(sums[$0] / Double(count))" }.joined(separator: ",") + ",\(wps)" + valCols)
