@@ -14,3 +14,10 @@ struct ECGTrain: ParsableCommand {
         """,
         subcommands: [ImportCommand.self, PrepareCommand.self, PretrainCommand.self, FinetuneCommand.self, EmbedCommand.self, LossGradCommand.self, BenchCommand.self])
 }
+
+/// A failure while running (bad data, unreadable files): printed as "Error: <message>" with
+/// exit status 1 and without the usage text, which is for mistakes on the command line.
+struct Failure: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}

@@ -34,17 +34,17 @@ struct EmbedCommand: ParsableCommand {
         do {
             net = try WeightsDirectory.loadNetwork(weights)
             if !preprocessed, let m = try? Manifest.load(directory: weights) { pre = m.input.preprocessing }
-        } catch { throw ValidationError("cannot load weights: \(error)") }
+        } catch { throw Failure("cannot load weights: \(error)") }
         let arr: NPYArray
-        do { arr = try NPY.read(path: input) } catch { throw ValidationError("\(input): \(error)") }
+        do { arr = try NPY.read(path: input) } catch { throw Failure("\(input): \(error)") }
         let w = EncoderWeights.windowLength
         guard (arr.shape.count == 2 && arr.shape[1] == w) || arr.shape == [w] else {
-            throw ValidationError("\(input): windows must have shape (N, \(w)) or (\(w),), found \(arr.shape)")
+            throw Failure("\(input): windows must have shape (N, \(w)) or (\(w),), found \(arr.shape)")
         }
         var x = arr.floats()
         let n = x.count / w
         if let bad = x.firstIndex(where: { !$0.isFinite }) {
-            throw ValidationError("\(input): window \(bad / w) (row \(bad / w)) has a NaN or Inf at sample \(bad % w)")
+            throw Failure("\(input): window \(bad / w) (row \(bad / w)) has a NaN or Inf at sample \(bad % w)")
         }
         if !preprocessed {
             // Each row is a 10 s recording at 256 Hz: the manifest's filter and normalisation.
@@ -53,7 +53,7 @@ struct EmbedCommand: ParsableCommand {
                 do {
                     let p = try Preprocessing.prepare(row, fs: 256, filter: pre.filter, normalization: pre.normalization)
                     x.replaceSubrange((i * w)..<((i + 1) * w), with: p.windows)
-                } catch { throw ValidationError("\(input): row \(i): \(error)") }
+                } catch { throw Failure("\(input): row \(i): \(error)") }
             }
         }
         var out = [Float](repeating: 0, count: n * 128)
@@ -73,7 +73,7 @@ struct EmbedCommand: ParsableCommand {
         }
         progress.finish()
         do { try NPY.write(NPYArray(floats: out, shape: [n, 128]), path: self.out) } catch {
-            throw ValidationError("cannot write \(self.out): \(error)")
+            throw Failure("cannot write \(self.out): \(error)")
         }
     }
 }

@@ -48,18 +48,18 @@ struct FinetuneCommand: ParsableCommand {
         let net: SSLNetwork
         let manifest: Manifest
         do { ds = try Dataset.read(path: data); net = try WeightsDirectory.loadNetwork(weights); manifest = try Manifest.load(directory: weights) } catch {
-            throw ValidationError("\(error)")
+            throw Failure("\(error)")
         }
         let wanted = labels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? ds.names.labels
         for l in wanted where !ds.names.labels.contains(l) {
-            throw ValidationError("label '\(l)' does not occur in \(data) (it has: \(ds.names.labels.joined(separator: ", ")))")
+            throw Failure("label '\(l)' does not occur in \(data) (it has: \(ds.names.labels.joined(separator: ", ")))")
         }
-        guard wanted.count >= 2 else { throw ValidationError("need at least two labels, got \(wanted)") }
+        guard wanted.count >= 2 else { throw Failure("need at least two labels, got \(wanted)") }
         var rows: [Int] = [], y: [Int] = []
         for i in 0..<ds.count where ds.label[i] >= 0 {
             if let c = wanted.firstIndex(of: ds.names.labels[Int(ds.label[i])]) { rows.append(i); y.append(c) }
         }
-        for (c, l) in wanted.enumerated() where !y.contains(c) { throw ValidationError("class '\(l)' has no windows in \(data)") }
+        for (c, l) in wanted.enumerated() where !y.contains(c) { throw Failure("class '\(l)' has no windows in \(data)") }
         // Frozen embeddings.
         var x = [Float](); x.reserveCapacity(rows.count * 2560)
         for i in rows { x.append(contentsOf: ds.windows[(i * 2560)..<((i + 1) * 2560)]) }
@@ -72,7 +72,7 @@ struct FinetuneCommand: ParsableCommand {
         var fold = [Int](repeating: 0, count: rows.count)
         if split == "subject" {
             let subjects = Array(Set(rows.map { ds.subject[$0] })).sorted().shuffled(using: &rng)
-            guard subjects.count >= folds else { throw ValidationError("--split subject needs at least \(folds) subjects; the labelled windows have \(subjects.count)") }
+            guard subjects.count >= folds else { throw Failure("--split subject needs at least \(folds) subjects; the labelled windows have \(subjects.count)") }
             var fOf: [Int64: Int] = [:]
             for (k, s) in subjects.enumerated() { fOf[s] = k % folds }
             for (k, i) in rows.enumerated() { fold[k] = fOf[ds.subject[i]]! }

@@ -39,7 +39,7 @@ struct ImportCommand: ParsableCommand {
             if !ignored.isEmpty { msg += "; ignored \(ignored.count) other tensors (\(ignored.prefix(3).joined(separator: ", "))\(ignored.count > 3 ? ", …" : ""))" }
             print(msg)
         } catch {
-            throw ValidationError("import failed: \(error)")
+            throw Failure("import failed: \(error)")
         }
     }
 }

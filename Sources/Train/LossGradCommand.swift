@@ -25,20 +25,20 @@ struct LossGradCommand: ParsableCommand {
 
     func run() throws {
         let net: SSLNetwork
-        do { net = try WeightsDirectory.loadNetwork(weights) } catch { throw ValidationError("cannot load weights: \(error)") }
-        guard net.tasks.count == 7 else { throw ValidationError("\(weights) has no pre-training heads task_0 … task_6") }
+        do { net = try WeightsDirectory.loadNetwork(weights) } catch { throw Failure("cannot load weights: \(error)") }
+        guard net.tasks.count == 7 else { throw Failure("\(weights) has no pre-training heads task_0 … task_6") }
         let x: NPYArray, y: NPYArray
-        do { x = try NPY.read(path: input); y = try NPY.read(path: taskLabels) } catch { throw ValidationError("\(error)") }
-        guard x.shape.count == 2, x.shape[1] == 2560 else { throw ValidationError("\(input): shape \(x.shape), expected (N, 2560)") }
-        guard y.shape == [x.shape[0], 7] else { throw ValidationError("\(taskLabels): shape \(y.shape), expected (\(x.shape[0]), 7)") }
+        do { x = try NPY.read(path: input); y = try NPY.read(path: taskLabels) } catch { throw Failure("\(error)") }
+        guard x.shape.count == 2, x.shape[1] == 2560 else { throw Failure("\(input): shape \(x.shape), expected (N, 2560)") }
+        guard y.shape == [x.shape[0], 7] else { throw Failure("\(taskLabels): shape \(y.shape), expected (\(x.shape[0]), 7)") }
         let xs = x.floats(), ys = y.floats()
-        if let bad = xs.firstIndex(where: { !$0.isFinite }) { throw ValidationError("\(input): row \(bad / 2560) has a NaN or Inf at sample \(bad % 2560)") }
-        if let bad = ys.firstIndex(where: { $0 != 0 && $0 != 1 }) { throw ValidationError("\(taskLabels): row \(bad / 7) column \(bad % 7) is \(ys[bad]), not 0 or 1") }
+        if let bad = xs.firstIndex(where: { !$0.isFinite }) { throw Failure("\(input): row \(bad / 2560) has a NaN or Inf at sample \(bad % 2560)") }
+        if let bad = ys.firstIndex(where: { $0 != 0 && $0 != 1 }) { throw Failure("\(taskLabels): row \(bad / 7) column \(bad % 7) is \(ys[bad]), not 0 or 1") }
         let r = PretrainLoss().evaluate(net, windows: xs, labels: ys, threads: threads)
         var arrays: [String: NPYArray] = [:]
         let shapes = WeightsDirectory.tensors(of: net)
         for (k, g) in r.gradients { let key = k.replacingOccurrences(of: "/", with: "."); arrays[key] = NPYArray(floats: g, shape: shapes[key]!.shape) }
-        do { try NPZ.write(arrays, path: out) } catch { throw ValidationError("cannot write \(out): \(error)") }
+        do { try NPZ.write(arrays, path: out) } catch { throw Failure("cannot write \(out): \(error)") }
         let json: [String: Any] = ["total_loss": r.total, "per_task_loss": r.perTask, "weighted_data_loss": r.weightedData,
                                    "l2_term": r.l2Term, "windows": x.shape[0]]
         print(String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))

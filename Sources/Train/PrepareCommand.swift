@@ -39,11 +39,11 @@ struct PrepareCommand: ParsableCommand {
 
     func run() throws {
         let d: Dataset
-        do { d = try corpus != nil ? fromCorpus(corpus!) : fromAuthorsNPY(npy!) } catch let e as ValidationError { throw e } catch {
-            throw ValidationError("\(error)")
+        do { d = try corpus != nil ? fromCorpus(corpus!) : fromAuthorsNPY(npy!) } catch let e as Failure { throw e } catch {
+            throw Failure("\(error)")
         }
-        guard d.count > 0 else { throw ValidationError("no windows: every record was shorter than 10 s or skipped") }
-        do { try d.write(path: out) } catch { throw ValidationError("cannot write \(out): \(error)") }
+        guard d.count > 0 else { throw Failure("no windows: every record was shorter than 10 s or skipped") }
+        do { try d.write(path: out) } catch { throw Failure("cannot write \(out): \(error)") }
         print("wrote \(d.count) windows from \(d.names.records.count) records of \(d.names.subjects.count) subjects (\(d.names.datasets.joined(separator: ", "))) to \(out)")
     }
 
@@ -51,19 +51,19 @@ struct PrepareCommand: ParsableCommand {
 
     func readManifest(_ dir: String) throws -> [Row] {
         let path = dir + "/manifest.csv"
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("\(path) not found or not UTF-8") }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw Failure("\(path) not found or not UTF-8") }
         var lines = text.split(whereSeparator: \.isNewline).map(String.init)
-        guard !lines.isEmpty else { throw ValidationError("\(path) is empty") }
+        guard !lines.isEmpty else { throw Failure("\(path) is empty") }
         let header = lines.removeFirst().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         func col(_ n: String) throws -> Int {
-            guard let i = header.firstIndex(of: n) else { throw ValidationError("\(path): no column '\(n)'") }
+            guard let i = header.firstIndex(of: n) else { throw Failure("\(path): no column '\(n)'") }
             return i
         }
         let (ip, id, isub, irec, ilab) = (try col("path"), try col("dataset"), try col("subject"), try col("record"), try col("label"))
         let iq = header.firstIndex(of: "quality")
         return try lines.enumerated().map { k, l in
             let f = l.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            guard f.count >= header.count else { throw ValidationError("\(path) line \(k + 2): \(f.count) fields, expected \(header.count)") }
+            guard f.count >= header.count else { throw Failure("\(path) line \(k + 2): \(f.count) fields, expected \(header.count)") }
             return Row(path: f[ip], dataset: f[id], subject: f[isub], record: f[irec], label: f[ilab], quality: iq.map { f[$0] } ?? "ok")
         }
     }
@@ -77,13 +77,13 @@ struct PrepareCommand: ParsableCommand {
         for (k, r) in rows.enumerated() {
             let file = dir + "/" + r.path
             let z: [String: NPYArray]
-            do { z = try NPZ.read(path: file) } catch { throw ValidationError("\(file): \(error)") }
-            guard let e = z["ecg"], let f = z["fs"] else { throw ValidationError("\(file): needs arrays 'ecg' and 'fs'") }
+            do { z = try NPZ.read(path: file) } catch { throw Failure("\(file): \(error)") }
+            guard let e = z["ecg"], let f = z["fs"] else { throw Failure("\(file): needs arrays 'ecg' and 'fs'") }
             let fs = f.doubles().first ?? 0
             var x = e.doubles()
             if e.shape.count == 2 { x = stride(from: 0, to: x.count, by: e.shape[1]).map { x[$0] } }  // first channel
-            if let bad = x.firstIndex(where: { !$0.isFinite }) { throw ValidationError("\(file): sample \(bad) is NaN or Inf") }
-            guard let (up, down) = Preprocessing.ratio(from: fs) else { throw ValidationError("\(file): sampling rate \(fs) Hz is not supported") }
+            if let bad = x.firstIndex(where: { !$0.isFinite }) { throw Failure("\(file): sample \(bad) is NaN or Inf") }
+            guard let (up, down) = Preprocessing.ratio(from: fs) else { throw Failure("\(file): sampling rate \(fs) Hz is not supported") }
             var y = Preprocessing.resamplePoly(x, up: up, down: down)
             if y.count >= 2560 { y = Preprocessing.sosfiltfilt(Preprocessing.butterworthHighpass(order: 4, cutoff: 0.8, fs: 256), y) }
             signals.append((r, y))
@@ -129,10 +129,10 @@ struct PrepareCommand: ParsableCommand {
 
     func fromAuthorsNPY(_ path: String) throws -> Dataset {
         let a: NPYArray
-        do { a = try NPY.read(path: path) } catch { throw ValidationError("\(path): \(error)") }
+        do { a = try NPY.read(path: path) } catch { throw Failure("\(path): \(error)") }
         let cols = layout.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         guard a.shape.count == 2, a.shape[1] == cols.count + 2560 else {
-            throw ValidationError("\(path): shape \(a.shape), expected (N, \(cols.count) + 2560) for --layout \(layout)")
+            throw Failure("\(path): shape \(a.shape), expected (N, \(cols.count) + 2560) for --layout \(layout)")
         }
         let v = a.doubles(), w = a.shape[1]
         var d = Dataset()
@@ -142,12 +142,12 @@ struct PrepareCommand: ParsableCommand {
             var sub: Int64 = 0, lab: Int64 = -1
             for (c, name) in cols.enumerated() {
                 let x = v[r * w + c]
-                guard x.isFinite, x == x.rounded() else { throw ValidationError("\(path): row \(r), column \(c) ('\(name)') is \(x), not an integer") }
+                guard x.isFinite, x == x.rounded() else { throw Failure("\(path): row \(r), column \(c) ('\(name)') is \(x), not an integer") }
                 if name == "person" || name == "subject" { sub = Int64(x) }
                 if name == "label" { lab = Int64(x) }
             }
             let samples = v[(r * w + cols.count)..<((r + 1) * w)]
-            if let bad = samples.firstIndex(where: { !$0.isFinite }) { throw ValidationError("\(path): row \(r) has a NaN or Inf at sample \(bad - r * w - cols.count)") }
+            if let bad = samples.firstIndex(where: { !$0.isFinite }) { throw Failure("\(path): row \(r) has a NaN or Inf at sample \(bad - r * w - cols.count)") }
             d.windows.append(contentsOf: samples.map(Float.init))
             d.subject.append(sub); d.dataset.append(0); d.record.append(Int64(r)); d.label.append(lab)
         }
