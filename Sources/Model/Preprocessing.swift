@@ -82,23 +82,8 @@ public enum Preprocessing {
     /// - Complexity: O(n_out · 20 · max(up, down) / up).
     public static func resamplePoly(_ x: [Double], up: Int, down: Int) -> [Double] {
         if up == down { return x }
-        let maxRate = max(up, down)
-        let fc = 1.0 / Double(maxRate)
-        let halfLen = 10 * maxRate
-        let taps = 2 * halfLen + 1
-        // firwin(taps, fc, window=('kaiser', 5.0)), scaled to unit DC gain, times up.
-        var h = [Double](repeating: 0, count: taps)
-        let i0b = besselI0(5.0)
-        var sum = 0.0
-        for k in 0..<taps {
-            let m = Double(k) - Double(taps - 1) / 2
-            let sinc = m == 0 ? 1.0 : sin(Double.pi * fc * m) / (Double.pi * fc * m)
-            let r = 2 * Double(k) / Double(taps - 1) - 1
-            let w = besselI0(5.0 * (max(0, 1 - r * r)).squareRoot()) / i0b
-            h[k] = fc * sinc * w
-            sum += h[k]
-        }
-        for k in 0..<taps { h[k] = h[k] / sum * Double(up) }
+        let h = resamplingFilter(up: up, down: down)
+        let halfLen = 10 * max(up, down), taps = h.count
         let nIn = x.count
         let nOut = (nIn * up) / down + ((nIn * up) % down == 0 ? 0 : 1)
         let nPrePad = down - halfLen % down
@@ -119,6 +104,39 @@ public enum Preprocessing {
         }
         return y
     }
+
+    /// firwin(20·max(up, down) + 1, 1/max(up, down), window=('kaiser', 5.0)) · up, as
+    /// scipy's resample_poly designs it. Cached per (up, down): the server sees the same
+    /// few sampling rates over and over, and a filter can have up to a million taps.
+    static func resamplingFilter(up: Int, down: Int) -> [Double] {
+        let key = up &* 1_000_003 &+ down
+        filterLock.lock()
+        if let h = filterCache[key] { filterLock.unlock(); return h }
+        filterLock.unlock()
+        let maxRate = max(up, down)
+        let fc = 1.0 / Double(maxRate)
+        let taps = 20 * maxRate + 1
+        var h = [Double](repeating: 0, count: taps)
+        let i0b = besselI0(5.0)
+        var sum = 0.0
+        for k in 0..<taps {
+            let m = Double(k) - Double(taps - 1) / 2
+            let sinc = m == 0 ? 1.0 : sin(Double.pi * fc * m) / (Double.pi * fc * m)
+            let r = 2 * Double(k) / Double(taps - 1) - 1
+            let w = besselI0(5.0 * (max(0, 1 - r * r)).squareRoot()) / i0b
+            h[k] = fc * sinc * w
+            sum += h[k]
+        }
+        for k in 0..<taps { h[k] = h[k] / sum * Double(up) }
+        filterLock.lock()
+        if filterCache.count >= 32 { filterCache.removeAll() }
+        filterCache[key] = h
+        filterLock.unlock()
+        return h
+    }
+
+    nonisolated(unsafe) private static var filterCache: [Int: [Double]] = [:]
+    private static let filterLock = NSLock()
 
     /// Modified Bessel function of the first kind, order 0 (power series).
     static func besselI0(_ x: Double) -> Double {

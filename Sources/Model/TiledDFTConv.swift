@@ -49,22 +49,28 @@ public struct TiledDFTConv: Sendable {
             e[s * 2 * F + f] = Float(w * cos(a) / n); e[s * 2 * F + F + f] = Float(-w * sin(a) / n)
         } }
         self.d = d; self.e = e
-        // Kernel spectra: W_j[f, i, o] = sum_u w[j m + u, i, o] e^{-2 pi i f u / 2m}.
+        // Kernel spectra: W_j[f, i, o] = sum_u w[j m + u, i, o] e^{-2 pi i f u / 2m}, with the
+        // 2m twiddles tabulated once (the per-step plans of training rebuild this).
         let c = chunks, K = c * 2 * l.cin, N = 2 * l.cout
+        let cosT = (0..<(2 * m)).map { cos(2 * Double.pi * Double($0) / n) }, sinT = (0..<(2 * m)).map { sin(2 * Double.pi * Double($0) / n) }
         var wf = [Float](repeating: 0, count: F * K * N)
+        var re = [Double](repeating: 0, count: l.cout), im = re
         for f in 0..<F {
             for j in 0..<c {
                 for i in 0..<l.cin {
-                    for o in 0..<l.cout {
-                        var re = 0.0, im = 0.0
-                        for u in 0..<m where j * m + u < l.taps {
-                            let w = Double(l.kernel[((j * m + u) * l.cin + i) * l.cout + o])
-                            let a = 2 * Double.pi * Double(f * u % (2 * m)) / n
-                            re += w * cos(a); im -= w * sin(a)
+                    for o in 0..<l.cout { re[o] = 0; im[o] = 0 }
+                    for u in 0..<m where j * m + u < l.taps {
+                        let t = f * u % (2 * m), cr = cosT[t], si = sinT[t]
+                        let row = ((j * m + u) * l.cin + i) * l.cout
+                        for o in 0..<l.cout {
+                            let w = Double(l.kernel[row + o])
+                            re[o] += w * cr; im[o] -= w * si
                         }
-                        let rowRe = (f * K + j * 2 * l.cin + i) * N, rowIm = rowRe + l.cin * N
-                        wf[rowRe + o] = Float(re); wf[rowRe + l.cout + o] = Float(-im)
-                        wf[rowIm + o] = Float(im); wf[rowIm + l.cout + o] = Float(re)
+                    }
+                    let rowRe = (f * K + j * 2 * l.cin + i) * N, rowIm = rowRe + l.cin * N
+                    for o in 0..<l.cout {
+                        wf[rowRe + o] = Float(re[o]); wf[rowRe + l.cout + o] = Float(-im[o])
+                        wf[rowIm + o] = Float(im[o]); wf[rowIm + l.cout + o] = Float(re[o])
                     }
                 }
             }
@@ -85,7 +91,6 @@ public struct TiledDFTConv: Sendable {
              act: Int32 = 1) {
         let m32 = Int32(m), cin32 = Int32(cin), cout32 = Int32(cout)
         let P = halfTiles, S = segments, Q = outTiles, F = freqs, K = chunks * 2 * cin, N = 2 * cout
-        _ = P
         nonisolated(unsafe) let (xp, out, tmp, x, y) = (xp, out, tmp, x, y)
         func par(_ count: Int, _ body: (Int, Int) -> Void) {
             if split <= 1 { body(0, count); return }

@@ -70,9 +70,9 @@ struct PretrainCommand: ParsableCommand {
 
     func run() throws {
         var ds: Dataset
-        do { ds = try Dataset.read(path: data) } catch { throw ValidationError("\(error)") }
+        do { ds = try Dataset.read(path: data) } catch { throw Failure("\(error)") }
         if let m = maxWindows, m < ds.count { ds.windows = Array(ds.windows[0..<(m * 2560)]); ds.subject = Array(ds.subject[0..<m]) }
-        guard ds.subject.count > 0 else { throw ValidationError("\(data) has no windows") }
+        guard ds.subject.count > 0 else { throw Failure("\(data) has no windows") }
         // Held-out subjects for validation (seeded).
         var splitRng = Transformations.RNG(seed: seed ^ 0x5EED)
         let subjects = Array(Set(ds.subject)).sorted().shuffled(using: &splitRng)
@@ -81,7 +81,7 @@ struct PretrainCommand: ParsableCommand {
         let trainIdx = ds.subject.indices.filter { !valSubjects.contains(ds.subject[$0]) }
         let valIdx = ds.subject.indices.filter { valSubjects.contains(ds.subject[$0]) }
         let n = trainIdx.count
-        guard n > 0 else { throw ValidationError("no training windows left after holding out \(nVal) subjects") }
+        guard n > 0 else { throw Failure("no training windows left after holding out \(nVal) subjects") }
         let fm = FileManager.default
         for d in ["output", "models", "summaries"] { try fm.createDirectory(atPath: out + "/" + d, withIntermediateDirectories: true) }
 
@@ -95,7 +95,7 @@ struct PretrainCommand: ParsableCommand {
             FileHandle.standardError.write(Data("resuming from \(dir) (epoch \(st.epoch), step \(st.step))\n".utf8))
         } else if let w = initWeights {
             net = try WeightsDirectory.loadNetwork(w)
-            guard net.tasks.count == 7 else { throw ValidationError("\(w) has no pre-training heads") }
+            guard net.tasks.count == 7 else { throw Failure("\(w) has no pre-training heads") }
         } else {
             net = try Self.glorotInit(seed: seed)
         }
@@ -192,6 +192,7 @@ struct PretrainCommand: ParsableCommand {
         var l = loss
         l.dropout = 0; l.wantGradients = false
         var rng = Transformations.RNG(seed: seed ^ 0xA11CE)
+        let fast = PretrainLoss.FastPaths(net)  // same weights for every chunk
         var total = 0.0, tp7 = [Double](repeating: 0, count: 7), fp7 = tp7, fn7 = tp7, correct = tp7, count = 0.0
         for chunk in stride(from: 0, to: idx.count, by: 64) {
             var x: [Float] = [], y: [Float] = []
@@ -201,7 +202,7 @@ struct PretrainCommand: ParsableCommand {
                     y.append(contentsOf: (0..<7).map { $0 == task ? 1 : 0 })
                 }
             }
-            let r = l.evaluate(net, windows: x, labels: y, threads: threads)
+            let r = l.evaluate(net, windows: x, labels: y, threads: threads, fast: fast)
             let m = Double(y.count / 7)
             total += r.weightedData * m; count += m
             for k in 0..<(y.count / 7) { for h in 0..<7 {

@@ -22,16 +22,15 @@ public enum Backward {
     public static func conv(dW: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
                             dy: UnsafePointer<Float>, xp: UnsafePointer<Float>, layer l: ConvLayer, layerID: Int, length t: Int,
                             scratch s: TrainScratch) {
-        let k = l.taps, ci = l.cin, co = l.cout, rows = t + k - 1
+        let k = l.taps, ci = l.cin, co = l.cout
         // db
         for r in 0..<t { for o in 0..<co { db[o] += dy[r * co + o] } }
         // dW (K·C_in × C_out) += Aᵀ · dy, where A's row t is the K·C_in samples xp[t ..< t+K]:
         // overlapping rows of xp (row stride C_in), the forward pass's trick, transposed.
         ck_gemm_tn_acc(Int32(k * ci), Int32(co), Int32(t), xp, Int32(ci), dy, Int32(co), dW, Int32(co))
-        _ = rows
         guard let dx else { return }
         // dx = (dy zero-padded by K-1 rows each side) correlated with the flipped kernel.
-        let dyp = s.buffer(2, (t + 2 * k - 2) * co)
+        let dyp = s.buffer(0, (t + 2 * k - 2) * co)
         dyp.initialize(repeating: 0, count: (t + 2 * k - 2) * co)
         (dyp + (k - 1) * co).update(from: dy, count: t * co)
         let wf = s.flipped(l, id: layerID)

@@ -36,12 +36,16 @@ public struct PretrainLoss: Sendable {
     /// Loss and gradients for `n` windows (n × 2560) with their one-hot task labels (n × 7).
     /// Windows are spread over `threads` threads, each accumulating its own gradients.
     /// - Complexity: about 3 × 0.337 G multiply-adds per window (forward + two backward GEMMs).
-    public func evaluate(_ net: SSLNetwork, windows: [Float], labels: [Float], threads: Int = 1) -> Result {
+    /// `fast`: the kernels prepared for these weights (pass one to reuse it across calls
+    /// with unchanged weights, e.g. validation in chunks); made here if nil.
+    public func evaluate(_ net: SSLNetwork, windows: [Float], labels: [Float], threads: Int = 1, fast: FastPaths? = nil) -> Result {
         precondition(net.tasks.count == 7, "the pre-training network needs its seven heads")
         let n = windows.count / 2560
         precondition(labels.count == n * 7)
         let names = WeightsDirectory.networkTensorNames
-        let shapes = WeightsDirectory.tensors(ofShapesOnly: net)
+        let params = net.parameters
+        let shapes = params.mapValues(\.count)
+        let scale = coefficients.map { $0 / Float(n) }
         let workers = max(1, min(threads, n))
         let partial = (0..<workers).map { _ in GradBuffers(shapes) }
         var losses = [[Double]](repeating: [Double](repeating: 0, count: 7), count: workers)
@@ -50,7 +54,7 @@ public struct PretrainLoss: Sendable {
         nonisolated(unsafe) let logitsPtr = allLogits.withUnsafeMutableBufferPointer { $0.baseAddress! }
         let budget = CoreBudget.shared.acquire(upTo: workers)
         defer { CoreBudget.shared.release(budget) }
-        let fast = FastPaths(net)
+        let fast = fast ?? FastPaths(net)
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let g = partial[w]
             var l = [Double](repeating: 0, count: 7)
@@ -59,7 +63,7 @@ public struct PretrainLoss: Sendable {
                 windows.withUnsafeBufferPointer { x in
                     var rng = Transformations.RNG(seed: dropoutSeed &+ UInt64(k) &* 0x2545_F491_4F6C_DD1D)
                     ws.step(net, x.baseAddress! + k * 2560, labels: Array(labels[(k * 7)..<(k * 7 + 7)]),
-                            scale: coefficients.map { $0 / Float(n) }, grads: g, losses: &l, dropout: dropout, rng: &rng,
+                            scale: scale, grads: g, losses: &l, dropout: dropout, rng: &rng,
                             logits: logitsPtr + k * 7, backward: wantGradients)
                 }
             }
@@ -74,9 +78,8 @@ public struct PretrainLoss: Sendable {
         let weighted = zip(perTask, coefficients).reduce(0.0) { $0 + $1.0 * Double($1.1) }
         // L2 on kernels.
         var sumSq = 0.0
-        let tensors = WeightsDirectory.tensors(of: net)
         for name in names where name.hasSuffix("/kernel") {
-            let w = tensors[name.replacingOccurrences(of: "/", with: ".")]!.floats()
+            let w = params[name]!
             for v in w { sumSq += Double(v) * Double(v) }
             grads[name]!.withUnsafeMutableBufferPointer { g in for q in 0..<w.count { g[q] += l2 * w[q] } }
         }
@@ -87,12 +90,12 @@ public struct PretrainLoss: Sendable {
 
     /// The fast kernels for one set of weights: the engine's forward (tiled DFT where the
     /// kernels are long) and, for the input gradients, tiled-DFT plans of the flipped kernels.
-    final class FastPaths: @unchecked Sendable {
+    public final class FastPaths: @unchecked Sendable {
         let encoder: Encoder
         /// flipped[i]: conv i's input-gradient as a convolution of the padded output gradient.
         let flipped: [TiledDFTConv?]
 
-        init(_ net: SSLNetwork) {
+        public init(_ net: SSLNetwork) {
             encoder = Encoder(weights: net.encoder.weights)
             flipped = net.encoder.weights.convs.enumerated().map { i, c in
                 guard i > 0, case let .tiledDFT(m) = Encoder.defaultAlgorithms[i] else { return nil }
@@ -148,7 +151,7 @@ public struct PretrainLoss: Sendable {
             dA.deallocate(); dB.deallocate(); dyp.deallocate(); tmp.deallocate(); fx.deallocate(); fy.deallocate()
         }
 
-        func forward(_ net: SSLNetwork, _ x: UnsafePointer<Float>) {
+        func forward(_ x: UnsafePointer<Float>) {
             embedding.withUnsafeMutableBufferPointer { e in fast.encoder.forward(x, e.baseAddress!, ws, split: 1) }
         }
 
@@ -168,7 +171,7 @@ public struct PretrainLoss: Sendable {
         func step(_ net: SSLNetwork, _ x: UnsafePointer<Float>, labels: [Float], scale: [Float],
                   grads: GradBuffers, losses: inout [Double], dropout: Float, rng: inout Transformations.RNG,
                   logits: UnsafeMutablePointer<Float>, backward: Bool) {
-            forward(net, x)
+            forward(x)
             var dEmb = [Float](repeating: 0, count: 128)
             var z1 = [Float](repeating: 0, count: 128), z2 = z1, d1 = z1, d2 = z1
             var m1 = [Float](repeating: 1, count: 128), m2 = m1
@@ -254,11 +257,3 @@ final class GradBuffers: @unchecked Sendable {
     deinit { for (_, p) in ptrs { p.deallocate() } }
 }
 
-extension WeightsDirectory {
-    /// Element counts of every network tensor, by TF name with `/`.
-    public static func tensors(ofShapesOnly net: SSLNetwork) -> [String: Int] {
-        var out: [String: Int] = [:]
-        for (k, v) in tensors(of: net) { out[k.replacingOccurrences(of: ".", with: "/")] = v.count }
-        return out
-    }
-}

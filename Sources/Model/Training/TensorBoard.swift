@@ -1,4 +1,5 @@
 import Foundation
+import NPY
 
 /// Writes TensorBoard event files (TFRecord framing with masked CRC-32C; `Event` protos
 /// with scalar `Summary` values) that TensorBoard's own `EventAccumulator` reads.
@@ -11,7 +12,7 @@ public final class TensorBoardWriter {
         let host = ProcessInfo.processInfo.hostName.replacingOccurrences(of: "/", with: "_")
         path = directory + "/events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(host)"
         guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
-            throw NPYErrorShim.io("cannot create \(path)")
+            throw NPYError.io("cannot create \(path)")
         }
         handle = h
         var e = Proto()
@@ -65,5 +66,3 @@ public final class TensorBoardWriter {
         mutating func message(_ f: Int, _ b: [UInt8]) { tag(f, 2); putVarint(UInt64(b.count)); bytes += b }
     }
 }
-
-enum NPYErrorShim: Error { case io(String) }

@@ -37,7 +37,6 @@ final class Metrics: @unchecked Sendable {
     func connectionOpened() { lock.lock(); connections += 1; connectionsTotal += 1; lock.unlock() }
     func connectionClosed() { lock.lock(); connections -= 1; lock.unlock() }
     func connectionRejected() { lock.lock(); rejected += 1; lock.unlock() }
-    var openConnections: Int { lock.lock(); defer { lock.unlock() }; return connections }
 
     func render() -> String {
         lock.lock(); defer { lock.unlock() }

@@ -283,9 +283,6 @@ final class Connection: @unchecked Sendable {
         close()
     }
 
-    /// Whether requests are still being answered here (for draining).
-    var busy: Bool { queue.sync { !closed && !slots.isEmpty } }
-
     private func close() {
         guard !closed else { return }
         closed = true
