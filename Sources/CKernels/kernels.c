@@ -109,27 +109,36 @@ static inline __m512 act512(__m512 v, int act) {
     return v;
 }
 
-// MR rows x 32 columns, K fully accumulated in registers.
+// MR rows x 32 columns, K fully accumulated in registers. Element (r, k) of A is at
+// A[r*ars + k*aks]: (lda, 1) for C = A B, (1, lda) for C += Aᵀ B. acc: start from C and
+// store plainly (gradients); else start from bias (or zero) and apply act.
 #define K512_TILE(MR)                                                                       \
 __attribute__((target("avx512f,fma")))                                                     \
-static void k512_##MR(int K, const float *A, int lda, const float *B, int ldb,              \
-                      const float *bias, float *C, int ldc, int act) {                     \
+static void k512_##MR(int K, const float *A, int ars, int aks, const float *B, int ldb,   \
+                      const float *bias, float *C, int ldc, int act, int acc) {            \
     __m512 c0[MR], c1[MR];                                                                 \
-    __m512 bb0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();                       \
-    __m512 bb1 = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();                  \
-    for (int r = 0; r < MR; r++) { c0[r] = bb0; c1[r] = bb1; }                             \
-    for (int k = 0; k < K; k++) {                                                          \
-        __m512 b0 = _mm512_loadu_ps(B + (size_t)k * ldb);                                    \
-        __m512 b1 = _mm512_loadu_ps(B + (size_t)k * ldb + 16);                               \
+    if (acc) {                                                                             \
         for (int r = 0; r < MR; r++) {                                                     \
-            __m512 a = _mm512_set1_ps(A[(size_t)r * lda + k]);                             \
-            c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);                                         \
-            c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);                                         \
+            c0[r] = _mm512_loadu_ps(C + (size_t)r * ldc); c1[r] = _mm512_loadu_ps(C + (size_t)r * ldc + 16); \
+        }                                                                                  \
+    } else {                                                                               \
+        __m512 bb0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();                   \
+        __m512 bb1 = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();              \
+        for (int r = 0; r < MR; r++) { c0[r] = bb0; c1[r] = bb1; }                         \
+    }                                                                                      \
+    for (int k = 0; k < K; k++) {                                                          \
+        __m512 b0 = _mm512_loadu_ps(B + (size_t)k * ldb);                                  \
+        __m512 b1 = _mm512_loadu_ps(B + (size_t)k * ldb + 16);                             \
+        const float *a = A + (size_t)k * aks;                                              \
+        for (int r = 0; r < MR; r++) {                                                     \
+            __m512 x = _mm512_set1_ps(a[(size_t)r * ars]);                                 \
+            c0[r] = _mm512_fmadd_ps(x, b0, c0[r]);                                         \
+            c1[r] = _mm512_fmadd_ps(x, b1, c1[r]);                                         \
         }                                                                                  \
     }                                                                                      \
     for (int r = 0; r < MR; r++) {                                                         \
-        _mm512_storeu_ps(C + (size_t)r * ldc, act512(c0[r], act));                         \
-        _mm512_storeu_ps(C + (size_t)r * ldc + 16, act512(c1[r], act));                    \
+        _mm512_storeu_ps(C + (size_t)r * ldc, acc ? c0[r] : act512(c0[r], act));           \
+        _mm512_storeu_ps(C + (size_t)r * ldc + 16, acc ? c1[r] : act512(c1[r], act));      \
     }                                                                                      \
 }
 K512_TILE(12)
@@ -143,9 +152,9 @@ static void gemm_avx512(int M, int N, int K, const float *A, int lda, const floa
         const float *Bn = B + n0;
         const float *bn = bias ? bias + n0 : NULL;
         int m = 0;
-        for (; m + 12 <= M; m += 12) k512_12(K, A + (size_t)m * lda, lda, Bn, ldb, bn, C + (size_t)m * ldc + n0, ldc, act);
-        for (; m + 4 <= M; m += 4) k512_4(K, A + (size_t)m * lda, lda, Bn, ldb, bn, C + (size_t)m * ldc + n0, ldc, act);
-        for (; m < M; m++) k512_1(K, A + (size_t)m * lda, lda, Bn, ldb, bn, C + (size_t)m * ldc + n0, ldc, act);
+        for (; m + 12 <= M; m += 12) k512_12(K, A + (size_t)m * lda, lda, 1, Bn, ldb, bn, C + (size_t)m * ldc + n0, ldc, act, 0);
+        for (; m + 4 <= M; m += 4) k512_4(K, A + (size_t)m * lda, lda, 1, Bn, ldb, bn, C + (size_t)m * ldc + n0, ldc, act, 0);
+        for (; m < M; m++) k512_1(K, A + (size_t)m * lda, lda, 1, Bn, ldb, bn, C + (size_t)m * ldc + n0, ldc, act, 0);
     }
 }
 
@@ -162,24 +171,31 @@ static inline __m256 act256(__m256 v, int act) {
 
 #define K256_TILE(MR)                                                                       \
 __attribute__((target("avx2,fma")))                                                        \
-static void k256_##MR(int K, const float *A, int lda, const float *B, int ldb,              \
-                      const float *bias, float *C, int ldc, int act) {                     \
+static void k256_##MR(int K, const float *A, int ars, int aks, const float *B, int ldb,   \
+                      const float *bias, float *C, int ldc, int act, int acc) {            \
     __m256 c0[MR], c1[MR];                                                                 \
-    __m256 bb0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();                       \
-    __m256 bb1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();                   \
-    for (int r = 0; r < MR; r++) { c0[r] = bb0; c1[r] = bb1; }                             \
-    for (int k = 0; k < K; k++) {                                                          \
-        __m256 b0 = _mm256_loadu_ps(B + (size_t)k * ldb);                                    \
-        __m256 b1 = _mm256_loadu_ps(B + (size_t)k * ldb + 8);                                \
+    if (acc) {                                                                             \
         for (int r = 0; r < MR; r++) {                                                     \
-            __m256 a = _mm256_broadcast_ss(A + (size_t)r * lda + k);                       \
-            c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);                                         \
-            c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);                                         \
+            c0[r] = _mm256_loadu_ps(C + (size_t)r * ldc); c1[r] = _mm256_loadu_ps(C + (size_t)r * ldc + 8); \
+        }                                                                                  \
+    } else {                                                                               \
+        __m256 bb0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();                   \
+        __m256 bb1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();               \
+        for (int r = 0; r < MR; r++) { c0[r] = bb0; c1[r] = bb1; }                         \
+    }                                                                                      \
+    for (int k = 0; k < K; k++) {                                                          \
+        __m256 b0 = _mm256_loadu_ps(B + (size_t)k * ldb);                                  \
+        __m256 b1 = _mm256_loadu_ps(B + (size_t)k * ldb + 8);                              \
+        const float *a = A + (size_t)k * aks;                                              \
+        for (int r = 0; r < MR; r++) {                                                     \
+            __m256 x = _mm256_broadcast_ss(a + (size_t)r * ars);                           \
+            c0[r] = _mm256_fmadd_ps(x, b0, c0[r]);                                         \
+            c1[r] = _mm256_fmadd_ps(x, b1, c1[r]);                                         \
         }                                                                                  \
     }                                                                                      \
     for (int r = 0; r < MR; r++) {                                                         \
-        _mm256_storeu_ps(C + (size_t)r * ldc, act256(c0[r], act));                         \
-        _mm256_storeu_ps(C + (size_t)r * ldc + 8, act256(c1[r], act));                     \
+        _mm256_storeu_ps(C + (size_t)r * ldc, acc ? c0[r] : act256(c0[r], act));           \
+        _mm256_storeu_ps(C + (size_t)r * ldc + 8, acc ? c1[r] : act256(c1[r], act));       \
     }                                                                                      \
 }
 K256_TILE(6)
@@ -192,8 +208,8 @@ static void gemm_avx2(int M, int N, int K, const float *A, int lda, const float 
         const float *Bn = B + n0;
         const float *bn = bias ? bias + n0 : NULL;
         int m = 0;
-        for (; m + 6 <= M; m += 6) k256_6(K, A + (size_t)m * lda, lda, Bn, ldb, bn, C + (size_t)m * ldc + n0, ldc, act);
-        for (; m < M; m++) k256_1(K, A + (size_t)m * lda, lda, Bn, ldb, bn, C + (size_t)m * ldc + n0, ldc, act);
+        for (; m + 6 <= M; m += 6) k256_6(K, A + (size_t)m * lda, lda, 1, Bn, ldb, bn, C + (size_t)m * ldc + n0, ldc, act, 0);
+        for (; m < M; m++) k256_1(K, A + (size_t)m * lda, lda, 1, Bn, ldb, bn, C + (size_t)m * ldc + n0, ldc, act, 0);
     }
 }
 #endif
@@ -308,59 +324,22 @@ static void tn_portable(int M, int N, int K, const float *A, int lda, const floa
 }
 
 #if CK_X86
-#define TN512_TILE(MR)                                                                      \
-__attribute__((target("avx512f,fma")))                                                     \
-static void tn512_##MR(int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) { \
-    __m512 c0[MR], c1[MR];                                                                 \
-    for (int r = 0; r < MR; r++) { c0[r] = _mm512_loadu_ps(C + (size_t)r * ldc); c1[r] = _mm512_loadu_ps(C + (size_t)r * ldc + 16); } \
-    for (int k = 0; k < K; k++) {                                                          \
-        __m512 b0 = _mm512_loadu_ps(B + (size_t)k * ldb), b1 = _mm512_loadu_ps(B + (size_t)k * ldb + 16); \
-        const float *a = A + (size_t)k * lda;                                              \
-        for (int r = 0; r < MR; r++) {                                                     \
-            __m512 x = _mm512_set1_ps(a[r]);                                               \
-            c0[r] = _mm512_fmadd_ps(x, b0, c0[r]); c1[r] = _mm512_fmadd_ps(x, b1, c1[r]);  \
-        }                                                                                  \
-    }                                                                                      \
-    for (int r = 0; r < MR; r++) { _mm512_storeu_ps(C + (size_t)r * ldc, c0[r]); _mm512_storeu_ps(C + (size_t)r * ldc + 16, c1[r]); } \
-}
-TN512_TILE(12)
-TN512_TILE(4)
-TN512_TILE(1)
-
 __attribute__((target("avx512f,fma")))
 static void tn_avx512(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
     for (int n0 = 0; n0 < N; n0 += 32) {
         int m = 0;
-        for (; m + 12 <= M; m += 12) tn512_12(K, A + m, lda, B + n0, ldb, C + (size_t)m * ldc + n0, ldc);
-        for (; m + 4 <= M; m += 4) tn512_4(K, A + m, lda, B + n0, ldb, C + (size_t)m * ldc + n0, ldc);
-        for (; m < M; m++) tn512_1(K, A + m, lda, B + n0, ldb, C + (size_t)m * ldc + n0, ldc);
+        for (; m + 12 <= M; m += 12) k512_12(K, A + m, 1, lda, B + n0, ldb, NULL, C + (size_t)m * ldc + n0, ldc, 0, 1);
+        for (; m + 4 <= M; m += 4) k512_4(K, A + m, 1, lda, B + n0, ldb, NULL, C + (size_t)m * ldc + n0, ldc, 0, 1);
+        for (; m < M; m++) k512_1(K, A + m, 1, lda, B + n0, ldb, NULL, C + (size_t)m * ldc + n0, ldc, 0, 1);
     }
 }
-
-#define TN256_TILE(MR)                                                                      \
-__attribute__((target("avx2,fma")))                                                        \
-static void tn256_##MR(int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) { \
-    __m256 c0[MR], c1[MR];                                                                 \
-    for (int r = 0; r < MR; r++) { c0[r] = _mm256_loadu_ps(C + (size_t)r * ldc); c1[r] = _mm256_loadu_ps(C + (size_t)r * ldc + 8); } \
-    for (int k = 0; k < K; k++) {                                                          \
-        __m256 b0 = _mm256_loadu_ps(B + (size_t)k * ldb), b1 = _mm256_loadu_ps(B + (size_t)k * ldb + 8); \
-        const float *a = A + (size_t)k * lda;                                              \
-        for (int r = 0; r < MR; r++) {                                                     \
-            __m256 x = _mm256_broadcast_ss(a + r);                                         \
-            c0[r] = _mm256_fmadd_ps(x, b0, c0[r]); c1[r] = _mm256_fmadd_ps(x, b1, c1[r]);  \
-        }                                                                                  \
-    }                                                                                      \
-    for (int r = 0; r < MR; r++) { _mm256_storeu_ps(C + (size_t)r * ldc, c0[r]); _mm256_storeu_ps(C + (size_t)r * ldc + 8, c1[r]); } \
-}
-TN256_TILE(6)
-TN256_TILE(1)
 
 __attribute__((target("avx2,fma")))
 static void tn_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
     for (int n0 = 0; n0 < N; n0 += 16) {
         int m = 0;
-        for (; m + 6 <= M; m += 6) tn256_6(K, A + m, lda, B + n0, ldb, C + (size_t)m * ldc + n0, ldc);
-        for (; m < M; m++) tn256_1(K, A + m, lda, B + n0, ldb, C + (size_t)m * ldc + n0, ldc);
+        for (; m + 6 <= M; m += 6) k256_6(K, A + m, 1, lda, B + n0, ldb, NULL, C + (size_t)m * ldc + n0, ldc, 0, 1);
+        for (; m < M; m++) k256_1(K, A + m, 1, lda, B + n0, ldb, NULL, C + (size_t)m * ldc + n0, ldc, 0, 1);
     }
 }
 #endif
