@@ -3,9 +3,11 @@ import Dispatch
 import Foundation
 import Model
 import NPY
+import Synchronization
 
-/// Set by SIGINT; the training loop saves a checkpoint and stops at the next step.
-nonisolated(unsafe) var interrupted = false
+/// Set by SIGINT or SIGTERM (from a signal source's queue); read by the training loop,
+/// which then saves a checkpoint and stops at the next step.
+let interrupted = Atomic<Bool>(false)
 
 struct PretrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,8 +21,12 @@ struct PretrainCommand: ParsableCommand {
         decayed ×0.9 every 10,000 steps, batch 128 windows × 7 versions.
         Writes RUN/output/{steps,epochs}.csv, RUN/summaries/ (TensorBoard event files), and
         RUN/models/epoch_N/ — a weights directory (usable by every command and ecg-server)
-        plus optimizer.npz and state.json for --resume. Ctrl-C saves RUN/models/interrupted/
-        and exits; --resume continues from the newest checkpoint.
+        plus optimizer.npz and state.json for --resume; every --save-every steps it also
+        replaces RUN/models/latest/. A checkpoint is written in full to a temporary folder and
+        then renamed into place, so a run killed at any moment (even SIGKILL) leaves its last
+        complete checkpoint intact. Ctrl-C or SIGTERM saves RUN/models/interrupted/ and
+        exits 130; --resume continues exactly from the newest checkpoint (by step), and
+        drops the rows of output/*.csv written after it.
         """)
 
     @Option(help: "Dataset .npz made by `ecg-train prepare`.") var data: String
@@ -43,6 +49,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Pieces of the permutation transformation.") var permutationPieces: Int = 20
     @Option(help: "Pieces of the time-warp transformation.") var warpPieces: Int = 9
     @Option(help: "Stretch factor of the time warp (squeeze is its inverse).") var warpFactor: Double = 1.05
+    @Option(help: "Also checkpoint to RUN/models/latest every this many steps (0 = only at the end of each epoch).") var saveEvery: Int = 50
     @Flag(help: "Continue from the newest checkpoint in RUN/models.") var resume = false
     @Flag(help: "No progress bar.") var quiet = false
 
@@ -60,6 +67,7 @@ struct PretrainCommand: ParsableCommand {
         guard dropout >= 0, dropout < 1, l2 >= 0, decayRate > 0, decayRate <= 1, decaySteps >= 1 else {
             throw ValidationError("--dropout in [0, 1), --l2 ≥ 0, --decay-rate in (0, 1], --decay-steps ≥ 1")
         }
+        guard saveEvery >= 0 else { throw ValidationError("--save-every must be ≥ 0") }
         guard coefficients.count == 7 else { throw ValidationError("--loss-weights needs 7 numbers") }
         guard (2...2560).contains(permutationPieces), (2...2560).contains(warpPieces), warpFactor >= 1, warpFactor < 2, noiseSnrDb.isFinite else {
             throw ValidationError("transformation settings out of range")
@@ -92,6 +100,8 @@ struct PretrainCommand: ParsableCommand {
             net = try WeightsDirectory.loadNetwork(dir)
             adam = try loadOptimizer(dir + "/optimizer.npz", lr: lr, step: st.step)
             state = st
+            try truncateCSV(out + "/output/steps.csv") { Int($0.first ?? "") ?? 0 <= st.step }
+            try truncateCSV(out + "/output/epochs.csv") { (Int($0.first ?? "") ?? 0) <= st.epoch - (st.batchInEpoch > 0 ? 1 : 0) }
             FileHandle.standardError.write(Data("resuming from \(dir) (epoch \(st.epoch), step \(st.step))\n".utf8))
         } else if let w = initWeights {
             net = try WeightsDirectory.loadNetwork(w)
@@ -102,16 +112,20 @@ struct PretrainCommand: ParsableCommand {
         let tb = try TensorBoardWriter(directory: out + "/summaries")
         let stepsCSV = out + "/output/steps.csv", epochsCSV = out + "/output/epochs.csv"
         if !fm.fileExists(atPath: stepsCSV) {
-            fm.createFile(atPath: stepsCSV, contents: Data(("step,epoch,lr,total," + (0..<7).map { "task_\($0)" }.joined(separator: ",") + "\n").utf8))
+            try writeFileAtomically(Array(("step,epoch,lr,total," + (0..<7).map { "task_\($0)" }.joined(separator: ",") + "\n").utf8), path: stepsCSV)
         }
         if !fm.fileExists(atPath: epochsCSV) {
-            fm.createFile(atPath: epochsCSV, contents: Data(("epoch,steps,mean_total," + (0..<7).map { "task_\($0)" }.joined(separator: ",") + ",windows_per_s,val_total,"
-                + (0..<7).map { "val_acc_\($0),val_f1_\($0)" }.joined(separator: ",") + "\n").utf8))
+            try writeFileAtomically(Array(("epoch,steps,mean_total," + (0..<7).map { "task_\($0)" }.joined(separator: ",") + ",windows_per_s,val_total,"
+                + (0..<7).map { "val_acc_\($0),val_f1_\($0)" }.joined(separator: ",") + "\n").utf8), path: epochsCSV)
         }
-        signal(SIGINT, SIG_IGN)
-        let sig = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        sig.setEventHandler { interrupted = true }
-        sig.activate()
+        let signalSources = [SIGINT, SIGTERM].map { signo in
+            signal(signo, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: signo, queue: .global())
+            src.setEventHandler { interrupted.store(true, ordering: .sequentiallyConsistent) }
+            src.activate()
+            return src
+        }
+        defer { signalSources.forEach { $0.cancel() } }
 
         var loss = PretrainLoss()
         loss.coefficients = coefficients; loss.l2 = l2; loss.dropout = dropout
@@ -147,11 +161,15 @@ struct PretrainCommand: ParsableCommand {
                 net = try net.with(parameters: p)
                 state.step += 1; state.epoch = epoch; state.batchInEpoch = b + 1; state.lossLast = r.total
                 sums[0] += r.total; for i in 0..<7 { sums[i + 1] += r.perTask[i] }; count += 1
-                appendLine(stepsCSV, "\(state.step),\(epoch),\(rate),\(r.total)," + r.perTask.map { "\($0)" }.joined(separator: ","))
+                try appendLine(stepsCSV, "\(state.step),\(epoch),\(rate),\(r.total)," + r.perTask.map { "\($0)" }.joined(separator: ","))
                 tb.scalars([("loss/total", r.total), ("learning_rate", Double(rate))] + (0..<7).map { ("loss/task_\($0)_\(Transformations.names[$0])", r.perTask[$0]) }, step: state.step)
                 let wps = Double(count * batch * 7) / max(Date().timeIntervalSince(t0), 1e-9)
                 progress.update(b + 1, extra: String(format: "loss %.4f, %.0f windows/s (×7 versions)", r.total, wps))
-                if interrupted {
+                if saveEvery > 0, state.step % saveEvery == 0, b + 1 < batchesPerEpoch {
+                    try save(net, adam, state, to: out + "/models/latest")
+                    tb.flush()
+                }
+                if interrupted.load(ordering: .sequentiallyConsistent) {
                     progress.finish()
                     let dir = out + "/models/interrupted"
                     try save(net, adam, state, to: dir)
@@ -174,7 +192,7 @@ struct PretrainCommand: ParsableCommand {
                 }
             }
             if count > 0 {
-                appendLine(epochsCSV, "\(epoch),\(state.step),\(sums[0] / Double(count))," + (1...7).map { "\(sums[$0] / Double(count))" }.joined(separator: ",") + ",\(wps)" + valCols)
+                try appendLine(epochsCSV, "\(epoch),\(state.step),\(sums[0] / Double(count))," + (1...7).map { "\(sums[$0] / Double(count))" }.joined(separator: ",") + ",\(wps)" + valCols)
                 tb.scalars([("epoch/mean_total_loss", sums[0] / Double(count)), ("epoch/windows_per_s", wps)], step: state.step)
             }
             state.batchInEpoch = 0
@@ -215,12 +233,42 @@ struct PretrainCommand: ParsableCommand {
         return (total / max(count, 1), correct.map { $0 / max(count, 1) }, f1)
     }
 
-    func appendLine(_ path: String, _ line: String) {
-        guard let h = FileHandle(forWritingAtPath: path) else { return }
-        h.seekToEndOfFile(); h.write(Data((line + "\n").utf8)); try? h.close()
+    func appendLine(_ path: String, _ line: String) throws {
+        guard let h = FileHandle(forWritingAtPath: path) else { throw Failure("cannot open \(path) for appending") }
+        defer { try? h.close() }
+        try h.seekToEnd()
+        try h.write(contentsOf: Data((line + "\n").utf8))
     }
 
+    /// Keeps the header and the rows of a CSV for which `keep(columns)` holds (resume:
+    /// the rows written after the checkpoint would otherwise be repeated).
+    func truncateCSV(_ path: String, keep: ([Substring]) -> Bool) throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        guard !lines.isEmpty else { return }
+        let header = lines.removeFirst()
+        let kept = lines.filter { keep($0.split(separator: ",", omittingEmptySubsequences: false)) }
+        if kept.count == lines.count { return }
+        try writeFileAtomically(Array(([header] + kept).map { $0 + "\n" }.joined().utf8), path: path)
+    }
+
+    /// Writes the checkpoint into `dir.partial-PID`, then renames it to `dir` (the old
+    /// `dir`, if any, is first renamed aside and removed after): at every moment either
+    /// the old or the new checkpoint is complete on disk.
     func save(_ net: SSLNetwork, _ adam: Adam, _ st: State, to dir: String) throws {
+        let fm = FileManager.default
+        let tmp = dir + ".partial-\(getpid())", old = dir + ".old-\(getpid())"
+        try? fm.removeItem(atPath: tmp)
+        try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        try writeCheckpoint(net, adam, st, to: tmp)
+        if fm.fileExists(atPath: dir) {
+            guard rename(dir, old) == 0 else { throw Failure("cannot move \(dir) aside: \(String(cString: strerror(errno)))") }
+        }
+        guard rename(tmp, dir) == 0 else { throw Failure("cannot rename \(tmp) to \(dir): \(String(cString: strerror(errno)))") }
+        try? fm.removeItem(atPath: old)
+    }
+
+    private func writeCheckpoint(_ net: SSLNetwork, _ adam: Adam, _ st: State, to dir: String) throws {
         _ = try WeightsDirectory.write(net, to: dir, preprocessing: .init(filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization),
                                        provenance: .init(description: "ecg-train pretrain, epoch \(st.epoch), step \(st.step), seed \(seed)",
                                                          datasets: [data], licenses: ["see the corpus README"],
@@ -249,7 +297,7 @@ struct PretrainCommand: ParsableCommand {
         let models = out + "/models"
         guard let dirs = try? FileManager.default.contentsOfDirectory(atPath: models) else { return nil }
         var best: (String, State)?
-        for d in dirs {
+        for d in dirs where !d.contains(".partial-") {
             guard let data = FileManager.default.contents(atPath: "\(models)/\(d)/state.json"),
                   let st = try? JSONDecoder().decode(State.self, from: data) else { continue }
             if best == nil || st.step > best!.1.step { best = ("\(models)/\(d)", st) }

@@ -48,28 +48,32 @@ public struct PretrainLoss: Sendable {
         let scale = coefficients.map { $0 / Float(n) }
         let workers = max(1, min(threads, n))
         let partial = (0..<workers).map { _ in GradBuffers(shapes) }
-        var losses = [[Double]](repeating: [Double](repeating: 0, count: 7), count: workers)
-        nonisolated(unsafe) var lossesRef = losses
-        var allLogits = [Float](repeating: 0, count: n * 7)
-        nonisolated(unsafe) let logitsPtr = allLogits.withUnsafeMutableBufferPointer { $0.baseAddress! }
         let budget = CoreBudget.shared.acquire(upTo: workers)
         defer { CoreBudget.shared.release(budget) }
         let fast = fast ?? FastPaths(net)
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        let (dropout, dropoutSeed, backward) = (self.dropout, self.dropoutSeed, wantGradients)
+        // Each worker owns its windows' range, its gradient buffers (partial[w]) and returns
+        // its loss sums and logits; nothing mutable is shared between workers.
+        let perWorker = parallelMap(workers) { w -> (losses: [Double], logits: [Float]) in
+            let lo = n * w / workers, hi = n * (w + 1) / workers
             let g = partial[w]
             var l = [Double](repeating: 0, count: 7)
+            var lg = [Float](repeating: 0, count: (hi - lo) * 7)
             let ws = WindowState(net, fast)
-            for k in (n * w / workers)..<(n * (w + 1) / workers) {
-                windows.withUnsafeBufferPointer { x in
-                    var rng = Transformations.RNG(seed: dropoutSeed &+ UInt64(k) &* 0x2545_F491_4F6C_DD1D)
-                    ws.step(net, x.baseAddress! + k * 2560, labels: Array(labels[(k * 7)..<(k * 7 + 7)]),
-                            scale: scale, grads: g, losses: &l, dropout: dropout, rng: &rng,
-                            logits: logitsPtr + k * 7, backward: wantGradients)
+            windows.withUnsafeBufferPointer { x in
+                lg.withUnsafeMutableBufferPointer { out in
+                    for k in lo..<hi {
+                        var rng = Transformations.RNG(seed: dropoutSeed &+ UInt64(k) &* 0x2545_F491_4F6C_DD1D)
+                        ws.step(net, x.baseAddress! + k * 2560, labels: Array(labels[(k * 7)..<(k * 7 + 7)]),
+                                scale: scale, grads: g, losses: &l, dropout: dropout, rng: &rng,
+                                logits: out.baseAddress! + (k - lo) * 7, backward: backward)
+                    }
                 }
             }
-            lossesRef[w] = l
+            return (l, lg)
         }
-        losses = lossesRef
+        let losses = perWorker.map(\.losses)
+        let allLogits = perWorker.flatMap(\.logits)
         let total = partial[0]
         for p in partial.dropFirst() { for k in names { let d = total[k], v = p[k]; for q in 0..<shapes[k]! { d[q] += v[q] } } }
         var grads = total.arrays()
