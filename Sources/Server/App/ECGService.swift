@@ -206,7 +206,8 @@ final class ECGService: RequestHandler, @unchecked Sendable {
             respond(e)
             return nil
         }
-        return { job.cancel() }
+        let q = queue
+        return { [weak job] in if let job { q.cancel(job) } }
     }
 
     func decodeBody(_ r: HTTPRequest) throws -> [UInt8] {

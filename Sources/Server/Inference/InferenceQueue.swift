@@ -3,40 +3,51 @@ import Foundation
 import Model
 
 /// One request's windows on their way through the encoder.
+///
+/// Sendable because every mutable field is guarded by `lock`; `windows` is immutable.
+/// The completion is released as soon as it has run or the job is cancelled, so a
+/// finished job holds nothing of its connection (the leak of issue #8 was a cycle
+/// through it).
 final class InferenceJob: @unchecked Sendable {
     /// (count × 2560) windows, ready for the network.
     let windows: [Float]
     let count: Int
-    /// (count × 128), filled by the workers.
-    private(set) var embeddings: [Float]
+    /// (count × 128), filled by the workers; read by the completion.
+    private var _embeddings: [Float]
     private var remaining: Int
-    private(set) var cancelled = false
+    private var cancelled = false
     private let lock = NSLock()
-    private let completion: @Sendable (InferenceJob) -> Void
+    private var completion: (@Sendable (InferenceJob) -> Void)?
 
     init(windows: [Float], count: Int, completion: @escaping @Sendable (InferenceJob) -> Void) {
         self.windows = windows; self.count = count
-        embeddings = [Float](repeating: 0, count: count * 128)
+        _embeddings = [Float](repeating: 0, count: count * 128)
         remaining = count
         self.completion = completion
     }
 
+    var embeddings: [Float] { lock.lock(); defer { lock.unlock() }; return _embeddings }
+
     /// The client went away: queued windows are dropped, the completion never runs.
-    func cancel() { lock.lock(); cancelled = true; lock.unlock() }
+    func cancel() { lock.lock(); cancelled = true; completion = nil; lock.unlock() }
     var isCancelled: Bool { lock.lock(); defer { lock.unlock() }; return cancelled }
 
     func finish(window i: Int, _ e: UnsafePointer<Float>) {
         lock.lock()
-        embeddings.withUnsafeMutableBufferPointer { p in (p.baseAddress! + i * 128).update(from: e, count: 128) }
+        _embeddings.withUnsafeMutableBufferPointer { p in (p.baseAddress! + i * 128).update(from: e, count: 128) }
         remaining -= 1
-        let done = remaining == 0 && !cancelled
+        var done: (@Sendable (InferenceJob) -> Void)?
+        if remaining == 0 && !cancelled { done = completion; completion = nil }
         lock.unlock()
-        if done { completion(self) }
+        done?(self)
     }
 }
 
 /// A bounded queue of windows drained by inference workers (one thread each, one core
 /// each) that gather windows from concurrent requests into batches.
+///
+/// Sendable because `items`, `head`, `busy` and `stopping` are only touched with `cond`
+/// locked; the rest is immutable after init.
 final class InferenceQueue: @unchecked Sendable {
     struct Item { let job: InferenceJob; let index: Int }
 
@@ -47,7 +58,9 @@ final class InferenceQueue: @unchecked Sendable {
     let batchWait: Double
     let metrics: Metrics
     private let cond = NSCondition()
-    private var items: [Item] = []
+    /// Pending windows are items[head...]; consumed slots are set to nil at once so that
+    /// nothing keeps a finished request alive.
+    private var items: [Item?] = []
     private var head = 0
     private var busy = 0
     private var stopping = false
@@ -67,6 +80,20 @@ final class InferenceQueue: @unchecked Sendable {
 
     var depth: Int { cond.lock(); defer { cond.unlock() }; return items.count - head }
 
+    /// The client went away: marks the job cancelled and removes its queued windows,
+    /// so the queue depth (and its gauge) follows at once.
+    func cancel(_ job: InferenceJob) {
+        job.cancel()
+        cond.lock(); defer { cond.unlock() }
+        var kept: [Item?] = []
+        kept.reserveCapacity(items.count - head)
+        for it in items[head...] where it?.job !== job { kept.append(it) }
+        if kept.count != items.count - head {
+            items = kept; head = 0
+            metrics.setQueueDepth(items.count)
+        }
+    }
+
     /// Enqueues every window of the job, or none: false when they do not fit.
     func submit(_ job: InferenceJob) -> Bool {
         cond.lock(); defer { cond.unlock() }
@@ -85,10 +112,12 @@ final class InferenceQueue: @unchecked Sendable {
         let share = max(1, min(maxBatch, (items.count - head + workers - 1) / workers))
         let limit = batch.count + share
         while batch.count < min(limit, maxBatch) && head < items.count {
-            let it = items[head]; head += 1
+            let it = items[head]!
+            items[head] = nil; head += 1
             if !it.job.isCancelled { batch.append(it) }
         }
-        if head > 4096 && head * 2 > items.count { items.removeFirst(head); head = 0 }
+        if head == items.count { items.removeAll(keepingCapacity: items.capacity <= 4096); head = 0 }
+        else if head >= 1024 && head * 2 >= items.count { items.removeFirst(head); head = 0 }
     }
 
     private func work() {
@@ -117,7 +146,6 @@ final class InferenceQueue: @unchecked Sendable {
             metrics.setQueueDepth(items.count - head)
             cond.unlock()
 
-            let n = batch.count
             for (k, it) in batch.enumerated() {
                 it.job.windows.withUnsafeBufferPointer { src in
                     x.withUnsafeMutableBufferPointer { dst in

@@ -53,7 +53,7 @@ enum HTTPDate {
         gmtime_r(&tt, &tmv)
         var buf = [Int8](repeating: 0, count: 64)
         strftime(&buf, 64, "%a, %d %b %Y %H:%M:%S GMT", &tmv)
-        let s = String(cString: buf)
+        let s = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         cache = (t, s)
         return s
     }
@@ -179,7 +179,7 @@ final class Connection: @unchecked Sendable {
         slots.append(s)
         let cancel = server.handler.handle(req, requestID: id) { [weak self] resp in
             guard let self else { return }
-            self.queue.async { s.response = resp; self.flush() }
+            self.queue.async { s.response = resp; s.cancel = nil; self.flush() }
         }
         if s.response == nil { s.cancel = cancel }
         if !s.keepAlive { closeAfterFlush = true; suspendReading() }
