@@ -79,3 +79,100 @@ struct ServerProcess {
         #expect(grown < 12, "RSS grew \(String(format: "%.1f", grown)) MiB over 1500 requests (\(before / 1_048_576) → \(after / 1_048_576) MiB)")
     }
 }
+
+@Suite(.serialized) struct ConnectionPressure {
+    @Test("silent connections cannot lock clients out: the longest-idle one makes room, and they close after the header timeout")
+    func idleSocketsEvicted() throws {
+        let s = try TestServer(["--max-connections", "8", "--header-timeout", "1"])
+        let silent = try (0..<8).map { _ in try RawClient(port: s.port) }
+        usleep(100_000)
+        // The server is full of connections that never sent a byte; a new client is served.
+        let c = try RawClient(port: s.port)
+        c.send(request("GET", "/health"))
+        #expect(c.response()?.status == 200)
+        c.send(request("POST", "/embed", body: jsonBody(["ecg": Array(fixtureInputs[0..<2560]).map(Double.init), "preprocessed": true]),
+                       headers: ["Content-Type": "application/json"]))
+        #expect(c.response()?.status == 200)
+        // One silent connection was evicted at once; the others close after the header timeout.
+        let t0 = Date()
+        for q in silent { #expect(q.closedByPeer()) }
+        #expect(Date().timeIntervalSince(t0) < 4)
+        #expect(s.server.connectionCount == 1)
+    }
+
+    @Test("with every slot busy, probes are still answered on reserved slots; other routes get 503")
+    func probesUnderPressure() throws {
+        let s = try TestServer(["--max-connections", "4", "--header-timeout", "30", "--reserved-probe-connections", "2"])
+        // Four clients each start a request and stall in the middle of its headers (busy, not idle).
+        let slow = try (0..<4).map { _ in try RawClient(port: s.port) }
+        for q in slow { q.send("GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ") }
+        usleep(200_000)
+        for path in ["/health", "/ready", "/metrics"] {
+            let p = try RawClient(port: s.port)
+            p.send(request("GET", path))
+            let r = p.response()
+            #expect(r?.status == 200, "\(path): \(r?.status ?? -1)")
+            #expect(r?.headers["connection"] == "close")
+        }
+        let other = try RawClient(port: s.port)
+        other.send(request("POST", "/embed", body: jsonBody(["ecg": [1.0]]), headers: ["Content-Type": "application/json"]))
+        let r = other.response()
+        #expect(r?.status == 503 && r?.errorCode == "too_many_connections")
+        // The stalled clients are still served when they finish.
+        slow[0].send("1\r\n\r\n")
+        #expect(slow[0].response()?.status == 200)
+    }
+
+    @Test("a header that trickles in is cut off with 408 after the header timeout")
+    func slowHeaders() throws {
+        let s = try TestServer(["--header-timeout", "1", "--read-timeout", "30"])
+        let c = try RawClient(port: s.port)
+        let t0 = Date()
+        c.send("GET /health HTTP/1.1\r\n")
+        for _ in 0..<3 { usleep(400_000); c.send("X") }
+        let r = try #require(c.response())
+        #expect(r.status == 408 && r.errorCode == "request_timeout")
+        #expect(Date().timeIntervalSince(t0) < 3)
+    }
+}
+
+@Suite(.serialized) struct LingeringClose {
+    /// Without a lingering close the kernel answers the unread input with RST and the
+    /// client reads ECONNRESET instead of the response.
+    @Test("a client that keeps sending after the limit still reads the 4xx", arguments: [431, 413, 414])
+    func clientStillSending(_ status: Int) throws {
+        let s = try TestServer(["--max-header-bytes", "4096", "--max-body-bytes", "65536", "--max-request-line", "1024"])
+        let c = try RawClient(port: s.port)
+        let filler = [UInt8](repeating: UInt8(ascii: "a"), count: 400_000)
+        let payload: [UInt8]
+        switch status {
+        case 431: payload = Array("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ".utf8) + filler + Array("\r\n\r\n".utf8)
+        case 413: payload = Array("POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 400000\r\n\r\n".utf8) + filler
+        default: payload = Array("GET /".utf8) + filler + Array(" HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        }
+        // The client keeps sending (8 kB every millisecond) while the server has already answered.
+        // Like a sequential client (send everything, then read), it reads only when done.
+        let fd = c.fd
+        let done = DispatchSemaphore(value: 0)
+        let sent = LockedBox(0)
+        let sender = Thread {
+            var off = 0
+            while off < payload.count {
+                let n = payload[off..<min(payload.count, off + 8192)].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n <= 0 { break }
+                off += n
+                usleep(500)
+            }
+            sent.withLock { $0 = off }
+            done.signal()
+        }
+        sender.start()
+        done.wait()
+        // A client like Python's `requests` gives up when its send fails (EPIPE/ECONNRESET)
+        // and never reads the answer: the server must read (and drop) what it sends.
+        #expect(sent.current == payload.count, "the client could send only \(sent.current) of \(payload.count) bytes")
+        let r = c.response()
+        #expect(r?.status == status, "got \(r.map { String($0.status) } ?? "no response (errno \(errno))")")
+        #expect(c.closedByPeer())
+    }
+}

@@ -302,12 +302,14 @@ let wireCases: [WireCase] = {
         #expect(s.queue.metrics.windowsProcessed == 8, "computed \(s.queue.metrics.windowsProcessed) windows; the disconnected client's 2 should be dropped")
     }
 
-    @Test("connections beyond the limit are refused at once with 503")
+    @Test("connections beyond the limit are refused at once with 503 when none is idle and no probe slot is left")
     func maxConnections() throws {
-        let s = try TestServer(["--max-connections", "1"])
+        let s = try TestServer(["--max-connections", "1", "--reserved-probe-connections", "0"])
         let a = try RawClient(port: s.port)
         a.send(request("GET", "/health"))
         #expect(a.response()?.status == 200)
+        a.send("GET /health HTTP/1.1\r\n")  // a request in progress: not idle, not evictable
+        usleep(100_000)
         let b = try RawClient(port: s.port)
         let r = b.response()
         #expect(r?.status == 503 && r?.errorCode == "too_many_connections")

@@ -42,7 +42,13 @@ struct ECGServer: ParsableCommand {
     @Option(help: "Most 10 s windows in one request (413). [ECG_MAX_WINDOWS]") var maxWindows: Int = env("ECG_MAX_WINDOWS", 1024)
     @Option(help: "Most open connections; more are refused at once with 503. [ECG_MAX_CONNECTIONS]") var maxConnections: Int = env("ECG_MAX_CONNECTIONS", 1024)
     @Option(help: "Seconds to receive a whole request once it has started (408). [ECG_READ_TIMEOUT]") var readTimeout: Double = env("ECG_READ_TIMEOUT", 30.0)
-    @Option(help: "Seconds an idle keep-alive connection stays open. [ECG_IDLE_TIMEOUT]") var idleTimeout: Double = env("ECG_IDLE_TIMEOUT", 60.0)
+    @Option(help: "Seconds for a request line and headers to arrive: a new connection that sends nothing, or a header section that trickles in, is closed (408) after this. [ECG_HEADER_TIMEOUT]")
+    var headerTimeout: Double = env("ECG_HEADER_TIMEOUT", 10.0)
+    @Option(help: "Seconds an idle keep-alive connection stays open (at the connection limit the longest-idle one is closed to make room). [ECG_IDLE_TIMEOUT]") var idleTimeout: Double = env("ECG_IDLE_TIMEOUT", 60.0)
+    @Option(help: "Connections accepted beyond --max-connections when none is idle, for /health, /ready and /metrics only (probes stay answerable under connection pressure). [ECG_RESERVED_PROBE_CONNECTIONS]")
+    var reservedProbeConnections: Int = env("ECG_RESERVED_PROBE_CONNECTIONS", 8)
+    @Option(help: "Seconds to keep reading and discarding a client's input after a final response (lingering close, so the response is not lost to a TCP reset). [ECG_LINGER_SECONDS]")
+    var lingerSeconds: Double = env("ECG_LINGER_SECONDS", 2.0)
     @Option(help: "Seconds to finish requests in flight after SIGTERM. [ECG_DRAIN_SECONDS]") var drainSeconds: Double = env("ECG_DRAIN_SECONDS", 20.0)
     @Flag(help: "No per-request log lines.") var quiet = false
 
@@ -56,8 +62,9 @@ struct ECGServer: ParsableCommand {
         let service = ECGService(network: network, manifest: manifest, affect: affect, queue: queue, metrics: metrics, logger: logger,
                                  config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: 1024, openapiPath: o.openapi), limits: limits)
         let server = HTTPServer(handler: service,
-                                config: .init(limits: limits, readTimeout: o.readTimeout, idleTimeout: o.idleTimeout, maxPipelined: 16),
-                                maxConnections: o.maxConnections, metrics: metrics)
+                                config: .init(limits: limits, readTimeout: o.readTimeout, headerTimeout: o.headerTimeout, idleTimeout: o.idleTimeout,
+                                              maxPipelined: 16, lingerSeconds: o.lingerSeconds),
+                                maxConnections: o.maxConnections, reservedProbeSlots: o.reservedProbeConnections, metrics: metrics)
         return (server, service, queue)
     }
 
@@ -69,7 +76,10 @@ struct ECGServer: ParsableCommand {
         guard queueCapacity >= 1, maxBodyBytes >= 1024, maxHeaderBytes >= 1024, maxRequestLine >= 64, maxWindows >= 1, maxConnections >= 1 else {
             throw ValidationError("limits must be positive (body and header at least 1024 bytes, request line at least 64)")
         }
-        guard readTimeout > 0, idleTimeout > 0, drainSeconds >= 0 else { throw ValidationError("timeouts must be positive") }
+        guard readTimeout > 0, idleTimeout > 0, headerTimeout > 0, drainSeconds >= 0, lingerSeconds >= 0, lingerSeconds <= 60 else {
+            throw ValidationError("timeouts must be positive (--linger-seconds 0…60)")
+        }
+        guard (0...1024).contains(reservedProbeConnections) else { throw ValidationError("--reserved-probe-connections must be 0…1024") }
     }
 
     func run() throws {

@@ -90,6 +90,7 @@ final class ECGService: RequestHandler, @unchecked Sendable {
     var isWarmed: Bool { stateLock.lock(); defer { stateLock.unlock() }; return warmed && (ready || draining) }
     func setDraining() { stateLock.lock(); draining = true; ready = false; stateLock.unlock() }
     var isReady: Bool { stateLock.lock(); defer { stateLock.unlock() }; return ready }
+    var isDraining: Bool { stateLock.lock(); defer { stateLock.unlock() }; return draining }
 
     static let routes: [String: [String]] = [
         "/health": ["GET", "HEAD"], "/ready": ["GET", "HEAD"], "/metrics": ["GET", "HEAD"], "/v1/model": ["GET", "HEAD"],
@@ -123,6 +124,7 @@ final class ECGService: RequestHandler, @unchecked Sendable {
         switch r.path {
         case "/health": resp = .json(200, Array(#"{"status":"ok"}"#.utf8))
         case "/ready":
+            let (isReady, draining) = (self.isReady, self.isDraining)
             resp = isReady ? .json(200, Array(#"{"status":"ready"}"#.utf8))
                 : .error(HTTPError(status: 503, code: draining ? "draining" : "not_ready",
                                    message: draining ? "shutting down" : "weights loading or warm-up not done", headers: [("Retry-After", "1")]))

@@ -11,6 +11,7 @@ final class Metrics: @unchecked Sendable {
     private var connections = 0
     private var connectionsTotal = 0
     private var rejected = 0
+    private var evicted = 0
     static let latencyBounds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
     struct Histogram {
@@ -31,12 +32,16 @@ final class Metrics: @unchecked Sendable {
         latency[route, default: Histogram(bounds: Self.latencyBounds)].observe(seconds)
     }
     /// A batch that ran `n` windows through the encoder (cancelled ones are not counted).
-    func observeBatch(_ n: Int) { guard n > 0 else { return }; lock.lock(); batch.observe(Double(n)); windows += n; lock.unlock() }
+    func observeBatch(_ n: Int) { guard n > 0 else { return }; lock.lock(); batch.observe(Double(n)); lock.unlock() }
+    /// One window computed; counted before its answer goes out, so a client that has its
+    /// answer sees it counted.
+    func windowComputed() { lock.lock(); windows += 1; lock.unlock() }
     var windowsProcessed: Int { lock.lock(); defer { lock.unlock() }; return windows }
     func setQueueDepth(_ n: Int) { lock.lock(); queueDepth = n; lock.unlock() }
     func connectionOpened() { lock.lock(); connections += 1; connectionsTotal += 1; lock.unlock() }
     func connectionClosed() { lock.lock(); connections -= 1; lock.unlock() }
     func connectionRejected() { lock.lock(); rejected += 1; lock.unlock() }
+    func connectionEvicted() { lock.lock(); evicted += 1; lock.unlock() }
 
     func render() -> String {
         lock.lock(); defer { lock.unlock() }
@@ -55,6 +60,7 @@ final class Metrics: @unchecked Sendable {
         s += "# HELP ecg_open_connections Open client connections.\n# TYPE ecg_open_connections gauge\necg_open_connections \(connections)\n"
         s += "# HELP ecg_connections_total Connections accepted.\n# TYPE ecg_connections_total counter\necg_connections_total \(connectionsTotal)\n"
         s += "# HELP ecg_connections_rejected_total Connections refused at the connection limit.\n# TYPE ecg_connections_rejected_total counter\necg_connections_rejected_total \(rejected)\n"
+        s += "# HELP ecg_connections_evicted_total Idle keep-alive connections closed to make room at the connection limit.\n# TYPE ecg_connections_evicted_total counter\necg_connections_evicted_total \(evicted)\n"
         return s
     }
 

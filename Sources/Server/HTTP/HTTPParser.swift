@@ -64,6 +64,14 @@ struct HTTPParser {
     var buffered: Int { buf.count - pos }
     /// True while a request has started arriving but is not complete.
     var inProgress: Bool { state != .requestLine || buf.count > pos }
+    /// True while a request line or header section is arriving (not yet the body).
+    var receivingHead: Bool {
+        switch state {
+        case .requestLine: return buf.count > pos
+        case .headers: return true
+        default: return false
+        }
+    }
 
     mutating func feed<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         if pos > 0 && pos > buf.count / 2 { buf.removeFirst(pos); scan -= pos; pos = 0 }

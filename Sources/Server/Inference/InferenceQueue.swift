@@ -163,6 +163,7 @@ final class InferenceQueue: @unchecked Sendable {
                         if it.job.isCancelled { continue }
                         encoder.embed(UnsafeBufferPointer(rebasing: xp[(k * 2560)..<((k + 1) * 2560)]), count: 1,
                                       into: UnsafeMutableBufferPointer(rebasing: op[(k * 128)..<((k + 1) * 128)]), threads: 1, workspaces: [ws])
+                        metrics.windowComputed()
                         it.job.finish(window: it.index, op.baseAddress! + k * 128)
                         computed += 1
                     }

@@ -72,19 +72,35 @@ protocol RequestHandler: AnyObject, Sendable {
 
 /// One client connection: non-blocking socket driven by Dispatch sources on a serial
 /// queue; incremental parsing; pipelined responses written in request order;
-/// header/body and idle timeouts. All state is touched only on `queue`.
+/// header, body and idle timeouts; lingering close.
+///
+/// Sendable because all mutable state is touched only on `queue` (checked with
+/// `dispatchPrecondition` in the entry points); other threads only enqueue work on it.
 final class Connection: @unchecked Sendable {
     struct Config: Sendable {
         var limits = HTTPLimits()
+        /// Seconds to receive a whole request once it has started (408).
         var readTimeout = 30.0
+        /// Seconds for a new connection's first request line and headers, and for any
+        /// request's header section once it has started (slow or silent clients).
+        var headerTimeout = 10.0
         var idleTimeout = 60.0
         var maxPipelined = 16
+        /// After the last response of a connection the server closes: how long, and how
+        /// many bytes, it keeps reading and discarding the client's input before closing,
+        /// so the kernel does not answer unread input with RST (which would destroy the
+        /// response in flight).
+        var lingerSeconds = 2.0
+        var lingerBytes = 4 << 20
     }
 
     let fd: Int32
     let queue: DispatchQueue
     let config: Config
     let server: HTTPServer  // strong: the server outlives its connections (cycle broken in close())
+    /// Accepted beyond --max-connections on a slot reserved for probes: it serves one
+    /// request of `HTTPServer.probePaths` and closes; anything else gets 503.
+    let probeOnly: Bool
     private var parser: HTTPParser
     private let readSource: DispatchSourceRead
     private var writeSource: DispatchSourceWrite?
@@ -96,6 +112,12 @@ final class Connection: @unchecked Sendable {
     private var closeAfterFlush = false
     private var lastActivity = DispatchTime.now()
     private var requestStarted: DispatchTime?
+    /// Write side shut down; reading and discarding input until EOF or the linger limits.
+    private var lingering = false
+    private var lingerUntil = DispatchTime.now()
+    private var lingerLeft = 0
+    /// What the server was last told about whether this connection is idle.
+    private var reportedIdle = true
 
     /// Responses in request order; nil while in progress.
     private final class Slot: @unchecked Sendable {  // touched only on `queue`
@@ -107,9 +129,11 @@ final class Connection: @unchecked Sendable {
         var started = DispatchTime.now()
     }
     private var slots: [Slot] = []
+    /// Responses written so far.
+    private var served = 0
 
-    init(fd: Int32, server: HTTPServer, config: Config) {
-        self.fd = fd; self.server = server; self.config = config
+    init(fd: Int32, server: HTTPServer, config: Config, probeOnly: Bool = false) {
+        self.fd = fd; self.server = server; self.config = config; self.probeOnly = probeOnly
         queue = DispatchQueue(label: "conn-\(fd)")
         parser = HTTPParser(limits: config.limits)
         readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
@@ -125,8 +149,27 @@ final class Connection: @unchecked Sendable {
         timer = t
     }
 
+    /// Idle: no request arriving, none in progress, nothing left to write. An idle
+    /// connection may be evicted when the server is full.
+    private var isIdle: Bool { !closed && !lingering && slots.isEmpty && !parser.inProgress && outPos == out.count }
+
+    private func reportIdle() {
+        let idle = isIdle
+        if idle != reportedIdle { reportedIdle = idle; server.setIdle(self, idle) }
+    }
+
+    /// The server is full and chose this connection to make room: close it if it is
+    /// still idle (a request may have arrived meanwhile; then it stays).
+    func evictIfIdle() {
+        queue.async { [self] in
+            if self.isIdle { self.close() } else { self.reportIdle() }
+        }
+    }
+
     private func onReadable() {
+        dispatchPrecondition(condition: .onQueue(queue))
         guard !closed else { return }
+        if lingering { discardInput(); return }
         var buf = [UInt8](repeating: 0, count: 65536)
         var got = false
         loop: while true {
@@ -144,6 +187,23 @@ final class Connection: @unchecked Sendable {
         }
         if got { lastActivity = .now() }
         parse()
+        reportIdle()
+    }
+
+    /// Lingering close: read and drop what the client still sends; close on EOF, after
+    /// `lingerBytes`, or (from the timer) after `lingerSeconds`.
+    private func discardInput() {
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let r = buf.withUnsafeMutableBytes { Sys.recv(fd, $0) }
+            switch r {
+            case let .bytes(n):
+                lingerLeft -= n
+                if lingerLeft <= 0 { finalClose(); return }
+            case .wouldBlock: return
+            case .closed: finalClose(); return
+            }
+        }
     }
 
     private func parse() {
@@ -173,10 +233,18 @@ final class Connection: @unchecked Sendable {
     private func dispatch(_ req: HTTPRequest) {
         let s = Slot()
         s.request = req
-        s.keepAlive = req.keepAlive && !server.isDraining
+        s.keepAlive = req.keepAlive && !server.isDraining && !probeOnly
         let id = Self.requestID(req.header("x-request-id"))
         s.requestID = id
         slots.append(s)
+        if probeOnly && !HTTPServer.probePaths.contains(req.path) {
+            s.response = .error(HTTPError(status: 503, code: "too_many_connections",
+                                          message: "connection limit (\(server.maxConnections)) reached; only \(HTTPServer.probePaths.sorted().joined(separator: ", ")) are served on this connection; retry later",
+                                          headers: [("Retry-After", "1")]))
+            closeAfterFlush = true; suspendReading()
+            flush()
+            return
+        }
         let cancel = server.handler.handle(req, requestID: id) { [weak self] resp in
             guard let self else { return }
             self.queue.async { s.response = resp; s.cancel = nil; self.flush() }
@@ -200,6 +268,7 @@ final class Connection: @unchecked Sendable {
             let keep = s.keepAlive && !(slots.isEmpty && closeAfterFlush)
             let bytes = resp.serialize(keepAlive: keep, requestID: s.requestID)
             if let r = s.request { server.handler.log(r, requestID: s.requestID ?? "", response: resp, bytesOut: bytes.count, started: s.started) }
+            served += 1
             write(bytes)
             if !keep { closeAfterFlush = true; slots.removeAll(); break }
         }
@@ -207,7 +276,8 @@ final class Connection: @unchecked Sendable {
             readSuspended = false; readSource.resume()
             parse()
         }
-        if closeAfterFlush && slots.isEmpty && outPos == out.count { close() }
+        if closeAfterFlush && slots.isEmpty && outPos == out.count { close(linger: true) }
+        reportIdle()
     }
 
     private func write(_ bytes: [UInt8]) {
@@ -234,30 +304,43 @@ final class Connection: @unchecked Sendable {
         out.removeAll(keepingCapacity: out.count < 1 << 20); outPos = 0
         lastActivity = .now()
         if let w = writeSource { w.cancel(); writeSource = nil }
-        if closeAfterFlush && slots.isEmpty { close() }
+        if closeAfterFlush && slots.isEmpty { close(linger: true) }
     }
 
     private func suspendReading() {
         if !readSuspended && !closed { readSuspended = true; readSource.suspend() }
     }
 
+    private func timeout(_ message: String) {
+        let s = Slot()
+        s.response = .error(HTTPError(status: 408, code: "request_timeout", message: message))
+        s.keepAlive = false
+        slots.append(s); closeAfterFlush = true
+        suspendReading()
+        requestStarted = nil
+        flush()
+    }
+
     private func onTimer() {
+        dispatchPrecondition(condition: .onQueue(queue))
         guard !closed else { return }
         let now = DispatchTime.now().uptimeNanoseconds
-        if let st = requestStarted, slots.isEmpty,
-           Double(now - st.uptimeNanoseconds) / 1e9 > config.readTimeout {
-            let s = Slot()
-            s.response = .error(HTTPError(status: 408, code: "request_timeout", message: "request not received within \(config.readTimeout) s"))
-            s.keepAlive = false
-            slots.append(s); closeAfterFlush = true
-            suspendReading()
-            requestStarted = nil
-            flush()
+        if lingering {
+            if now >= lingerUntil.uptimeNanoseconds { finalClose() }
             return
+        }
+        if let st = requestStarted, slots.isEmpty {
+            let age = Double(now - st.uptimeNanoseconds) / 1e9
+            if parser.receivingHead && age > config.headerTimeout {
+                timeout("request line and headers not received within \(config.headerTimeout) s"); return
+            }
+            if age > config.readTimeout { timeout("request not received within \(config.readTimeout) s"); return }
         }
         if slots.isEmpty && !parser.inProgress && outPos == out.count {
             let idle = Double(now - lastActivity.uptimeNanoseconds) / 1e9
-            if idle > config.idleTimeout || server.isDraining { close() }
+            // A connection that never sent a byte gets the header timeout, not the idle one.
+            let limit = served == 0 ? config.headerTimeout : config.idleTimeout
+            if idle > limit || server.isDraining { close() }
         }
     }
 
@@ -283,11 +366,31 @@ final class Connection: @unchecked Sendable {
         close()
     }
 
-    private func close() {
-        guard !closed else { return }
-        closed = true
+    /// Closes the connection. With `linger`, after the last response of a connection the
+    /// server ends, the write side is shut down first and input is drained for a bounded
+    /// time and size (`finalClose` ends it).
+    private func close(linger: Bool = false) {
+        guard !closed, !lingering else { return }
         for s in slots { s.cancel?() }
         slots.removeAll()
+        writeSource?.cancel(); writeSource = nil
+        if linger && config.lingerSeconds > 0 {
+            lingering = true
+            lingerUntil = .now() + config.lingerSeconds
+            lingerLeft = config.lingerBytes
+            server.setIdle(self, false)
+            shutdown(fd, Int32(SHUT_WR))
+            if readSuspended { readSource.resume(); readSuspended = false }
+            discardInput()
+            return
+        }
+        finalClose()
+    }
+
+    private func finalClose() {
+        guard !closed else { return }
+        closed = true
+        lingering = false
         writeSource?.cancel(); writeSource = nil
         if readSuspended { readSource.resume(); readSuspended = false }
         readSource.setCancelHandler { [fd] in _ = Glibc.close(fd) }

@@ -2,10 +2,22 @@ import Dispatch
 import Foundation
 
 /// The listening socket and the set of open connections.
+///
+/// Sendable because `connections`, `idleSince`, `probeConnections` and `draining` are
+/// only touched with `lock` held, and the listener state only on `acceptQueue`.
+///
+/// When `maxConnections` are open, a new connection takes the place of the connection
+/// that has been idle longest (evicted); if none is idle, up to `reservedProbeSlots`
+/// more are accepted for the probe routes only (so the orchestrator's liveness and
+/// readiness checks are answered under connection pressure); beyond that, 503 at once.
 final class HTTPServer: @unchecked Sendable {
+    /// The routes a probe-only connection serves.
+    static let probePaths: Set<String> = ["/health", "/ready", "/metrics"]
+
     let handler: any RequestHandler
     let config: Connection.Config
     let maxConnections: Int
+    let reservedProbeSlots: Int
     let metrics: Metrics
     private(set) var port = 0
     private var listenFD: Int32 = -1
@@ -13,10 +25,22 @@ final class HTTPServer: @unchecked Sendable {
     private let acceptQueue = DispatchQueue(label: "accept")
     private let lock = NSLock()
     private var connections: [ObjectIdentifier: Connection] = [:]
+    /// Idle connections (no request in progress, nothing to write) and since when.
+    private var idleSince: [ObjectIdentifier: UInt64] = [:]
+    private var probeConnections = 0
     private var draining = false
 
-    init(handler: any RequestHandler, config: Connection.Config, maxConnections: Int, metrics: Metrics) {
-        self.handler = handler; self.config = config; self.maxConnections = maxConnections; self.metrics = metrics
+    init(handler: any RequestHandler, config: Connection.Config, maxConnections: Int, reservedProbeSlots: Int = 8, metrics: Metrics) {
+        self.handler = handler; self.config = config; self.maxConnections = maxConnections
+        self.reservedProbeSlots = reservedProbeSlots; self.metrics = metrics
+    }
+
+    /// A connection reports that it became idle or busy.
+    func setIdle(_ c: Connection, _ idle: Bool) {
+        let id = ObjectIdentifier(c)
+        lock.lock(); defer { lock.unlock() }
+        guard connections[id] != nil else { return }
+        if idle { idleSince[id] = DispatchTime.now().uptimeNanoseconds } else { idleSince[id] = nil }
     }
 
     var isDraining: Bool { lock.lock(); defer { lock.unlock() }; return draining }
@@ -39,24 +63,47 @@ final class HTTPServer: @unchecked Sendable {
             let fd: Int32?
             do { fd = try Sys.accept(listenFD) } catch { return }
             guard let c = fd else { return }
+            enum Admission { case normal, evicting(Connection), probeOnly, refused }
             lock.lock()
-            let full = connections.count >= maxConnections || draining
+            var admission = Admission.normal
+            if draining {
+                admission = .refused
+            } else if connections.count - probeConnections >= maxConnections {
+                if let (id, _) = idleSince.min(by: { $0.value < $1.value }), let victim = connections[id] {
+                    idleSince[id] = nil  // chosen once; it closes itself if still idle
+                    admission = .evicting(victim)
+                } else if probeConnections < reservedProbeSlots {
+                    admission = .probeOnly
+                } else {
+                    admission = .refused
+                }
+            }
             lock.unlock()
-            if full {
+            switch admission {
+            case .refused:
                 // Refuse quickly with a complete answer, then close.
                 metrics.connectionRejected()
-                let body = HTTPResponse.error(HTTPError(status: 503, code: "too_many_connections",
-                                                        message: "connection limit (\(maxConnections)) reached; retry later",
+                let body = HTTPResponse.error(HTTPError(status: 503, code: draining ? "draining" : "too_many_connections",
+                                                        message: draining ? "shutting down" : "connection limit (\(maxConnections)) reached; retry later",
                                                         headers: [("Retry-After", "1")]))
                 let bytes = body.serialize(keepAlive: false, requestID: nil)
                 _ = bytes.withUnsafeBytes { Sys.send(c, $0) }
                 shutdown(c, Int32(SHUT_WR))
                 Glibc.close(c)
                 continue
+            case let .evicting(victim):
+                metrics.connectionEvicted()
+                victim.evictIfIdle()
+            case .normal, .probeOnly: break
             }
+            let probe: Bool
+            if case .probeOnly = admission { probe = true } else { probe = false }
             Sys.setOption(c, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
-            let conn = Connection(fd: c, server: self, config: config)
-            lock.lock(); connections[ObjectIdentifier(conn)] = conn; lock.unlock()
+            let conn = Connection(fd: c, server: self, config: config, probeOnly: probe)
+            lock.lock()
+            connections[ObjectIdentifier(conn)] = conn
+            if probe { probeConnections += 1 } else { idleSince[ObjectIdentifier(conn)] = DispatchTime.now().uptimeNanoseconds }
+            lock.unlock()
             metrics.connectionOpened()
             conn.start()
         }
@@ -65,6 +112,8 @@ final class HTTPServer: @unchecked Sendable {
     func connectionClosed(_ c: Connection) {
         lock.lock()
         let removed = connections.removeValue(forKey: ObjectIdentifier(c)) != nil
+        idleSince[ObjectIdentifier(c)] = nil
+        if removed && c.probeOnly { probeConnections -= 1 }
         lock.unlock()
         if removed { metrics.connectionClosed() }
     }
