@@ -25,14 +25,13 @@ import NPY
         #expect(relErr(got, want) <= 1e-4, "\(name): \(relErr(got, want))")
     }
 
-    /// The fixture's `weights_after_adam_step.npz` is self-consistent with its own
-    /// `gradients.npz` only for the heads' output layers (`task_i/*`): numpy's Adam on those
-    /// gradients reproduces them to 1e-8, while deeper tensors moved against the recorded
-    /// gradient's sign for 2–36 % of entries (the fixture's step evidently used other
-    /// gradients there; see the closing note). So the step is checked on the output layers,
-    /// with TF's gradients and with ours (well-conditioned entries: Adam at step 1 moves by
-    /// lr·g/(|g|+ε), so a gradient below 1e-4 × its tensor's max decides only a sign).
-    @Test("one Adam step gives TF's weights within 1e-6 absolute", arguments: [false, true])
+    /// `weights_after_adam_step.npz` (regenerated 2026-11-25) is TF's own `ApplyAdam` on
+    /// exactly `gradients.npz`: one step must match it on every one of the 54 tensors.
+    /// With TF's gradients every entry is checked; with ours, the entries whose gradient
+    /// is above 1e-4 × its tensor's max and 1000 ε (Adam at step 1 moves by lr·g/(|g|+ε):
+    /// where |g| is within a few ε of 0 the step follows the gradient's float32 noise and
+    /// the conv kernels' max-pool near-ties, measured up to 2e-5 apart).
+    @Test("one Adam step gives TF's weights within 1e-6 absolute on every tensor", arguments: [false, true])
     func adamStep(_ ourGradients: Bool) throws {
         var p = TF.network.parameters
         var adam = Adam(learningRate: 1e-3)
@@ -40,18 +39,22 @@ import NPY
         for (k, v) in TF.npz("training/gradients.npz") { tfGrads[k.replacingOccurrences(of: ".", with: "/")] = v.floats() }
         adam.apply(&p, ourGradients ? Self.result.gradients : tfGrads)
         let want = TF.npz("training/weights_after_adam_step.npz")
-        var worst: Float = 0, checked = 0
-        for (k, v) in want where !k.contains("dense") && k.hasPrefix("task_") {
-            let name = k.replacingOccurrences(of: ".", with: "/")
+        #expect(want.count == WeightsDirectory.networkTensorNames.count)
+        var checkedTensors = 0
+        for name in WeightsDirectory.networkTensorNames {
+            let w = try #require(want[name.replacingOccurrences(of: "/", with: ".")]).floats()
             let got = try #require(p[name])
-            let w = v.floats(), g = tfGrads[name]!
+            let g = tfGrads[name]!
             let gmax = g.map(abs).max()!
-            for i in 0..<w.count where !ourGradients || abs(g[i]) > 1e-4 * gmax {
+            var worst: Float = 0, checked = 0
+            for i in 0..<w.count where !ourGradients || abs(g[i]) > max(1e-4 * gmax, 1e-5) {
                 worst = max(worst, abs(got[i] - w[i])); checked += 1
             }
+            #expect(checked >= (ourGradients ? w.count / 2 : w.count), "\(name): \(checked) of \(w.count) entries checked")
+            #expect(worst <= 1e-6, "\(name): max abs diff \(worst) (\(ourGradients))")
+            checkedTensors += 1
         }
-        #expect(checked >= 7 * 120)
-        #expect(worst <= 1e-6, "max abs diff \(worst)")
+        #expect(checkedTensors == 54)
     }
 
     @Test("backward passes against finite differences on small shapes (away from kinks)")
