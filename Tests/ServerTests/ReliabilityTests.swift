@@ -49,7 +49,8 @@ struct ServerProcess {
     /// The leak of issue #8: every answered inference request stayed alive (a cycle
     /// slot → cancel → job → completion → respond → slot, and consumed queue items kept
     /// until 4096 had piled up), about 40 kB per window.
-    @Test("thousands of inference requests leave RSS flat", arguments: ["npy", "json"])
+    @Test("thousands of inference requests leave RSS flat", .enabled(if: ProcessInfo.processInfo.environment["ECG_SANITIZER"] == nil),
+          arguments: ["npy", "json"])
     func rssFlat(_ format: String) throws {
         let s = try ServerProcess(["--workers", "1"])
         defer { s.stop() }
@@ -174,5 +175,50 @@ struct ServerProcess {
         let r = c.response()
         #expect(r?.status == status, "got \(r.map { String($0.status) } ?? "no response (errno \(errno))")")
         #expect(c.closedByPeer())
+    }
+}
+
+@Suite(.serialized) struct FeaturesRoute {
+    /// A synthetic ECG at 500 Hz: QRS-like spikes every 0.8 s (75 bpm), baseline wander.
+    static func synthetic(seconds: Double, fs: Double) -> (x: [Double], beats: [Int]) {
+        let n = Int(seconds * fs)
+        var x = (0..<n).map { 0.2 * sin(2 * .pi * 0.25 * Double($0) / fs) }
+        var beats: [Int] = []
+        var t = 0.4
+        while t < seconds - 0.1 {
+            let c = Int(t * fs)
+            beats.append(c)
+            for i in max(0, c - Int(0.05 * fs))..<min(n, c + Int(0.05 * fs)) {
+                let d = Double(i - c) / fs
+                x[i] += exp(-d * d / (2 * 0.008 * 0.008))
+            }
+            t += 0.8
+        }
+        return (x, beats)
+    }
+
+    @Test("POST /features: R peaks at the input's rate, HR/SDNN/RMSSD and quality per 10 s window")
+    func features() throws {
+        let s = try TestServer()
+        let (x, beats) = Self.synthetic(seconds: 25, fs: 500)
+        let c = try RawClient(port: s.port)
+        c.send(request("POST", "/features", body: jsonBody(["ecg": [x, Array(repeating: 0.0, count: 5000)], "fs": 500]),
+                       headers: ["Content-Type": "application/json"]))
+        let r = try #require(c.response())
+        #expect(r.status == 200, "\(r.text)")
+        let j = try #require(r.json as? [String: Any])
+        #expect(j["detector"] as? String == RPeaks.name)
+        let peaks = try #require(j["r_peaks"] as? [[Int]])
+        #expect(peaks.count == 2 && peaks[1].isEmpty)
+        #expect(RPeaks.score(detected: peaks[0], reference: beats, tolerance: 5) == (beats.count, 0, 0))
+        let w = try #require(j["windows"] as? [[String: Any]])
+        #expect(w.count == 3)  // 2 windows of the 25 s recording, 1 of the flat 10 s one
+        #expect(abs((w[0]["heart_rate_bpm"] as? Double ?? 0) - 75) < 0.5)
+        #expect((w[0]["sdnn_ms"] as? Double ?? 99) < 3 && w[0]["quality"] as? String == "good")
+        #expect(w[2]["recording"] as? Int == 1 && w[2]["quality"] as? String == "unusable" && w[2]["heart_rate_bpm"] is NSNull)
+        // Errors as for /embed.
+        c.send(request("POST", "/features", body: jsonBody(["ecg": [1.0, 2.0], "fs": 500]), headers: ["Content-Type": "application/json"]))
+        let e = try #require(c.response())
+        #expect(e.status == 422 && e.errorCode == "too_short")
     }
 }

@@ -79,7 +79,7 @@ final class ECGService: RequestHandler, @unchecked Sendable {
         heads = hs
         openapi = FileManager.default.contents(atPath: config.openapiPath).map { [UInt8]($0) }
         var m = (try? JSONSerialization.jsonObject(with: manifest.encoded())) as? [String: Any] ?? [:]
-        m["runtime"] = ["kernels": Encoder.kernelName, "conv_algorithms": network.encoder.algorithms.map(\.description),
+        m["runtime"] = ["kernels": Encoder.kernelName, "r_peak_detector": RPeaks.name, "conv_algorithms": network.encoder.algorithms.map(\.description),
                         "served_heads": hs.map { ["name": $0.name, "labels": $0.labels, "multi_label": $0.multiLabel] as [String: Any] }]
         modelJSON = [UInt8]((try? JSONSerialization.data(withJSONObject: m, options: [.sortedKeys])) ?? Data("{}".utf8))
     }
@@ -94,7 +94,7 @@ final class ECGService: RequestHandler, @unchecked Sendable {
 
     static let routes: [String: [String]] = [
         "/health": ["GET", "HEAD"], "/ready": ["GET", "HEAD"], "/metrics": ["GET", "HEAD"], "/v1/model": ["GET", "HEAD"],
-        "/openapi.yaml": ["GET", "HEAD"], "/embed": ["POST"], "/classify": ["POST"],
+        "/openapi.yaml": ["GET", "HEAD"], "/embed": ["POST"], "/classify": ["POST"], "/features": ["POST"],
     ]
 
     func refused(_ e: HTTPError, bytesIn: Int) {
@@ -135,6 +135,8 @@ final class ECGService: RequestHandler, @unchecked Sendable {
             if let o = openapi { resp = HTTPResponse(status: 200, headers: [("Content-Type", "application/yaml")], body: o) } else {
                 resp = .error(HTTPError(status: 404, code: "not_found", message: "the server was started without its openapi.yaml (see --openapi)"))
             }
+        case "/features":
+            return features(r, respond: respond)
         default:
             return infer(r, classify: r.path == "/classify", respond: respond)
         }
