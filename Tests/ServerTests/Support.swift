@@ -50,7 +50,11 @@ final class RawClient {
     let fd: Int32
     var buf: [UInt8] = []
 
-    init(port: Int, host: String = "127.0.0.1", timeout: Int = 20) throws {
+    /// Seconds a read may wait: longer under a sanitizer (ECG_SANITIZER set by
+    /// scripts/sanitizers.sh), where the debug engine runs 5–20× slower.
+    static let defaultTimeout = ProcessInfo.processInfo.environment["ECG_SANITIZER"] == nil ? 20 : 240
+
+    init(port: Int, host: String = "127.0.0.1", timeout: Int = RawClient.defaultTimeout) throws {
         let v6 = host.contains(":")
         fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var tv = timeval(tv_sec: timeout, tv_usec: 0)
