@@ -2,7 +2,10 @@
 # Installs what is missing and runs the whole test suite (what CI runs):
 #   1. swift test: unit, parity, and real-socket server tests;
 #   2. the contract: openapi.yaml validated, schemathesis against a live server;
-#   3. the deployment: hadolint on the Dockerfile, Kubernetes manifests against the schemas.
+#   3. the deployment: hadolint on the Dockerfile, Kubernetes manifests against the schemas;
+#   4. a training smoke run read back by TensorBoard;
+#   5. scripts/sanitizers.sh: the suite and the smoke run again under ThreadSanitizer and
+#      AddressSanitizer (SANITIZERS="" skips them, e.g. SANITIZERS=thread for one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -50,4 +53,6 @@ STEPS=$(($(wc -l < "$SMOKE/run/output/steps.csv") - 1))
     --labels rest,stress --folds 2 --split window --epochs 3 --out "$SMOKE/ft"
 test -s "$SMOKE/ft/cv_stress.csv" && test -s "$SMOKE/ft/cv_stress.json" && grep -q '"stress"' "$SMOKE/ft/manifest.json"
 rm -rf "$SMOKE"
+SANITIZERS=${SANITIZERS-thread address}
+if [ -n "$SANITIZERS" ]; then bash scripts/sanitizers.sh $SANITIZERS; fi
 echo "all checks passed"
