@@ -126,7 +126,9 @@ public enum RPeaks {
     }
 }
 
-/// Heart rate and its variability over one stretch of a recording.
+/// Heart rate and its variability over one stretch of a recording, with a signal-quality
+/// label after Orphanidou et al., "Signal-quality indices for the electrocardiogram and
+/// photoplethysmogram", IEEE J. Biomed. Health Inform. 19(3):832–838 (2015).
 public struct HRVFeatures: Sendable, Equatable {
     public var beats: Int
     /// Mean heart rate, beats per minute (nil with fewer than 2 beats).
@@ -135,14 +137,21 @@ public struct HRVFeatures: Sendable, Equatable {
     public var sdnn: Double?
     /// Root mean square of successive RR differences, ms (nil with fewer than 3 beats).
     public var rmssd: Double?
-    /// "good", "poor" or "unusable" (rule: `HRVFeatures.quality`).
+    /// Mean correlation of each beat with the average beat (nil without the signal or
+    /// with fewer than 2 beats).
+    public var templateCorrelation: Double?
+    /// "good", "poor" or "unusable" (rule below).
     public var quality: String
 
-    /// Features of the beats in [start, end) (sample indices at `fs`).
-    /// Quality: "unusable" with fewer than 4 beats in 10 s or a rate outside 30–220 bpm;
-    /// "poor" when an RR interval is outside 0.3–2.0 s or differs from the median RR by more
-    /// than 50 % (missed or extra beats, ectopy, noise); else "good".
-    public init(peaks: [Int], fs: Double, start: Int, end: Int) {
+    /// Features of the beats in [start, end) (sample indices at `fs`); `signal` is the
+    /// recording the peaks were found in (for the template correlation).
+    ///
+    /// Quality. "unusable" when the rhythm is not physiological: fewer than 4 beats per
+    /// 10 s, mean rate outside 40–180 bpm, an RR interval of 3 s or more, or longest / shortest
+    /// RR ≥ 2.2 (Orphanidou's feasibility rules). "poor" when it is, but the beats are not
+    /// alike: mean correlation with the average beat (a median-RR-wide window centred on
+    /// each R peak) below 0.86 (Orphanidou's threshold). Else "good".
+    public init(peaks: [Int], fs: Double, start: Int, end: Int, signal: [Double]? = nil) {
         let p = peaks.filter { $0 >= start && $0 < end }
         beats = p.count
         let rr = zip(p.dropFirst(), p).map { Double($0 - $1) / fs * 1000 }
@@ -153,13 +162,32 @@ public struct HRVFeatures: Sendable, Equatable {
             let d = zip(rr.dropFirst(), rr).map { $0 - $1 }
             rmssd = (d.map { $0 * $0 }.reduce(0, +) / Double(d.count)).squareRoot()
         }
+        if let x = signal, !rr.isEmpty {
+            templateCorrelation = Self.templateCorrelation(x, peaks: p, halfWidth: Int(rr.sorted()[rr.count / 2] / 1000 * fs / 2))
+        }
         let seconds = Double(end - start) / fs
-        if let hr = heartRate, hr >= 30, hr <= 220, Double(beats) >= 4 * seconds / 10 {
-            let med = rr.sorted()[rr.count / 2]
-            quality = rr.allSatisfy({ $0 >= 300 && $0 <= 2000 && abs($0 - med) <= 0.5 * med }) ? "good" : "poor"
+        if let hr = heartRate, hr >= 40, hr <= 180, Double(beats) >= 4 * seconds / 10,
+           let lo = rr.min(), let hi = rr.max(), hi < 3000, hi / lo < 2.2 {
+            quality = (templateCorrelation ?? 1) >= 0.86 ? "good" : "poor"
         } else {
             quality = "unusable"
         }
+    }
+
+    /// Mean Pearson correlation of each beat (±halfWidth around its peak) with their mean.
+    static func templateCorrelation(_ x: [Double], peaks: [Int], halfWidth h: Int) -> Double? {
+        let beats = peaks.filter { $0 - h >= 0 && $0 + h < x.count }
+        guard beats.count >= 2, h >= 2 else { return nil }
+        let w = 2 * h + 1
+        var t = [Double](repeating: 0, count: w)
+        for p in beats { for i in 0..<w { t[i] += x[p - h + i] / Double(beats.count) } }
+        func corr(_ a: ArraySlice<Double>, _ b: [Double]) -> Double {
+            let ma = a.reduce(0, +) / Double(w), mb = b.reduce(0, +) / Double(w)
+            var sab = 0.0, saa = 0.0, sbb = 0.0
+            for (u, v) in zip(a, b) { sab += (u - ma) * (v - mb); saa += (u - ma) * (u - ma); sbb += (v - mb) * (v - mb) }
+            return saa > 0 && sbb > 0 ? sab / (saa * sbb).squareRoot() : 0
+        }
+        return beats.map { corr(x[($0 - h)...($0 + h)], t) }.reduce(0, +) / Double(beats.count)
     }
 }
 

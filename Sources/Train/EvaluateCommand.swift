@@ -84,14 +84,14 @@ struct EvaluateCommand: ParsableCommand {
         let ssl = try net.encoder.embed(x, threads: threads).map(Double.init)
         let random = try PretrainCommand.glorotInit(seed: randomSeed).encoder.embed(x, threads: threads).map(Double.init)
         var hr = [Double]()
-        var usable = 0
+        var qualities: [String: Int] = [:]
         for r in 0..<rows.count {
             let w = x[(r * 2560)..<((r + 1) * 2560)].map(Double.init)
-            let f = HRVFeatures(peaks: RPeaks.detect(w, fs: 256), fs: 256, start: 0, end: 2560)
-            if f.quality != "unusable" { usable += 1 }
+            let f = HRVFeatures(peaks: RPeaks.detect(w, fs: 256), fs: 256, start: 0, end: 2560, signal: w)
+            qualities[f.quality, default: 0] += 1
             hr += [f.heartRate ?? .nan, f.sdnn ?? .nan, f.rmssd ?? .nan]
         }
-        FileHandle.standardError.write(Data("HR features usable on \(usable) of \(rows.count) windows (others imputed with training means)\n".utf8))
+        FileHandle.standardError.write(Data("window quality: good \(qualities["good", default: 0]), poor \(qualities["poor", default: 0]), unusable \(qualities["unusable", default: 0]) of \(rows.count) (features missing with < 3 beats are imputed with training means)\n".utf8))
         var sslHR = [Double]()
         sslHR.reserveCapacity(rows.count * 131)
         for r in 0..<rows.count {

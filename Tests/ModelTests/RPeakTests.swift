@@ -59,7 +59,7 @@ let corpusDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().dele
             let det = RPeaks.detect(x, fs: fs)
             let s = RPeaks.score(detected: det, reference: beats.map { Int($0 * fs) }, tolerance: Int(0.02 * fs) + 1)
             #expect(s.fn == 0 && s.fp == 0, "fs \(fs): \(s)")
-            let f = HRVFeatures(peaks: det, fs: fs, start: 0, end: n)
+            let f = HRVFeatures(peaks: det, fs: fs, start: 0, end: n, signal: x)
             let rrms = zip(det.dropFirst(), det).map { Double($0 - $1) / fs * 1000 }
             let mean = rrms.reduce(0, +) / Double(rrms.count)
             #expect(abs(f.heartRate! - 60_000 / mean) < 1e-9)
@@ -70,5 +70,26 @@ let corpusDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().dele
         }
         // Flat line and noise: no confident beats.
         #expect(HRVFeatures(peaks: RPeaks.detect([Double](repeating: 0, count: 2560), fs: 256), fs: 256, start: 0, end: 2560).quality == "unusable")
+    }
+}
+
+@Suite struct QualityRule {
+    @Test("noise, flat lines, a sine and a square wave are not 'good' ECG")
+    func outOfDistribution() {
+        var rng = SystemRandomNumberGenerator()
+        func gauss() -> Double { let u = Double.random(in: 1e-12..<1, using: &rng), v = Double.random(in: 0..<1, using: &rng); return (-2 * log(u)).squareRoot() * cos(2 * .pi * v) }
+        let n = 2560
+        let inputs: [(String, [Double])] = [
+            ("gaussian noise", (0..<n).map { _ in gauss() }),
+            ("flat", [Double](repeating: 0, count: n)),
+            ("sine 1 Hz", (0..<n).map { sin(2 * .pi * Double($0) / 256) }),
+            ("square 1.2 Hz", (0..<n).map { sin(2 * .pi * 1.2 * Double($0) / 256) > 0 ? 1 : -1 }),
+            ("uniform noise", (0..<n).map { _ in Double.random(in: -1...1, using: &rng) }),
+        ]
+        for (name, x) in inputs {
+            let q = HRVFeatures(peaks: RPeaks.detect(x, fs: 256), fs: 256, start: 0, end: n, signal: x)
+            print("quality \(name): \(q.quality), beats \(q.beats), hr \(q.heartRate ?? -1)")
+            #expect(q.quality != "good", "\(name)")
+        }
     }
 }

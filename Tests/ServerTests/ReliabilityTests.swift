@@ -222,3 +222,30 @@ struct ServerProcess {
         #expect(e.status == 422 && e.errorCode == "too_short")
     }
 }
+
+@Suite struct QualityGate {
+    @Test("/classify: every window carries its quality; unusable windows give no affect label for their recording")
+    func gate() throws {
+        var t = HeadTrainer()
+        t.epochs = 1
+        var rng = SystemRandomNumberGenerator()
+        let head = t.train(name: "stress", labels: ["rest", "stress"], x: (0..<(16 * 128)).map { _ in Float.random(in: -1...1, using: &rng) },
+                           y: (0..<16).map { $0 % 2 })
+        let s = try TestServer(affect: [head])
+        let (ecg, _) = FeaturesRoute.synthetic(seconds: 20, fs: 500)
+        let c = try RawClient(port: s.port)
+        c.send(request("POST", "/classify", body: jsonBody(["ecg": [ecg, Array(repeating: 0.0, count: 10_000)], "fs": 500]),
+                       headers: ["Content-Type": "application/json"]))
+        let r = try #require(c.response())
+        #expect(r.status == 200, "\(r.text)")
+        let j = try #require(r.json as? [String: Any])
+        let q = try #require(j["windows"] as? [[String: Any]]).map { $0["quality"] as? String }
+        #expect(q == ["good", "good", "unusable", "unusable"])
+        let recs = try #require(j["recordings"] as? [[String: [String: Any]]])
+        #expect(recs[0]["stress"]?["windows_used"] as? Int == 2 && recs[0]["stress"]?["label"] is String)
+        #expect(recs[1]["stress"]?["windows_used"] as? Int == 0 && recs[1]["stress"]?["label"] is NSNull && recs[1]["stress"]?["probability"] is NSNull)
+        // The multi-label pretext head: mean independent probabilities, no argmax label.
+        let ssl = try #require(recs[1]["ssl_transformations"])
+        #expect((ssl["probabilities"] as? [Double])?.count == 7 && ssl["label"] == nil)
+    }
+}

@@ -189,10 +189,13 @@ final class ECGService: RequestHandler, @unchecked Sendable {
             respond(.error(HTTPError(status: 500, code: "internal", message: "\(error)"))); return nil
         }
         var windows = [Float]()
-        var spans: [(recording: Int, start: Double)] = []
+        var spans: [Span] = []
         for (p, i) in prepared {
             windows.append(contentsOf: p.windows)
-            for k in 0..<p.count { spans.append((i, Double(k) * 10)) }
+            for k in 0..<p.count {
+                let q = Self.windowQuality(p.windows[(k * 2560)..<((k + 1) * 2560)])
+                spans.append(Span(recording: i, start: Double(k) * 10, quality: q))
+            }
         }
         let count = spans.count
         let wantsNPY = (r.header("accept") ?? "").contains("application/x-npy")
@@ -315,7 +318,27 @@ final class ECGService: RequestHandler, @unchecked Sendable {
         w.raw("]")
     }
 
-    func embedResponse(_ e: [Float], spans: [(recording: Int, start: Double)], prepared: [(Preprocessing.Prepared, Int)], npy: Bool) -> HTTPResponse {
+    /// One window of a request: its recording, start and signal quality.
+    struct Span: Sendable { var recording: Int; var start: Double; var quality: String }
+
+    /// Signal quality of a preprocessed 256 Hz window: the heart-rate rule of
+    /// `HRVFeatures` on its Pan-Tompkins R peaks. Flat lines, noise and non-ECG input give
+    /// "unusable" (no physiological rhythm) or "poor" (beats unlike each other).
+    static func windowQuality(_ w: ArraySlice<Float>) -> String {
+        let x = w.map(Double.init)
+        return HRVFeatures(peaks: RPeaks.detect(x, fs: 256), fs: 256, start: 0, end: x.count, signal: x).quality
+    }
+
+    static func windowsJSON(_ w: inout JSONWriter, _ spans: [Span]) {
+        w.raw("\"windows\":[")
+        for (k, s) in spans.enumerated() {
+            if k > 0 { w.raw(",") }
+            w.raw("{\"recording\":\(s.recording),\"start_s\":\(Int(s.start)),\"quality\":"); w.string(s.quality); w.raw("}")
+        }
+        w.raw("]")
+    }
+
+    func embedResponse(_ e: [Float], spans: [Span], prepared: [(Preprocessing.Prepared, Int)], npy: Bool) -> HTTPResponse {
         if npy {
             return HTTPResponse(status: 200, headers: [("Content-Type", "application/x-npy"), ("X-Model", manifest.encoder.sha256)],
                                 body: NPY.encode(NPYArray(floats: e, shape: [spans.count, 128])))
@@ -324,15 +347,15 @@ final class ECGService: RequestHandler, @unchecked Sendable {
         w.out.reserveCapacity(spans.count * 128 * 12 + 256)
         w.raw("{\"model\":"); w.string(manifest.encoder.sha256); w.raw(",\"embeddings\":[")
         for k in 0..<spans.count { if k > 0 { w.raw(",") }; w.floats(e[(k * 128)..<((k + 1) * 128)]) }
-        w.raw("],\"windows\":[")
-        for (k, s) in spans.enumerated() { if k > 0 { w.raw(",") }; w.raw("{\"recording\":\(s.recording),\"start_s\":\(Int(s.start))}") }
         w.raw("],")
+        Self.windowsJSON(&w, spans)
+        w.raw(",")
         remaindersJSON(&w, prepared)
         w.raw("}")
         return .json(200, w.out)
     }
 
-    func classifyResponse(_ e: [Float], spans: [(recording: Int, start: Double)], prepared: [(Preprocessing.Prepared, Int)]) -> HTTPResponse {
+    func classifyResponse(_ e: [Float], spans: [Span], prepared: [(Preprocessing.Prepared, Int)]) -> HTTPResponse {
         var w = JSONWriter()
         w.raw("{\"model\":"); w.string(manifest.encoder.sha256); w.raw(",\"heads\":{")
         var probs: [[Float]] = []
@@ -347,21 +370,32 @@ final class ECGService: RequestHandler, @unchecked Sendable {
             for k in 0..<spans.count { if k > 0 { w.raw(",") }; w.floats(p[(k * c)..<((k + 1) * c)]) }
             w.raw("]}")
         }
-        w.raw("},\"windows\":[")
-        for (k, s) in spans.enumerated() { if k > 0 { w.raw(",") }; w.raw("{\"recording\":\(s.recording),\"start_s\":\(Int(s.start))}") }
-        w.raw("],\"recordings\":[")
-        // Per recording: the label with the highest mean probability over its windows.
+        w.raw("},")
+        Self.windowsJSON(&w, spans)
+        w.raw(",\"recordings\":[")
+        // Per recording. Affect heads: the label with the highest mean probability over the
+        // windows whose quality is not "unusable" (none: label and probability null).
+        // Multi-label heads: the mean of each independent probability over all windows.
         var first = 0
         for (k, (p, _)) in prepared.enumerated() {
             if k > 0 { w.raw(",") }
             w.raw("{")
             for (hi, h) in heads.enumerated() {
                 let c = h.labels.count
+                let used = (first..<(first + p.count)).filter { h.multiLabel || spans[$0].quality != "unusable" }
                 var mean = [Double](repeating: 0, count: c)
-                for win in first..<(first + p.count) { for j in 0..<c { mean[j] += Double(probs[hi][win * c + j]) / Double(p.count) } }
-                let best = mean.indices.max { mean[$0] < mean[$1] }!
+                for win in used { for j in 0..<c { mean[j] += Double(probs[hi][win * c + j]) / Double(used.count) } }
                 if hi > 0 { w.raw(",") }
-                w.string(h.name); w.raw(":{\"label\":"); w.string(h.labels[best]); w.raw(",\"probability\":"); w.float(Float(mean[best])); w.raw("}")
+                w.string(h.name); w.raw(":{\"windows_used\":\(used.count),")
+                if h.multiLabel {
+                    w.raw("\"probabilities\":"); w.floats(mean.map(Float.init)[...])
+                } else if used.isEmpty {
+                    w.raw("\"label\":null,\"probability\":null")
+                } else {
+                    let best = mean.indices.max { mean[$0] < mean[$1] }!
+                    w.raw("\"label\":"); w.string(h.labels[best]); w.raw(",\"probability\":"); w.float(Float(mean[best]))
+                }
+                w.raw("}")
             }
             w.raw("}")
             first += p.count

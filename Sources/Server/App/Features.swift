@@ -36,7 +36,7 @@ extension ECGService {
                 if i > 0 { w.raw(",") }
                 w.raw("["); w.raw(peaks.map(String.init).joined(separator: ",")); w.raw("]")
                 for k in 0..<(rec.count / win) {
-                    windows.append((i, k * 10, HRVFeatures(peaks: peaks, fs: fs, start: k * win, end: (k + 1) * win)))
+                    windows.append((i, k * 10, HRVFeatures(peaks: peaks, fs: fs, start: k * win, end: (k + 1) * win, signal: rec)))
                 }
             }
             w.raw("],\"windows\":[")
