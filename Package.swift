@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "ecg-server", targets: ["Server"]),
         .executable(name: "ecg-train", targets: ["Train"]),
         .library(name: "Model", targets: ["Model"]),
+        .library(name: "Training", targets: ["Training"]),
         .library(name: "NPY", targets: ["NPY"]),
     ],
     dependencies: [
@@ -25,16 +26,18 @@ let package = Package(
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
         .target(name: "NPY", dependencies: ["CZlib"]),
         .target(name: "Model", dependencies: ["NPY", "CKernels", "CZlib", "COpenSSL"]),
+        // Offline only: pre-training, fine-tuning, checkpoint import. ecg-server does not link it.
+        .target(name: "Training", dependencies: ["Model", "NPY", "CKernels"]),
         .executableTarget(name: "Server", dependencies: [
             "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "Train", dependencies: [
-            "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Training", "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "NPYTests", dependencies: ["NPY"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "NPY", "CKernels"],
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "NPY", "CKernels"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Model", "NPY"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Model", "Training", "NPY"]),
     ],
     swiftLanguageModes: [.v6]
 )

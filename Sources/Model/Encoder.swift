@@ -25,11 +25,11 @@ public enum EncoderError: Error, CustomStringConvertible, Equatable, Sendable {
 /// Not thread-safe: one per thread. Padding rows stay zero for the buffer's lifetime.
 public final class EncoderWorkspace: @unchecked Sendable {
     // Each buffer is (padLeft + T + padRight) rows of C floats; `in[i]` feeds conv i.
-    let inputs: [UnsafeMutablePointer<Float>]   // conv_i input, padded
+    package let inputs: [UnsafeMutablePointer<Float>]   // conv_i input, padded
     let inRows: [Int]
-    let c2: UnsafeMutablePointer<Float>         // conv2 out (2560, 32)
-    let c4: UnsafeMutablePointer<Float>         // conv4 out (1277, 64)
-    let c6: UnsafeMutablePointer<Float>         // conv6 out (635, 128)
+    package let c2: UnsafeMutablePointer<Float>         // conv2 out (2560, 32)
+    package let c4: UnsafeMutablePointer<Float>         // conv4 out (1277, 64)
+    package let c6: UnsafeMutablePointer<Float>         // conv6 out (635, 128)
 
     let tmp: UnsafeMutablePointer<Float>, fx: UnsafeMutablePointer<Float>, fy: UnsafeMutablePointer<Float>
     let scratch: (Int, Int, Int)
@@ -127,7 +127,7 @@ public struct Encoder: Sendable {
 
     /// One window through the encoder; `split` (>1) runs each layer's rows across that
     /// many threads (for batches smaller than the thread count).
-    func forward(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ ws: EncoderWorkspace, split: Int) {
+    package func forward(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ ws: EncoderWorkspace, split: Int) {
         let c0 = weights.convs[0]
         (ws.inputs[0] + c0.padLeft).update(from: x, count: Self.windowLength)
         for i in 0..<6 {

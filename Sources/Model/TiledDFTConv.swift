@@ -86,7 +86,7 @@ public struct TiledDFTConv: Sendable {
     /// out = leaky_relu(conv(x) + bias). `xp` points at row 0 of the padded input
     /// (`inputRows` rows), `out` at output row 0 with row stride `ldo`. `split` > 1 runs
     /// each stage across that many threads.
-    func run(xp: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int,
+    package func run(xp: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int,
              tmp: UnsafeMutablePointer<Float>, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, split: Int,
              act: Int32 = 1) {
         let m32 = Int32(m), cin32 = Int32(cin), cout32 = Int32(cout)

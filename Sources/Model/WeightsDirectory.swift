@@ -25,17 +25,10 @@ extension WeightsDirectory {
         return n
     }
 
-    /// Reads network tensors from an `.npz` (TF names, `/` or `.`) or from a TF V2
-    /// checkpoint prefix; optimizer slots and counters are ignored. Validates shapes.
-    /// - Returns: the network and the names of tensors found but not used.
-    public static func importTensors(from path: String) throws -> (SSLNetwork, ignored: [String]) {
+    /// The network from named tensors (TF names, `/` or `.`), validating shapes.
+    /// - Returns: the network and the names of tensors given but not used.
+    public static func network(fromTensors raw: [String: NPYArray]) throws -> (SSLNetwork, ignored: [String]) {
         let known = Set(networkTensorNames)
-        let raw: [String: NPYArray]
-        if path.hasSuffix(".npz") {
-            raw = try NPZ.read(path: path)
-        } else {
-            raw = try TFCheckpoint.read(prefix: path) { known.contains($0) }
-        }
         let t = TensorSet(raw)
         let ignored = t.arrays.keys.filter { !known.contains($0) }.sorted()
         return (try SSLNetwork(tensors: t), ignored)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Model
+import Training
 import NPY
 
 struct EmbedCommand: ParsableCommand {

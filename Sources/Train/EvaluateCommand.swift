@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Model
+import Training
 import NPY
 
 /// Subject-wise cross-validation of a binary affect task (e.g. rest vs stress) on frozen

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Model
+import Training
 import NPY
 import Synchronization
 

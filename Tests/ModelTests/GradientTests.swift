@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import NPY
 @testable import Model
+@testable import Training
 
 @Suite struct Gradients {
     static let labels = TF.npy("training/task_labels.npy").floats()

@@ -1,6 +1,7 @@
 import CKernels
 import Testing
 @testable import Model
+@testable import Training
 
 /// The fast kernels against their plain references, on every kernel family this CPU has.
 @Suite(.serialized) struct Kernels {

@@ -1,6 +1,7 @@
 import Testing
 import NPY
 @testable import Model
+@testable import Training
 
 /// Parity with the authors' TF graph (fixture computed by TF 2.21 running their MetaGraph).
 @Suite struct TFParity {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import NPY
 @testable import Model
+@testable import Training
 
 @Suite struct PreprocessingVsScipy {
     static let fx = TF.npz("preprocessing.npz")

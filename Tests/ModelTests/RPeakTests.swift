@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import NPY
 @testable import Model
+@testable import Training
 
 /// The corpus beside the checkout (../shared/data/ecg; CI has it too). Never committed.
 let corpusDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -1,6 +1,7 @@
 import Foundation
 import NPY
 @testable import Model
+@testable import Training
 
 enum TF {
     static let root = Bundle.module.resourceURL!.appendingPathComponent("Fixtures")

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import NPY
 @testable import Model
+@testable import Training
 
 @Suite struct TrainingData {
     @Test("the six transformations do what the paper says")

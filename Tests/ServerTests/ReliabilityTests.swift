@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import Model
+import Training
 import NPY
 @testable import Server
 

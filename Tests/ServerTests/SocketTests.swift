@@ -1,6 +1,7 @@
 import CZlib
 import Foundation
 import Model
+import Training
 import NPY
 import Testing
 @testable import Server

@@ -1,5 +1,6 @@
 import Foundation
 import Model
+import Training
 import NPY
 @testable import Server
 

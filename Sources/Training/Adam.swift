@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// Adam as TensorFlow 1.x's `AdamOptimizer` applies it:
 /// m ← β1 m + (1-β1) g;  v ← β2 v + (1-β2) g²;

@@ -1,4 +1,5 @@
 import Foundation
+import Model
 import NPY
 
 /// Writes TensorBoard event files (TFRecord framing with masked CRC-32C; `Event` protos

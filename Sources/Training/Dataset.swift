@@ -1,4 +1,5 @@
 import Foundation
+import Model
 import NPY
 
 /// A prepared dataset: 10 s windows at 256 Hz with, per window, its subject, dataset,

@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// The six signal transformations of the paper (task_1 … task_6; task_0 is the original).
 public enum Transformations {

@@ -1,6 +1,7 @@
 import CKernels
 import Dispatch
 import Foundation
+import Model
 
 /// The pre-training objective of the paper, with its gradients:
 /// total = Σ_i c_i · mean_n CE(y[n, i], logit_i[n]) + λ · Σ_kernels ‖W‖² / 2,

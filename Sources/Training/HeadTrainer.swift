@@ -1,5 +1,6 @@
 import CKernels
 import Foundation
+import Model
 
 // Shapes (batch of B embeddings):
 //   x: (B, 128) → h_1: (B, H) ReLU → … → h_L: (B, H) ReLU → logits: (B, C) → softmax

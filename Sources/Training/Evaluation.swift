@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// Binary logistic regression on standardised features (means and scales from the
 /// training rows), L2-regularised, classes weighted inversely to their frequency so a

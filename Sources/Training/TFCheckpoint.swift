@@ -1,4 +1,5 @@
 import Foundation
+import Model
 import NPY
 
 /// Errors reading a TensorFlow V2 checkpoint (tensor bundle).

@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// A progress bar with rate and ETA on a terminal (stderr); plain periodic lines otherwise.
 public final class Progress {

@@ -1,4 +1,5 @@
 import CKernels
+import Model
 
 // Backward passes of the encoder's and heads' layers, one window at a time.
 //
