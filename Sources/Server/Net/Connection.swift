@@ -162,6 +162,7 @@ final class Connection: @unchecked Sendable {
     /// still idle (a request may have arrived meanwhile; then it stays).
     func evictIfIdle() {
         queue.async { [self] in
+            if self.isIdle && !self.readSuspended { self.onReadable() }  // input may be waiting unread
             if self.isIdle { self.close() } else { self.reportIdle() }
         }
     }
@@ -337,6 +338,9 @@ final class Connection: @unchecked Sendable {
             if age > config.readTimeout { timeout("request not received within \(config.readTimeout) s"); return }
         }
         if slots.isEmpty && !parser.inProgress && outPos == out.count {
+            // Under load the read handler may lag: what is already in the socket is activity.
+            if !readSuspended { onReadable() }
+            if closed || !isIdle { return }
             let idle = Double(now - lastActivity.uptimeNanoseconds) / 1e9
             // A connection that never sent a byte gets the header timeout, not the idle one.
             let limit = served == 0 ? config.headerTimeout : config.idleTimeout
