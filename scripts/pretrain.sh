@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The project's long pre-training run, resumable across machines and sessions.
+#
+#   scripts/pretrain.sh start [RUN]   # prepares the corpus, resumes from training/checkpoint/
+#                                     # (or starts), runs in the foreground (wrap in nohup)
+#   scripts/pretrain.sh save [RUN]    # copies RUN's newest checkpoint and its CSVs into
+#                                     # training/checkpoint/ for committing
+#
+# RUN defaults to ../runs/ssl (outside git). The settings below are the run's; changing
+# them and resuming mixes two runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CMD=${1:-start}
+RUN=${2:-../runs/ssl}
+CORPUS=${CORPUS:-../shared/data/ecg}
+DATA=${DATA:-$(dirname "$RUN")/corpus_ov50.npz}
+ARGS=(--epochs 100 --batch 128 --seed 20201 --save-every 20)
+case "$CMD" in
+start)
+    swift build -c release --product ecg-train
+    BIN=$(swift build -c release --show-bin-path)/ecg-train
+    mkdir -p "$RUN"
+    [ -s "$DATA" ] || "$BIN" prepare --corpus "$CORPUS" --out "$DATA" --overlap 50 --quiet
+    if [ -f training/checkpoint/state.json ]; then
+        have=$(python3 -c "import json,glob; print(max([json.load(open(f))['step'] for f in glob.glob('$RUN/models/*/state.json')] or [-1]))")
+        committed=$(python3 -c "import json; print(json.load(open('training/checkpoint/state.json'))['step'])")
+        if [ "$have" -lt "$committed" ]; then
+            echo "resuming from the committed checkpoint (step $committed)"
+            mkdir -p "$RUN/models" "$RUN/output"
+            rm -rf "$RUN/models/committed"; cp -r training/checkpoint "$RUN/models/committed"
+            rm -f "$RUN/models/committed/"*.csv
+            cp training/checkpoint/steps.csv training/checkpoint/epochs.csv "$RUN/output/"
+        fi
+    fi
+    exec "$BIN" pretrain --data "$DATA" --out "$RUN" "${ARGS[@]}" --resume --quiet
+    ;;
+save)
+    newest=$(python3 -c "
+import json,glob,os
+c=[(json.load(open(f))['step'],os.path.dirname(f)) for f in glob.glob('$RUN/models/*/state.json') if '.partial-' not in f]
+print(max(c)[1] if c else '')")
+    [ -n "$newest" ] || { echo "no checkpoint in $RUN/models" >&2; exit 1; }
+    rm -rf training/checkpoint.tmp; mkdir -p training/checkpoint.tmp
+    cp "$newest"/{encoder.npz,optimizer.npz,state.json,manifest.json} training/checkpoint.tmp/
+    cp "$RUN"/output/steps.csv "$RUN"/output/epochs.csv training/checkpoint.tmp/
+    rm -rf training/checkpoint; mv training/checkpoint.tmp training/checkpoint
+    echo "saved $newest ($(cat training/checkpoint/state.json | tr -d '\n ')) to training/checkpoint/"
+    ;;
+*) echo "usage: scripts/pretrain.sh start|save [RUN]" >&2; exit 64 ;;
+esac
