@@ -237,11 +237,14 @@ let wireCases: [WireCase] = {
                 defer { group.leave() }
                 let row = k % 8
                 func done(_ s: String) { results.withLock { $0[k] = s } }
+                // The body is made before connecting: a connection silent for the header
+                // timeout (10 s) is closed, which a slow (sanitizer) build can reach.
+                let req = request("POST", "/embed", body: jsonBody(["ecg": fixtureInputs[(row * 2560)..<((row + 1) * 2560)].map(Double.init), "preprocessed": true]),
+                                  headers: ["Content-Type": "application/json", "X-Request-ID": "client-\(k)"])
                 let c: RawClient
                 do { c = try RawClient(port: port) } catch { return done("connect: \(error)") }
-                c.send(request("POST", "/embed", body: jsonBody(["ecg": fixtureInputs[(row * 2560)..<((row + 1) * 2560)].map(Double.init), "preprocessed": true]),
-                               headers: ["Content-Type": "application/json", "X-Request-ID": "client-\(k)"]))
-                guard let r = c.response() else { return done("no response (errno \(errno))") }
+                c.send(req)
+                guard let r = c.response() else { return done("no response (\(c.lastReadError))") }
                 guard r.status == 200, r.headers["x-request-id"] == "client-\(k)",
                       let j = r.json as? [String: Any], let e = j["embeddings"] as? [[Double]], e.count == 1 else { return done("\(r.status) \(r.text.prefix(200))") }
                 let err = relErr(e[0].map(Float.init), Array(fixtureEmbeddings[(row * 128)..<((row + 1) * 128)]))

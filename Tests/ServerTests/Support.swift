@@ -84,10 +84,15 @@ final class RawClient {
     }
     func send(_ s: String) { send(Array(s.utf8)) }
 
+    /// Why the last read ended the response: "EOF", or the errno text of a failed recv.
+    var lastReadError = ""
+
     /// Reads more bytes; false on EOF, error or timeout.
     func fill() -> Bool {
         var tmp = [UInt8](repeating: 0, count: 65536)
         let n = tmp.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n == 0 { lastReadError = "EOF after \(buf.count) bytes" }
+        if n < 0 { lastReadError = "recv: \(String(cString: strerror(errno))) after \(buf.count) bytes" }
         if n <= 0 { return false }
         buf.append(contentsOf: tmp[0..<n])
         return true
