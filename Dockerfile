@@ -22,9 +22,8 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=build /ecg-server /app/ecg-server
 COPY weights /app/weights
-COPY openapi.yaml /app/openapi.yaml
 USER 10001
-ENV ECG_HOST=0.0.0.0 ECG_PORT=8080 ECG_WEIGHTS=/app/weights ECG_OPENAPI=/app/openapi.yaml ECG_DRAIN_SECONDS=20
+ENV ECG_HOST=0.0.0.0 ECG_PORT=8080 ECG_WEIGHTS=/app/weights ECG_DRAIN_SECONDS=20
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=2s --start-period=15s --retries=3 \
   CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080/health"]

@@ -27,7 +27,7 @@ echo "== openapi.yaml: OpenAPI 3.1 validation"
 
 echo "== schemathesis against a live ecg-server"
 LOG=$(mktemp)
-.build/debug/ecg-server --host 127.0.0.1 --port 0 --weights weights --openapi openapi.yaml --quiet > "$LOG" 2>&1 &
+.build/debug/ecg-server --host 127.0.0.1 --port 0 --weights weights --quiet > "$LOG" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -f "$LOG"' EXIT
 for _ in $(seq 1 100); do grep -q '"ready"' "$LOG" && break; sleep 0.1; done

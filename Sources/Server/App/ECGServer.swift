@@ -30,7 +30,8 @@ struct ECGServer: ParsableCommand {
     var host: String = env("ECG_HOST", "0.0.0.0")
     @Option(help: "TCP port; 0 picks a free one (logged). [ECG_PORT]") var port: Int = env("ECG_PORT", 8080)
     @Option(help: "Weights directory. [ECG_WEIGHTS]") var weights: String = env("ECG_WEIGHTS", "weights")
-    @Option(help: "The OpenAPI file served at /openapi.yaml. [ECG_OPENAPI]") var openapi: String = env("ECG_OPENAPI", "openapi.yaml")
+    @Option(help: "An OpenAPI file to serve at /openapi.yaml instead of the spec built into the binary (the spec of this version). [ECG_OPENAPI]")
+    var openapi: String = env("ECG_OPENAPI", "")
     @Option(help: "Inference workers, one core each (default: all cores). [ECG_WORKERS]")
     var workers: Int = env("ECG_WORKERS", ProcessInfo.processInfo.activeProcessorCount)
     @Option(help: "Most windows per encoder batch. [ECG_MAX_BATCH]") var maxBatch: Int = env("ECG_MAX_BATCH", 32)
@@ -100,6 +101,10 @@ struct ECGServer: ParsableCommand {
             FileHandle.standardError.write(Data("ecg-server: cannot load weights from '\(weights)': \(error)\nHINT: a weights directory holds manifest.json and the files it names; make one with `ecg-train import --from CHECKPOINT_OR_NPZ --out DIR`.\n".utf8))
             throw ExitCode(2)
         }
+        if !openapi.isEmpty && !FileManager.default.isReadableFile(atPath: openapi) {
+            FileHandle.standardError.write(Data("ecg-server: cannot read --openapi '\(openapi)'\nHINT: leave --openapi out to serve the spec built into the binary.\n".utf8))
+            throw ExitCode(2)
+        }
         let (server, service, queue) = Self.assemble(network: network, manifest: manifest, affect: affect, options: self,
                                                      logger: quiet ? Logger(enabled: false) : logger)
         let bound: Int
@@ -108,7 +113,7 @@ struct ECGServer: ParsableCommand {
             throw ExitCode(2)
         }
         logger.info("listening", [("host", host), ("port", bound), ("weights", weights), ("encoder_sha256", manifest.encoder.sha256),
-                                  ("kernels", Encoder.kernelName), ("workers", workers), ("heads", service.heads.map(\.name).joined(separator: ","))])
+                                  ("kernels", Encoder.kernelName), ("workers", workers), ("openapi", openapi.isEmpty ? "built-in" : openapi), ("heads", service.heads.map(\.name).joined(separator: ","))])
         // Warm-up: one window through the engine before /ready says yes.
         let warm = InferenceJob(windows: [Float](repeating: 0, count: 2560), count: 1) { _ in
             service.setReady(true)

@@ -43,7 +43,8 @@ struct ServedHead: Sendable {
 struct ServiceConfig: Sendable {
     var maxWindows = 1024
     var maxRecordings = 1024
-    var openapiPath = "openapi.yaml"
+    /// An OpenAPI file to serve instead of the built-in spec ("" = built-in).
+    var openapiPath = ""
 }
 
 /// The application: routes, request decoding, preprocessing, inference, answers.
@@ -77,7 +78,7 @@ final class ECGService: RequestHandler, @unchecked Sendable {
             })
         }
         heads = hs
-        openapi = FileManager.default.contents(atPath: config.openapiPath).map { [UInt8]($0) }
+        openapi = config.openapiPath.isEmpty ? Array(OpenAPISpec.yaml.utf8) : FileManager.default.contents(atPath: config.openapiPath).map { [UInt8]($0) }
         var m = (try? JSONSerialization.jsonObject(with: manifest.encoded())) as? [String: Any] ?? [:]
         m["runtime"] = ["kernels": Encoder.kernelName, "r_peak_detector": RPeaks.name, "conv_algorithms": network.encoder.algorithms.map(\.description),
                         "served_heads": hs.map { ["name": $0.name, "labels": $0.labels, "multi_label": $0.multiLabel] as [String: Any] }]
@@ -97,9 +98,9 @@ final class ECGService: RequestHandler, @unchecked Sendable {
         "/openapi.yaml": ["GET", "HEAD"], "/embed": ["POST"], "/classify": ["POST"], "/features": ["POST"],
     ]
 
-    func refused(_ e: HTTPError, bytesIn: Int) {
+    func refused(_ e: HTTPError, requestID: String, bytesIn: Int) {
         metrics.request(route: "(parser)", status: e.status, seconds: 0)
-        logger.log([("level", "info"), ("msg", "request refused"), ("status", e.status), ("code", e.code), ("reason", e.message)])
+        logger.log([("level", "info"), ("msg", "request refused"), ("request_id", requestID), ("status", e.status), ("code", e.code), ("reason", e.message)])
     }
 
     func log(_ r: HTTPRequest, requestID: String, response: HTTPResponse, bytesOut: Int, started: DispatchTime) {
@@ -198,9 +199,15 @@ final class ECGService: RequestHandler, @unchecked Sendable {
             }
         }
         let count = spans.count
-        let wantsNPY = (r.header("accept") ?? "").contains("application/x-npy")
+        let wantsNPY = Self.prefersNPY(r.header("accept"))
         let (spansC, preparedC) = (spans, prepared)
         let job = InferenceJob(windows: windows, count: count) { [self, spans = spansC, prepared = preparedC] job in
+            let e = job.embeddings
+            if let bad = e.firstIndex(where: { !$0.isFinite }) {
+                var resp = HTTPResponse.error(Self.unprocessable("non_finite_output", "window \(bad / 128) drives the network beyond float32 range; scale the input (e.g. to mV)"))
+                resp.windows = count
+                respond(resp); return
+            }
             var resp = classify ? self.classifyResponse(job.embeddings, spans: spans, prepared: prepared)
                                 : self.embedResponse(job.embeddings, spans: spans, prepared: prepared, npy: wantsNPY)
             resp.windows = count
@@ -226,6 +233,9 @@ final class ECGService: RequestHandler, @unchecked Sendable {
     }
 
     func decodeInput(_ r: HTTPRequest, _ body: [UInt8]) throws -> Input {
+        if let d = r.duplicateQuery.first {
+            throw HTTPError(status: 400, code: "bad_request", message: "query parameter '\(d)' is given more than once")
+        }
         let ct = (r.header("content-type") ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         switch ct {
         case "application/json":
@@ -237,7 +247,11 @@ final class ECGService: RequestHandler, @unchecked Sendable {
             for (k, _) in kv where !["ecg", "fs", "preprocessed"].contains(k) {
                 throw HTTPError(status: 400, code: "bad_request", message: "unknown field '\(k)' (ecg, fs, preprocessed)")
             }
-            var fs = 256.0, pre = false
+            for k in ["fs", "preprocessed"] where r.query[k] != nil {
+                throw HTTPError(status: 400, code: "bad_request",
+                                message: "query parameter '\(k)' is for application/x-npy bodies; with JSON put \"\(k)\" in the body")
+            }
+            var fs: Double?, pre = false
             if let f = j["fs"] {
                 guard case let .number(v) = f else { throw HTTPError(status: 400, code: "bad_request", message: "'fs' must be a number (Hz)") }
                 fs = v
@@ -259,7 +273,7 @@ final class ECGService: RequestHandler, @unchecked Sendable {
                 }
             default: throw HTTPError(status: 400, code: "bad_request", message: "'ecg' must be an array of numbers or an array of arrays of numbers")
             }
-            return try checked(Input(recordings: recs, fs: fs, preprocessed: pre))
+            return try checked(recs, fs: fs, preprocessed: pre, how: "\"fs\": 500 in the body")
         case "application/x-npy":
             let a: NPYArray
             do { a = try NPY.decode(body) } catch let e as NPYError {
@@ -275,7 +289,7 @@ final class ECGService: RequestHandler, @unchecked Sendable {
                 recs = (0..<a.shape[0]).map { Array(d[($0 * n)..<(($0 + 1) * n)]) }
             default: throw Self.unprocessable("bad_shape", ".npy must be 1-D (one recording) or 2-D (rows are recordings); got shape \(a.shape)")
             }
-            var fs = 256.0, pre = false
+            var fs: Double?, pre = false
             if let f = r.query["fs"] {
                 guard let v = Double(f), v.isFinite else { throw HTTPError(status: 400, code: "bad_request", message: "query parameter fs must be a number") }
                 fs = v
@@ -287,7 +301,7 @@ final class ECGService: RequestHandler, @unchecked Sendable {
                 default: throw HTTPError(status: 400, code: "bad_request", message: "query parameter preprocessed must be true or false")
                 }
             }
-            return try checked(Input(recordings: recs, fs: fs, preprocessed: pre))
+            return try checked(recs, fs: fs, preprocessed: pre, how: "?fs=500 in the URL")
         case "":
             throw HTTPError(status: 415, code: "unsupported_media_type", message: "Content-Type is required: application/json or application/x-npy")
         default:
@@ -295,18 +309,60 @@ final class ECGService: RequestHandler, @unchecked Sendable {
         }
     }
 
+    /// Largest sample magnitude accepted. Any unit fits (ADC counts, mV, µV); beyond it the
+    /// float32 network would overflow.
+    static let maxSampleMagnitude = 1e15
+
+    /// The sampling-rate rule: raw recordings need their rate; preprocessed windows are 256 Hz.
+    func checked(_ recs: [[Double]], fs: Double?, preprocessed: Bool, how: String) throws -> Input {
+        let rate: Double
+        switch (fs, preprocessed) {
+        case let (f?, _): rate = f
+        case (nil, true): rate = Preprocessing.targetRate
+        case (nil, false):
+            throw Self.unprocessable("missing_fs", "the sampling rate is required for raw recordings: send \(how) (or preprocessed: true for 256 Hz windows)")
+        }
+        return try checked(Input(recordings: recs, fs: rate, preprocessed: preprocessed))
+    }
+
     func checked(_ i: Input) throws -> Input {
         guard !i.recordings.isEmpty else { throw Self.unprocessable("empty", "'ecg' holds no samples") }
+        for (k, rec) in i.recordings.enumerated() {
+            if let bad = rec.firstIndex(where: { $0.isFinite && abs($0) > Self.maxSampleMagnitude }) {
+                throw Self.unprocessable("out_of_range", "recording \(k): sample \(bad) is \(rec[bad]); samples must be within ±1e15")
+            }
+        }
         guard i.recordings.count <= config.maxRecordings else {
             throw HTTPError(status: 413, code: "too_many_recordings", message: "more than \(config.maxRecordings) recordings in one request")
         }
         if let e = i.recordings.firstIndex(where: { $0.isEmpty }) { throw Self.unprocessable("empty", "recording \(e) is empty") }
-        guard Preprocessing.ratio(from: i.fs) != nil else { throw Self.unprocessable("bad_fs", "fs \(i.fs) Hz is not supported (50 Hz to 10 kHz)") }
+        guard Preprocessing.ratio(from: i.fs) != nil else { throw Self.unprocessable("bad_fs", "fs \(i.fs) Hz is out of range (50 Hz to 10 kHz)") }
         if i.preprocessed && i.fs != 256 { throw Self.unprocessable("bad_fs", "with preprocessed: true, fs must be 256") }
         return i
     }
 
     // MARK: responses
+
+    /// Content negotiation (RFC 9110 §12.5.1): npy when application/x-npy has a q-value
+    /// above 0 and not below that of application/json (or of a wildcard covering it).
+    static func prefersNPY(_ accept: String?) -> Bool {
+        guard let accept else { return false }
+        var npy = 0.0, json = 0.0, wildcard = -1.0
+        for item in accept.split(separator: ",") {
+            let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard let type = parts.first else { continue }
+            var q = 1.0
+            for p in parts.dropFirst() where p.hasPrefix("q=") { q = Double(p.dropFirst(2)) ?? 0 }
+            switch type {
+            case "application/x-npy": npy = max(npy, q)
+            case "application/json": json = max(json, q)
+            case "*/*", "application/*": wildcard = max(wildcard, q)
+            default: break
+            }
+        }
+        if json == 0 && wildcard > 0 && !accept.lowercased().contains("application/json") { json = wildcard }
+        return npy > 0 && npy >= json
+    }
 
     /// What each recording gave: its windows and the seconds at its end that did not fill one.
     func remaindersJSON(_ w: inout JSONWriter, _ prepared: [(Preprocessing.Prepared, Int)]) {
@@ -431,7 +487,16 @@ func gunzip(_ data: [UInt8], limit: Int) throws -> [UInt8] {
                 throw HTTPError(status: 413, code: "payload_too_large", message: "gzip body inflates to more than \(limit) bytes")
             }
             out.append(contentsOf: chunk[0..<produced])
-            if rc == Z_STREAM_END { break }
+            if rc == Z_STREAM_END {
+                // RFC 1952: a gzip file is one or more members; anything else after one is an error.
+                if s.avail_in == 0 { break }
+                let next = s.next_in!
+                guard s.avail_in >= 2, next[0] == 0x1F, next[1] == 0x8B else {
+                    throw HTTPError(status: 400, code: "bad_gzip", message: "\(s.avail_in) bytes after the end of the gzip data that are not a gzip member")
+                }
+                guard inflateReset(&s) == Z_OK else { throw HTTPError(status: 500, code: "internal", message: "zlib reset failed") }
+                continue
+            }
             guard rc == Z_OK else { throw HTTPError(status: 400, code: "bad_gzip", message: "corrupt gzip body (zlib \(rc))") }
             if s.avail_in == 0 && produced == 0 { throw HTTPError(status: 400, code: "bad_gzip", message: "truncated gzip body") }
         } while true

@@ -9,6 +9,8 @@ struct HTTPRequest: Sendable {
     var target: String
     var path: String
     var query: [String: String]
+    /// Query parameters given more than once (the application refuses them).
+    var duplicateQuery: [String] = []
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     var minorVersion: Int
     /// Header fields in order, names lower-cased.
@@ -211,7 +213,11 @@ struct HTTPParser {
         }
         req = r
         if let te = tes.first {
-            guard tes.count == 1, r.minorVersion == 1, te.value.lowercased() == "chunked" else {
+            // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing.
+            guard r.minorVersion == 1 else {
+                throw HTTPError.bad("Transfer-Encoding is not allowed in HTTP/1.0 (send Content-Length)")
+            }
+            guard tes.count == 1, te.value.lowercased() == "chunked" else {
                 throw HTTPError(status: 501, code: "not_implemented", message: "unsupported Transfer-Encoding '\(te.value)' (only chunked)")
             }
             state = .chunkSize
@@ -272,22 +278,24 @@ struct HTTPParser {
             throw HTTPError.bad("request target must be an absolute path (origin-form)")
         }
         let t = String(decoding: target, as: UTF8.self)
-        let (path, query) = splitTarget(t)
-        return HTTPRequest(method: String(decoding: parts[0], as: UTF8.self), target: t, path: path, query: query,
+        let (path, query, dups) = splitTarget(t)
+        return HTTPRequest(method: String(decoding: parts[0], as: UTF8.self), target: t, path: path, query: query, duplicateQuery: dups,
                            minorVersion: minor, headers: [], body: [], keepAlive: minor == 1)
     }
 
-    static func splitTarget(_ t: String) -> (String, [String: String]) {
-        guard let q = t.firstIndex(of: "?") else { return (percentDecode(t) ?? t, [:]) }
+    static func splitTarget(_ t: String) -> (String, [String: String], [String]) {
+        guard let q = t.firstIndex(of: "?") else { return (percentDecode(t) ?? t, [:], []) }
         var out: [String: String] = [:]
+        var dups: [String] = []
         for pair in t[t.index(after: q)...].split(separator: "&") {
             let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let k = percentDecode(String(kv[0])) ?? String(kv[0])
             let v = kv.count > 1 ? (percentDecode(String(kv[1])) ?? String(kv[1])) : ""
+            if out[k] != nil && !dups.contains(k) { dups.append(k) }
             out[k] = v
         }
         let p = String(t[..<q])
-        return (percentDecode(p) ?? p, out)
+        return (percentDecode(p) ?? p, out, dups)
     }
 
     static func percentDecode(_ s: String) -> String? {

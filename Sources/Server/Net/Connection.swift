@@ -65,7 +65,7 @@ protocol RequestHandler: AnyObject, Sendable {
     /// thread). Returns a cancel action for work still in progress, if any.
     func handle(_ r: HTTPRequest, requestID: String, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)?
     /// A request refused by the parser (for the log and metrics).
-    func refused(_ e: HTTPError, bytesIn: Int)
+    func refused(_ e: HTTPError, requestID: String, bytesIn: Int)
     /// Called once per answered request, for logs and metrics.
     func log(_ r: HTTPRequest, requestID: String, response: HTTPResponse, bytesOut: Int, started: DispatchTime)
 }
@@ -219,8 +219,9 @@ final class Connection: @unchecked Sendable {
                 requestStarted = parser.inProgress ? .now() : nil
                 dispatch(req)
             } catch let e as HTTPError {
-                server.handler.refused(e, bytesIn: parser.buffered)
                 let s = Slot()
+                s.requestID = Self.requestID(nil)
+                server.handler.refused(e, requestID: s.requestID!, bytesIn: parser.buffered)
                 s.response = .error(e); s.keepAlive = false
                 slots.append(s)
                 closeAfterFlush = true

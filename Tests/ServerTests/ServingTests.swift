@@ -1,0 +1,97 @@
+import CZlib
+import Foundation
+import Model
+import NPY
+import Testing
+@testable import Server
+
+/// Issue #10: every answer right, no silent defaults, HTTP details.
+@Suite(.serialized) struct Serving {
+    static let srv = try! TestServer()
+    static let raw20s = (0..<(500 * 20)).map { sin(Double($0) / 40) + 0.1 * cos(Double($0) / 3) }
+
+    func send(_ bytes: [UInt8]) throws -> Response {
+        let c = try RawClient(port: Self.srv.port)
+        c.send(bytes)
+        return try #require(c.response())
+    }
+    func json(_ o: [String: Any], path: String = "/embed", headers: [String: String] = [:]) throws -> Response {
+        try send(request("POST", path, body: jsonBody(o), headers: ["Content-Type": "application/json"].merging(headers) { $1 }))
+    }
+
+    @Test("samples beyond ±1e15 are refused with 422 naming the sample, in JSON and float64 npy")
+    func outOfRange() throws {
+        var w = Array(fixtureInputs[0..<2560]).map(Double.init)
+        w[17] = 1e39
+        var r = try json(["ecg": w, "preprocessed": true])
+        #expect(r.status == 422 && r.errorCode == "out_of_range" && r.text.contains("sample 17"), "\(r.text)")
+        w[17] = 1e300
+        let npy = NPY.encode(NPYArray(dtype: .f8, shape: [2560], data: w.withUnsafeBytes { Array($0) }))
+        r = try send(request("POST", "/classify?preprocessed=true", body: npy, headers: ["Content-Type": "application/x-npy"]))
+        #expect(r.status == 422 && r.errorCode == "out_of_range", "\(r.text)")
+    }
+
+    @Test("any sampling rate from 50 Hz to 10 kHz is served", arguments: [333.333, 257.123, 256.001, 360.001, 50.0, 9999.9])
+    func awkwardRates(_ fs: Double) throws {
+        let n = Int((fs * 10.5).rounded(.up))
+        let r = try json(["ecg": (0..<n).map { sin(Double($0) / fs * 7) }, "fs": fs])
+        #expect(r.status == 200, "fs \(fs): \(r.text.prefix(200))")
+        #expect((r.json as? [String: Any])?["embeddings"] as? [[Double]] != nil)
+    }
+
+    @Test("no silent defaults: a raw recording needs its rate; fs in the query of a JSON body is refused")
+    func rates() throws {
+        var r = try json(["ecg": Self.raw20s])
+        #expect(r.status == 422 && r.errorCode == "missing_fs" && r.text.contains("\\\"fs\\\""), "\(r.text)")
+        r = try send(request("POST", "/embed?fs=500", body: jsonBody(["ecg": Self.raw20s]), headers: ["Content-Type": "application/json"]))
+        #expect(r.status == 400 && r.text.contains("query parameter 'fs'"), "\(r.text)")
+        let npy = NPY.encode(NPYArray(floats: Self.raw20s.map(Float.init), shape: [Self.raw20s.count]))
+        r = try send(request("POST", "/embed", body: npy, headers: ["Content-Type": "application/x-npy"]))
+        #expect(r.status == 422 && r.errorCode == "missing_fs" && r.text.contains("?fs="), "\(r.text)")
+        r = try send(request("POST", "/embed?fs=500", body: npy, headers: ["Content-Type": "application/x-npy"]))
+        #expect(r.status == 200)
+        r = try send(request("POST", "/embed?fs=500&fs=256", body: npy, headers: ["Content-Type": "application/x-npy"]))
+        #expect(r.status == 400 && r.text.contains("more than once"), "\(r.text)")
+        // Preprocessed windows are 256 Hz and need no rate.
+        r = try json(["ecg": Array(fixtureInputs[0..<2560]).map(Double.init), "preprocessed": true])
+        #expect(r.status == 200)
+    }
+
+    @Test("Accept q-values are honoured", arguments: [
+        ("application/x-npy", true), ("application/x-npy;q=0, application/json", false), ("application/json;q=0.5, application/x-npy", true),
+        ("application/json, application/x-npy;q=0.9", false), ("*/*", false), ("application/x-npy; q=0.8, */*;q=0.1", true),
+    ])
+    func accept(_ c: (String, Bool)) throws {
+        let r = try json(["ecg": Array(fixtureInputs[0..<2560]).map(Double.init), "preprocessed": true], headers: ["Accept": c.0])
+        #expect(r.status == 200)
+        #expect((r.headers["content-type"] == "application/x-npy") == c.1, "Accept: \(c.0) → \(r.headers["content-type"] ?? "")")
+    }
+
+    @Test("HTTP/1.0 with Transfer-Encoding is a framing error (400), and parser refusals carry X-Request-ID")
+    func framing() throws {
+        let r = try send(Array("POST /embed HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n0\r\n\r\n".utf8))
+        #expect(r.status == 400 && r.text.contains("HTTP/1.0") && !r.text.contains("only chunked"), "\(r.text)")
+        #expect((r.headers["x-request-id"] ?? "").count == 16)
+    }
+
+    @Test("gzip: every member of a multi-member body is decoded; bytes after the last member are refused")
+    func gzipMembers() throws {
+        let body = jsonBody(["ecg": Array(fixtureInputs[0..<2560]).map(Double.init), "preprocessed": true])
+        let half = body.count / 2
+        var r = try send(request("POST", "/embed", body: gzip(Array(body[..<half])) + gzip(Array(body[half...])),
+                                 headers: ["Content-Type": "application/json", "Content-Encoding": "gzip"]))
+        #expect(r.status == 200, "\(r.text)")
+        r = try send(request("POST", "/embed", body: gzip(body) + Array("garbage".utf8), headers: ["Content-Type": "application/json", "Content-Encoding": "gzip"]))
+        #expect(r.status == 400 && r.errorCode == "bad_gzip", "\(r.text)")
+    }
+
+    @Test("/openapi.yaml is the built-in spec, identical to openapi.yaml (regenerate with scripts/embed_openapi.py)")
+    func builtInSpec() throws {
+        let file = try String(contentsOfFile: repo("openapi.yaml"), encoding: .utf8)
+        #expect(OpenAPISpec.yaml == file, "Sources/Server/App/OpenAPISpec.swift is stale: run scripts/embed_openapi.py")
+        let s = try TestServer(["--openapi", ""])
+        let c = try RawClient(port: s.port)
+        c.send(request("GET", "/openapi.yaml"))
+        #expect(c.response()?.text == file)
+    }
+}
