@@ -95,3 +95,26 @@ import Testing
         #expect(c.response()?.text == file)
     }
 }
+
+@Suite struct ReadmeExamples {
+    @Test("every `curl -s localhost:8080…` line of the README runs as written and answers 200",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")))
+    func readme() throws {
+        let lines = try String(contentsOfFile: repo("README.md"), encoding: .utf8).split(separator: "\n")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("curl -s localhost:8080") }
+        #expect(lines.count >= 4)
+        let s = try TestServer()
+        for line in lines {
+            let cmd = line.replacingOccurrences(of: "localhost:8080", with: "127.0.0.1:\(s.port)")
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", cmd + " -o /dev/null -w '%{http_code}'"]
+            p.currentDirectoryURL = repoRoot
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run(); p.waitUntilExit()
+            let code = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(code == "200", "\(line) → \(code)")
+        }
+    }
+}
