@@ -25,11 +25,14 @@ struct ServerProcess {
     let port: Int
     var pid: Int32 { process.processIdentifier }
 
-    init(_ args: [String]) throws {
+    let out: Pipe
+
+    init(_ args: [String], quiet: Bool = true) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Process_.serverBin)
-        p.arguments = ["--port", "0", "--host", "127.0.0.1", "--weights", fixtureWeightsDir, "--openapi", repo("openapi.yaml"), "--quiet"] + args
+        p.arguments = ["--port", "0", "--host", "127.0.0.1", "--weights", fixtureWeightsDir] + (quiet ? ["--quiet"] : []) + args
         let out = Pipe()
+        self.out = out
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -41,7 +44,13 @@ struct ServerProcess {
         }
         process = p
         port = Int(text.components(separatedBy: "\"port\":")[1].prefix { $0.isNumber })!
+        startupLog = text
     }
+
+    let startupLog: String
+
+    /// Everything it logged (after it has been stopped).
+    func log() -> String { startupLog + String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
 
     func stop() { kill(pid, SIGKILL); process.waitUntilExit() }
 }
@@ -248,5 +257,57 @@ struct ServerProcess {
         // The multi-label pretext head: mean independent probabilities, no argmax label.
         let ssl = try #require(recs[1]["ssl_transformations"])
         #expect((ssl["probabilities"] as? [Double])?.count == 7 && ssl["label"] == nil)
+    }
+}
+
+@Suite struct APIKeyAuth {
+    @Test("API keys: model routes need a bearer token (raw or sha256-listed), probes stay open, no key and no sample in the logs")
+    func keys() throws {
+        let raw = "k3y-" + String(UInt64.random(in: 1 << 60 ..< UInt64.max), radix: 16)
+        let hashedKey = "other-" + String(UInt64.random(in: 1 << 60 ..< UInt64.max), radix: 16)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(getpid())").path
+        try "# keys\n\(raw)\nsha256:\(sha256Hex(Array(hashedKey.utf8)))\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let s = try ServerProcess(["--api-keys-file", file], quiet: false)
+        let c = try RawClient(port: s.port)
+        for p in ["/health", "/ready", "/metrics", "/openapi.yaml"] {
+            c.send(request("GET", p)); #expect(c.response()?.status == 200, "\(p)")
+        }
+        var w = Array(fixtureInputs[0..<2560]).map(Double.init)
+        w[5] = 123.456789  // a marker sample that must never be logged
+        let body = jsonBody(["ecg": w, "preprocessed": true])
+        c.send(request("POST", "/embed", body: body, headers: ["Content-Type": "application/json"]))
+        var r = try #require(c.response())
+        #expect(r.status == 401 && r.errorCode == "unauthorized" && r.headers["www-authenticate"] == #"Bearer realm="ecg-affect""#)
+        c.send(request("POST", "/embed", body: body, headers: ["Content-Type": "application/json", "Authorization": "Bearer wrong-key-0123456789"]))
+        r = try #require(c.response())
+        #expect(r.status == 401 && (r.headers["www-authenticate"] ?? "").contains("invalid_token"))
+        c.send(request("GET", "/v1/model")); #expect(c.response()?.status == 401)
+        for k in [raw, hashedKey] {
+            c.send(request("POST", "/embed", body: body, headers: ["Content-Type": "application/json", "Authorization": "Bearer \(k)"]))
+            #expect(c.response()?.status == 200)
+            c.send(request("GET", "/v1/model", headers: ["Authorization": "bearer \(k)"])); #expect(c.response()?.status == 200)
+        }
+        s.stop()
+        let log = s.log()
+        #expect(log.contains("\"status\":401") && log.contains("\"api_keys\":2"), "the log should record the requests")
+        #expect(!log.contains(raw) && !log.contains(hashedKey) && !log.contains("wrong-key"), "a key appears in the log")
+        #expect(!log.contains("123.456"), "an ECG sample appears in the log")
+    }
+
+    @Test("a bad keys file stops the server at start with a message that does not show the key")
+    func badFile() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("badkeys-\(getpid())").path
+        try "short\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Process_.serverBin)
+        p.arguments = ["--port", "0", "--weights", fixtureWeightsDir, "--api-keys-file", file]
+        let err = Pipe()
+        p.standardError = err; p.standardOutput = FileHandle.nullDevice
+        try p.run(); p.waitUntilExit()
+        #expect(p.terminationStatus == 2)
+        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(msg.contains("line 1") && !msg.contains("short"), "\(msg)")
     }
 }

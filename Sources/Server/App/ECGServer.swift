@@ -51,17 +51,20 @@ struct ECGServer: ParsableCommand {
     @Option(help: "Seconds to keep reading and discarding a client's input after a final response (lingering close, so the response is not lost to a TCP reset). [ECG_LINGER_SECONDS]")
     var lingerSeconds: Double = env("ECG_LINGER_SECONDS", 2.0)
     @Option(help: "Seconds to finish requests in flight after SIGTERM. [ECG_DRAIN_SECONDS]") var drainSeconds: Double = env("ECG_DRAIN_SECONDS", 20.0)
+    @Option(help: "File of API keys, one per line (or sha256:<hex> of one); when given, /embed, /classify, /features and /v1/model need Authorization: Bearer <key>. Keys are kept hashed and never logged. [ECG_API_KEYS_FILE]")
+    var apiKeysFile: String = env("ECG_API_KEYS_FILE", "")
     @Flag(help: "No per-request log lines.") var quiet = false
 
     /// Builds the service from loaded weights and options (shared with the tests).
-    static func assemble(network: SSLNetwork, manifest: Manifest, affect: [AffectHead], options o: ECGServer, logger: Logger)
+    static func assemble(network: SSLNetwork, manifest: Manifest, affect: [AffectHead], options o: ECGServer, logger: Logger,
+                         apiKeys: APIKeys = APIKeys())
         -> (HTTPServer, ECGService, InferenceQueue) {
         let metrics = Metrics()
         let queue = InferenceQueue(encoder: network.encoder, workers: o.workers, capacity: o.queueCapacity, maxBatch: o.maxBatch,
                                    batchWaitMs: o.batchWaitMs, metrics: metrics)
         let limits = HTTPLimits(maxRequestLine: o.maxRequestLine, maxHeaderBytes: o.maxHeaderBytes, maxHeaderCount: 100, maxBodyBytes: o.maxBodyBytes)
         let service = ECGService(network: network, manifest: manifest, affect: affect, queue: queue, metrics: metrics, logger: logger,
-                                 config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: 1024, openapiPath: o.openapi), limits: limits)
+                                 config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: 1024, apiKeys: apiKeys, openapiPath: o.openapi), limits: limits)
         let server = HTTPServer(handler: service,
                                 config: .init(limits: limits, readTimeout: o.readTimeout, headerTimeout: o.headerTimeout, idleTimeout: o.idleTimeout,
                                               maxPipelined: 16, lingerSeconds: o.lingerSeconds),
@@ -105,15 +108,22 @@ struct ECGServer: ParsableCommand {
             FileHandle.standardError.write(Data("ecg-server: cannot read --openapi '\(openapi)'\nHINT: leave --openapi out to serve the spec built into the binary.\n".utf8))
             throw ExitCode(2)
         }
+        var keys = APIKeys()
+        if !apiKeysFile.isEmpty {
+            do { keys = try APIKeys(file: apiKeysFile) } catch {
+                FileHandle.standardError.write(Data("ecg-server: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
         let (server, service, queue) = Self.assemble(network: network, manifest: manifest, affect: affect, options: self,
-                                                     logger: quiet ? Logger(enabled: false) : logger)
+                                                     logger: quiet ? Logger(enabled: false) : logger, apiKeys: keys)
         let bound: Int
         do { bound = try server.start(host: host, port: port) } catch {
             FileHandle.standardError.write(Data("ecg-server: cannot listen on \(host):\(port): \(error)\n".utf8))
             throw ExitCode(2)
         }
         logger.info("listening", [("host", host), ("port", bound), ("weights", weights), ("encoder_sha256", manifest.encoder.sha256),
-                                  ("kernels", Encoder.kernelName), ("workers", workers), ("openapi", openapi.isEmpty ? "built-in" : openapi), ("heads", service.heads.map(\.name).joined(separator: ","))])
+                                  ("kernels", Encoder.kernelName), ("workers", workers), ("openapi", openapi.isEmpty ? "built-in" : openapi), ("api_keys", keys.count), ("heads", service.heads.map(\.name).joined(separator: ","))])
         // Warm-up: one window through the engine before /ready says yes.
         let warm = InferenceJob(windows: [Float](repeating: 0, count: 2560), count: 1) { _ in
             service.setReady(true)

@@ -43,6 +43,8 @@ struct ServedHead: Sendable {
 struct ServiceConfig: Sendable {
     var maxWindows = 1024
     var maxRecordings = 1024
+    /// Bearer tokens for the model routes (empty: no authentication).
+    var apiKeys = APIKeys()
     /// An OpenAPI file to serve instead of the built-in spec ("" = built-in).
     var openapiPath = ""
 }
@@ -114,6 +116,13 @@ final class ECGService: RequestHandler, @unchecked Sendable {
     func handle(_ r: HTTPRequest, requestID: String, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)? {
         guard let allowed = Self.routes[r.path] else {
             respond(.error(HTTPError(status: 404, code: "not_found", message: "no route \(r.path)")))
+            return nil
+        }
+        if !config.apiKeys.isEmpty && APIKeys.protectedPaths.contains(r.path) && !config.apiKeys.accepts(r.header("authorization")) {
+            let given = r.header("authorization") != nil
+            respond(.error(HTTPError(status: 401, code: "unauthorized",
+                                     message: given ? "the bearer token is not valid" : "this route needs an API key: Authorization: Bearer <key>",
+                                     headers: [("WWW-Authenticate", given ? #"Bearer realm="ecg-affect", error="invalid_token""# : #"Bearer realm="ecg-affect""#)])))
             return nil
         }
         guard allowed.contains(r.method) else {

@@ -61,7 +61,9 @@ paths:
     get:
       summary: The weights manifest as served, with the runtime's kernels and heads.
       operationId: model
+      security: [{}, {bearerAuth: []}]
       responses:
+        "401": {$ref: "#/components/responses/Error"}
         "200":
           description: manifest
           content:
@@ -134,6 +136,7 @@ paths:
     post:
       summary: 128-d embeddings of every 10 s window.
       operationId: embed
+      security: [{}, {bearerAuth: []}]
       parameters:
         - $ref: "#/components/parameters/fs"
         - $ref: "#/components/parameters/preprocessed"
@@ -148,6 +151,7 @@ paths:
               schema: {$ref: "#/components/schemas/EmbedResponse"}
             application/x-npy:
               schema: {type: string, format: binary, description: "float32 array (windows, 128)"}
+        "401": {$ref: "#/components/responses/Error"}
         "400": {$ref: "#/components/responses/Error"}
         "408": {$ref: "#/components/responses/Error"}
         "411": {$ref: "#/components/responses/Error"}
@@ -159,6 +163,7 @@ paths:
     post:
       summary: Head probabilities per window and the most likely label per recording.
       operationId: classify
+      security: [{}, {bearerAuth: []}]
       parameters:
         - $ref: "#/components/parameters/fs"
         - $ref: "#/components/parameters/preprocessed"
@@ -171,6 +176,7 @@ paths:
           content:
             application/json:
               schema: {$ref: "#/components/schemas/ClassifyResponse"}
+        "401": {$ref: "#/components/responses/Error"}
         "400": {$ref: "#/components/responses/Error"}
         "404": {$ref: "#/components/responses/Error"}
         "408": {$ref: "#/components/responses/Error"}
@@ -190,6 +196,7 @@ paths:
         or a rate outside 30-220 bpm, "poor" when an RR interval is outside 0.3-2.0 s or more
         than 50 % away from the window's median RR, else "good".
       operationId: features
+      security: [{}, {bearerAuth: []}]
       parameters:
         - $ref: "#/components/parameters/fs"
         - $ref: "#/components/parameters/preprocessed"
@@ -202,6 +209,7 @@ paths:
           content:
             application/json:
               schema: {$ref: "#/components/schemas/FeaturesResponse"}
+        "401": {$ref: "#/components/responses/Error"}
         "400": {$ref: "#/components/responses/Error"}
         "408": {$ref: "#/components/responses/Error"}
         "411": {$ref: "#/components/responses/Error"}
@@ -210,6 +218,15 @@ paths:
         "422": {$ref: "#/components/responses/Error"}
         "503": {$ref: "#/components/responses/Unavailable"}
 components:
+  securitySchemes:
+    bearerAuth:
+      type: http
+      scheme: bearer
+      description: >
+        Only when the server runs with --api-keys-file: the model routes (/embed,
+        /classify, /features, /v1/model) then need Authorization: Bearer <key> and answer
+        401 with WWW-Authenticate: Bearer otherwise. /health, /ready, /metrics and
+        /openapi.yaml stay open.
   parameters:
     fs:
       name: fs
