@@ -1,9 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// The project's own Swift targets build with zero warnings (a warning fails the build).
+let strict: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
+
 let package = Package(
     name: "ecg-affect",
-    platforms: [.macOS(.v13)],
+    // Linux only: the server and tools call Glibc directly (sockets, signals, /proc); no
+    // platform is declared because no Apple platform is supported.
     products: [
         .executable(name: "ecg-server", targets: ["Server"]),
         .executable(name: "ecg-train", targets: ["Train"]),
@@ -24,20 +28,20 @@ let package = Package(
         // Hand-written compute kernels; the fast path is picked at run time from CPUID.
         .target(name: "CKernels", path: "Sources/CKernels",
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
-        .target(name: "NPY", dependencies: ["CZlib"]),
-        .target(name: "Model", dependencies: ["NPY", "CKernels", "CZlib", "COpenSSL"]),
+        .target(name: "NPY", dependencies: ["CZlib"], swiftSettings: strict),
+        .target(name: "Model", dependencies: ["NPY", "CKernels", "CZlib", "COpenSSL"], swiftSettings: strict),
         // Offline only: pre-training, fine-tuning, checkpoint import. ecg-server does not link it.
-        .target(name: "Training", dependencies: ["Model", "NPY", "CKernels"]),
+        .target(name: "Training", dependencies: ["Model", "NPY", "CKernels"], swiftSettings: strict),
         .executableTarget(name: "Server", dependencies: [
             "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], swiftSettings: strict),
         .executableTarget(name: "Train", dependencies: [
             "Training", "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
-        .testTarget(name: "NPYTests", dependencies: ["NPY"], resources: [.copy("Fixtures")]),
+        ], swiftSettings: strict),
+        .testTarget(name: "NPYTests", dependencies: ["NPY"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "NPY", "CKernels"],
-                    resources: [.copy("Fixtures")]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Model", "Training", "NPY"]),
+                    resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Model", "Training", "NPY"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
