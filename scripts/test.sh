@@ -36,6 +36,8 @@ PORT=$(grep -o '"port":[0-9]*' "$LOG" | head -1 | cut -d: -f2)
 # 10 s of ECG, which the contract answers with a documented 422.
 "$VENV/bin/schemathesis" run openapi.yaml --url "http://127.0.0.1:$PORT" --checks all \
     --exclude-checks positive_data_acceptance --max-examples 60 --seed 1
+echo "== hostile clients (bench/hostile.py --quick) against the same server"
+python3 bench/hostile.py "$PORT" "$PID" --quick
 kill -TERM $PID; wait $PID
 
 echo "== Dockerfile (hadolint) and Kubernetes manifests"

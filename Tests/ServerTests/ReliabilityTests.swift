@@ -111,6 +111,25 @@ struct ServerProcess {
         #expect(s.server.connectionCount == 1)
     }
 
+    @Test("connections that never sent a request are evicted before a served keep-alive client")
+    func silentFirst() throws {
+        let s = try TestServer(["--max-connections", "4", "--header-timeout", "30"])
+        let k = try RawClient(port: s.port)
+        k.send(request("GET", "/health"))
+        #expect(k.response()?.status == 200)
+        usleep(100_000)  // k is idle now, and older than the silent ones
+        let silent = try (0..<3).map { _ in try RawClient(port: s.port) }
+        usleep(100_000)
+        for _ in 0..<3 {
+            let n = try RawClient(port: s.port)
+            n.send(request("GET", "/health"))
+            #expect(n.response()?.status == 200)
+        }
+        k.send(request("GET", "/health"))
+        #expect(k.response()?.status == 200, "the served keep-alive client was evicted")
+        _ = silent
+    }
+
     @Test("with every slot busy, probes are still answered on reserved slots; other routes get 503")
     func probesUnderPressure() throws {
         let s = try TestServer(["--max-connections", "4", "--header-timeout", "30", "--reserved-probe-connections", "2"])

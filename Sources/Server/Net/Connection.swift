@@ -155,7 +155,7 @@ final class Connection: @unchecked Sendable {
 
     private func reportIdle() {
         let idle = isIdle
-        if idle != reportedIdle { reportedIdle = idle; server.setIdle(self, idle) }
+        if idle != reportedIdle { reportedIdle = idle; server.setIdle(self, idle, served: served > 0) }
     }
 
     /// The server is full and chose this connection to make room: close it if it is
@@ -383,7 +383,7 @@ final class Connection: @unchecked Sendable {
             lingering = true
             lingerUntil = .now() + config.lingerSeconds
             lingerLeft = config.lingerBytes
-            server.setIdle(self, false)
+            server.setIdle(self, false, served: served > 0)
             shutdown(fd, Int32(SHUT_WR))
             if readSuspended { readSource.resume(); readSuspended = false }
             discardInput()

@@ -25,8 +25,10 @@ final class HTTPServer: @unchecked Sendable {
     private let acceptQueue = DispatchQueue(label: "accept")
     private let lock = NSLock()
     private var connections: [ObjectIdentifier: Connection] = [:]
-    /// Idle connections (no request in progress, nothing to write) and since when.
-    private var idleSince: [ObjectIdentifier: UInt64] = [:]
+    /// Idle connections (no request in progress, nothing to write): whether they have
+    /// been served a response yet, and since when they are idle. Connections that never
+    /// sent a request are evicted first, then the longest-idle keep-alive ones.
+    private var idleSince: [ObjectIdentifier: (served: Bool, since: UInt64)] = [:]
     private var probeConnections = 0
     private var draining = false
 
@@ -36,11 +38,11 @@ final class HTTPServer: @unchecked Sendable {
     }
 
     /// A connection reports that it became idle or busy.
-    func setIdle(_ c: Connection, _ idle: Bool) {
+    func setIdle(_ c: Connection, _ idle: Bool, served: Bool) {
         let id = ObjectIdentifier(c)
         lock.lock(); defer { lock.unlock() }
         guard connections[id] != nil else { return }
-        if idle { idleSince[id] = DispatchTime.now().uptimeNanoseconds } else { idleSince[id] = nil }
+        if idle { idleSince[id] = (served, DispatchTime.now().uptimeNanoseconds) } else { idleSince[id] = nil }
     }
 
     var isDraining: Bool { lock.lock(); defer { lock.unlock() }; return draining }
@@ -69,7 +71,8 @@ final class HTTPServer: @unchecked Sendable {
             if draining {
                 admission = .refused
             } else if connections.count - probeConnections >= maxConnections {
-                if let (id, _) = idleSince.min(by: { $0.value < $1.value }), let victim = connections[id] {
+                if let (id, _) = idleSince.min(by: { ($0.value.served ? 1 : 0, $0.value.since) < ($1.value.served ? 1 : 0, $1.value.since) }),
+                   let victim = connections[id] {
                     idleSince[id] = nil  // chosen once; it closes itself if still idle
                     admission = .evicting(victim)
                 } else if probeConnections < reservedProbeSlots {
@@ -102,7 +105,7 @@ final class HTTPServer: @unchecked Sendable {
             let conn = Connection(fd: c, server: self, config: config, probeOnly: probe)
             lock.lock()
             connections[ObjectIdentifier(conn)] = conn
-            if probe { probeConnections += 1 } else { idleSince[ObjectIdentifier(conn)] = DispatchTime.now().uptimeNanoseconds }
+            if probe { probeConnections += 1 } else { idleSince[ObjectIdentifier(conn)] = (false, DispatchTime.now().uptimeNanoseconds) }
             lock.unlock()
             metrics.connectionOpened()
             conn.start()
