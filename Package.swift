@@ -32,8 +32,11 @@ let package = Package(
         .target(name: "Model", dependencies: ["NPY", "CKernels", "CZlib", "COpenSSL"], swiftSettings: strict),
         // Offline only: pre-training, fine-tuning, checkpoint import. ecg-server does not link it.
         .target(name: "Training", dependencies: ["Model", "NPY", "CKernels"], swiftSettings: strict),
+        // HTTP/1.1 over POSIX sockets and Dispatch: parser, connections, server, JSON, gzip.
+        // Knows nothing of the model.
+        .target(name: "HTTP", dependencies: ["CZlib"], swiftSettings: strict),
         .executableTarget(name: "Server", dependencies: [
-            "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "HTTP", "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "Train", dependencies: [
             "Training", "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -41,7 +44,7 @@ let package = Package(
         .testTarget(name: "NPYTests", dependencies: ["NPY"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "NPY", "CKernels"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Model", "Training", "NPY"], swiftSettings: strict),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "HTTP", "Model", "Training", "NPY"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

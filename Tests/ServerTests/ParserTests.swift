@@ -1,4 +1,5 @@
 import Testing
+@testable import HTTP
 @testable import Server
 
 /// A request text and what the parser must answer.

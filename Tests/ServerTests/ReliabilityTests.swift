@@ -3,6 +3,7 @@ import Foundation
 import Model
 import Training
 import NPY
+@testable import HTTP
 @testable import Server
 
 /// Resident set size of a process in bytes (Linux /proc).

@@ -3,6 +3,7 @@ import Foundation
 import Model
 import NPY
 import Testing
+@testable import HTTP
 @testable import Server
 
 /// Issue #10: every answer right, no silent defaults, HTTP details.

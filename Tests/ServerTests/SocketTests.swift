@@ -4,6 +4,7 @@ import Model
 import Training
 import NPY
 import Testing
+@testable import HTTP
 @testable import Server
 
 func gzip(_ b: [UInt8]) -> [UInt8] {

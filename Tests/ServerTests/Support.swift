@@ -2,6 +2,7 @@ import Foundation
 import Model
 import Training
 import NPY
+@testable import HTTP
 @testable import Server
 
 /// The repository root, found from this file's path (tests run from a checkout).

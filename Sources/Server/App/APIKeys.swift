@@ -1,4 +1,5 @@
 import Foundation
+import HTTP
 import Model
 
 /// Bearer tokens that may call the model routes, kept only as SHA-256 digests and

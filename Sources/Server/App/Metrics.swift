@@ -1,7 +1,8 @@
 import Foundation
+import HTTP
 
 /// Prometheus metrics (text exposition format 0.0.4), thread-safe.
-final class Metrics: @unchecked Sendable {
+final class Metrics: ConnectionMetrics, @unchecked Sendable {
     private let lock = NSLock()
     private var requests: [String: Int] = [:]             // "route|status"
     private var latency: [String: Histogram] = [:]        // route

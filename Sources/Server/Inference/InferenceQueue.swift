@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import HTTP
 import Model
 
 /// One request's windows on their way through the encoder.

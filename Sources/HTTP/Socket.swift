@@ -8,16 +8,16 @@ import Darwin
 import Foundation
 
 /// A failed system call, with its errno.
-struct SyscallError: Error, CustomStringConvertible {
-    var call: String
-    var errno: Int32
-    var description: String { "\(call) failed: \(String(cString: strerror(errno))) (errno \(errno))" }
+package struct SyscallError: Error, CustomStringConvertible {
+    package var call: String
+    package var errno: Int32
+    package var description: String { "\(call) failed: \(String(cString: strerror(errno))) (errno \(errno))" }
 }
 
 /// Thin wrappers over the socket system calls: errno in the errors, EINTR retried.
-enum Sys {
+package enum Sys {
     @discardableResult
-    static func retry(_ name: String, _ body: () -> Int) throws -> Int {
+    package static func retry(_ name: String, _ body: () -> Int) throws -> Int {
         while true {
             let r = body()
             if r >= 0 { return r }
@@ -27,19 +27,19 @@ enum Sys {
         }
     }
 
-    static func setNonBlocking(_ fd: Int32) throws {
+    package static func setNonBlocking(_ fd: Int32) throws {
         let flags = fcntl(fd, F_GETFL, 0)
         guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) >= 0 else { throw SyscallError(call: "fcntl", errno: errno) }
     }
 
-    static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) {
+    package static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) {
         var v = value
         _ = setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size))
     }
 
     /// A listening, non-blocking TCP socket on host:port (IPv4 or IPv6 literal, or a
     /// name resolved with getaddrinfo). Port 0 picks a free port; returns the fd and port.
-    static func listen(host: String, port: Int, backlog: Int32 = 1024) throws -> (fd: Int32, port: Int) {
+    package static func listen(host: String, port: Int, backlog: Int32 = 1024) throws -> (fd: Int32, port: Int) {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -68,7 +68,7 @@ enum Sys {
         throw lastError
     }
 
-    static func localPort(_ fd: Int32) -> Int {
+    package static func localPort(_ fd: Int32) -> Int {
         var ss = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
         _ = withUnsafeMutablePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
@@ -79,7 +79,7 @@ enum Sys {
     }
 
     /// Accepts one connection (non-blocking, close-on-exec); nil when none is pending.
-    static func accept(_ listener: Int32) throws -> Int32? {
+    package static func accept(_ listener: Int32) throws -> Int32? {
         while true {
             let fd = Glibc.accept(listener, nil, nil)
             if fd >= 0 {
@@ -95,9 +95,9 @@ enum Sys {
         }
     }
 
-    enum IOResult { case bytes(Int), wouldBlock, closed }
+    package enum IOResult { case bytes(Int), wouldBlock, closed }
 
-    static func recv(_ fd: Int32, _ buf: UnsafeMutableRawBufferPointer) -> IOResult {
+    package static func recv(_ fd: Int32, _ buf: UnsafeMutableRawBufferPointer) -> IOResult {
         while true {
             let n = Glibc.recv(fd, buf.baseAddress, buf.count, 0)
             if n > 0 { return .bytes(n) }
@@ -111,7 +111,7 @@ enum Sys {
     }
 
     /// send with MSG_NOSIGNAL (a vanished peer is an error, not a SIGPIPE).
-    static func send(_ fd: Int32, _ buf: UnsafeRawBufferPointer) -> IOResult {
+    package static func send(_ fd: Int32, _ buf: UnsafeRawBufferPointer) -> IOResult {
         while true {
             let n = Glibc.send(fd, buf.baseAddress, buf.count, Int32(MSG_NOSIGNAL))
             if n >= 0 { return .bytes(n) }

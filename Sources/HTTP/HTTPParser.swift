@@ -3,49 +3,57 @@
 // before anything is allocated for a client's claims.
 
 /// A parsed request.
-struct HTTPRequest: Sendable {
-    var method: String
+package struct HTTPRequest: Sendable {
+    package var method: String
     /// The request target as sent (origin-form: path and optional query).
-    var target: String
-    var path: String
-    var query: [String: String]
+    package var target: String
+    package var path: String
+    package var query: [String: String]
     /// Query parameters given more than once (the application refuses them).
-    var duplicateQuery: [String] = []
+    package var duplicateQuery: [String] = []
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
-    var minorVersion: Int
+    package var minorVersion: Int
     /// Header fields in order, names lower-cased.
-    var headers: [(name: String, value: String)]
-    var body: [UInt8]
+    package var headers: [(name: String, value: String)]
+    package var body: [UInt8]
     /// Whether the connection stays open after the response.
-    var keepAlive: Bool
+    package var keepAlive: Bool
 
-    func header(_ name: String) -> String? { headers.first { $0.name == name }?.value }
+    package func header(_ name: String) -> String? { headers.first { $0.name == name }?.value }
 }
 
 /// A request the parser refuses: the status to answer and the documented error code.
-struct HTTPError: Error, Equatable, Sendable {
-    var status: Int
-    var code: String
-    var message: String
-    var headers: [(String, String)] = []
+package struct HTTPError: Error, Equatable, Sendable {
+    package var status: Int
+    package var code: String
+    package var message: String
+    package var headers: [(String, String)] = []
 
-    static func == (a: HTTPError, b: HTTPError) -> Bool { a.status == b.status && a.code == b.code }
-    static func bad(_ m: String) -> HTTPError { HTTPError(status: 400, code: "bad_request", message: m) }
+    package init(status: Int, code: String, message: String, headers: [(String, String)] = []) {
+        self.status = status; self.code = code; self.message = message; self.headers = headers
+    }
+
+    package static func == (a: HTTPError, b: HTTPError) -> Bool { a.status == b.status && a.code == b.code }
+    package static func bad(_ m: String) -> HTTPError { HTTPError(status: 400, code: "bad_request", message: m) }
 }
 
-struct HTTPLimits: Sendable {
+package struct HTTPLimits: Sendable {
     /// Bytes of the request line, CRLF excluded (414 beyond).
-    var maxRequestLine = 8 * 1024
+    package var maxRequestLine = 8 * 1024
     /// Bytes of the header section, request line included (431 beyond).
-    var maxHeaderBytes = 32 * 1024
+    package var maxHeaderBytes = 32 * 1024
     /// Number of header fields (431 beyond).
-    var maxHeaderCount = 100
+    package var maxHeaderCount = 100
     /// Bytes of body as sent, before any Content-Encoding is undone (413 beyond).
-    var maxBodyBytes = 8 * 1024 * 1024
+    package var maxBodyBytes = 8 * 1024 * 1024
+
+    package init(maxRequestLine: Int = 8 * 1024, maxHeaderBytes: Int = 32 * 1024, maxHeaderCount: Int = 100, maxBodyBytes: Int = 8 * 1024 * 1024) {
+        self.maxRequestLine = maxRequestLine; self.maxHeaderBytes = maxHeaderBytes; self.maxHeaderCount = maxHeaderCount; self.maxBodyBytes = maxBodyBytes
+    }
 }
 
-struct HTTPParser {
-    let limits: HTTPLimits
+package struct HTTPParser {
+    package let limits: HTTPLimits
     private var buf: [UInt8] = []
     private var pos = 0              // start of unparsed bytes in buf
     private var scan = 0             // where the search for CRLF resumes
@@ -56,18 +64,18 @@ struct HTTPParser {
     private var headerBytes = 0
     private(set) var failed: HTTPError?
 
-    enum State: Equatable {
+    package enum State: Equatable {
         case requestLine, headers, fixedBody(Int), chunkSize, chunkData(Int), chunkDataEnd, trailers
     }
 
-    init(limits: HTTPLimits = HTTPLimits()) { self.limits = limits }
+    package init(limits: HTTPLimits = HTTPLimits()) { self.limits = limits }
 
     /// Bytes received and not yet consumed (for limits on what a client may buffer).
-    var buffered: Int { buf.count - pos }
+    package var buffered: Int { buf.count - pos }
     /// True while a request has started arriving but is not complete.
-    var inProgress: Bool { state != .requestLine || buf.count > pos }
+    package var inProgress: Bool { state != .requestLine || buf.count > pos }
     /// True while a request line or header section is arriving (not yet the body).
-    var receivingHead: Bool {
+    package var receivingHead: Bool {
         switch state {
         case .requestLine: return buf.count > pos
         case .headers: return true
@@ -75,20 +83,20 @@ struct HTTPParser {
         }
     }
 
-    mutating func feed<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+    package mutating func feed<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         if pos > 0 && pos > buf.count / 2 { buf.removeFirst(pos); scan -= pos; pos = 0 }
         buf.append(contentsOf: bytes)
     }
 
     /// Parses as far as the bytes allow. Throws the error to answer; after a throw the
     /// connection must be closed (the parser stays failed).
-    mutating func next() throws -> HTTPRequest? {
+    package mutating func next() throws -> HTTPRequest? {
         if let f = failed { throw f }
         do { return try step() } catch let e as HTTPError { failed = e; throw e }
     }
 
     /// True once, when a request with `Expect: 100-continue` needs its interim response.
-    mutating func wantsContinue() -> Bool {
+    package mutating func wantsContinue() -> Bool {
         guard let r = req, !announcedContinue else { return false }
         switch state {
         case .fixedBody, .chunkSize:
@@ -190,7 +198,7 @@ struct HTTPParser {
         return r
     }
 
-    static func tooLarge(_ n: Int) -> HTTPError {
+    package static func tooLarge(_ n: Int) -> HTTPError {
         HTTPError(status: 413, code: "payload_too_large", message: "request body larger than \(n) bytes")
     }
 
@@ -238,10 +246,10 @@ struct HTTPParser {
         state = .requestLine
     }
 
-    static func isHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66) }
+    package static func isHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66) }
 
     /// RFC 9110 tchar.
-    static func isTChar(_ c: UInt8) -> Bool {
+    package static func isTChar(_ c: UInt8) -> Bool {
         switch c {
         case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
         case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
@@ -251,7 +259,7 @@ struct HTTPParser {
         }
     }
 
-    static func parseRequestLine(_ l: ArraySlice<UInt8>) throws -> HTTPRequest {
+    package static func parseRequestLine(_ l: ArraySlice<UInt8>) throws -> HTTPRequest {
         let parts = l.split(separator: 0x20, omittingEmptySubsequences: false)
         if parts.count == 3, String(decoding: parts[2], as: UTF8.self) == "HTTP/2.0" {
             throw HTTPError.bad("HTTP/2 is not supported by this endpoint; use HTTP/1.1")
@@ -283,7 +291,7 @@ struct HTTPParser {
                            minorVersion: minor, headers: [], body: [], keepAlive: minor == 1)
     }
 
-    static func splitTarget(_ t: String) -> (String, [String: String], [String]) {
+    package static func splitTarget(_ t: String) -> (String, [String: String], [String]) {
         guard let q = t.firstIndex(of: "?") else { return (percentDecode(t) ?? t, [:], []) }
         var out: [String: String] = [:]
         var dups: [String] = []
@@ -298,7 +306,7 @@ struct HTTPParser {
         return (percentDecode(p) ?? p, out, dups)
     }
 
-    static func percentDecode(_ s: String) -> String? {
+    package static func percentDecode(_ s: String) -> String? {
         var bytes: [UInt8] = []
         var it = Array(s.utf8)[...]
         while let c = it.popFirst() {
@@ -310,7 +318,7 @@ struct HTTPParser {
         return String(validating: bytes, as: UTF8.self)
     }
 
-    static func parseHeader(_ l: ArraySlice<UInt8>) throws -> (name: String, value: String) {
+    package static func parseHeader(_ l: ArraySlice<UInt8>) throws -> (name: String, value: String) {
         guard let first = l.first else { throw HTTPError.bad("empty header line") }
         if first == 0x20 || first == 0x09 { throw HTTPError.bad("obsolete line folding in headers") }
         guard let colon = l.firstIndex(of: UInt8(ascii: ":")) else { throw HTTPError.bad("header line without ':'") }

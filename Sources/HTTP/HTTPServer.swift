@@ -1,6 +1,14 @@
 import Dispatch
 import Foundation
 
+/// What the server reports about connections (the application's metrics implement it).
+package protocol ConnectionMetrics: AnyObject, Sendable {
+    func connectionOpened()
+    func connectionClosed()
+    func connectionRejected()
+    func connectionEvicted()
+}
+
 /// The listening socket and the set of open connections.
 ///
 /// Sendable because `connections`, `idleSince`, `probeConnections` and `draining` are
@@ -10,15 +18,15 @@ import Foundation
 /// that has been idle longest (evicted); if none is idle, up to `reservedProbeSlots`
 /// more are accepted for the probe routes only (so the orchestrator's liveness and
 /// readiness checks are answered under connection pressure); beyond that, 503 at once.
-final class HTTPServer: @unchecked Sendable {
+package final class HTTPServer: @unchecked Sendable {
     /// The routes a probe-only connection serves.
-    static let probePaths: Set<String> = ["/health", "/ready", "/metrics"]
+    package static let probePaths: Set<String> = ["/health", "/ready", "/metrics"]
 
-    let handler: any RequestHandler
-    let config: Connection.Config
-    let maxConnections: Int
-    let reservedProbeSlots: Int
-    let metrics: Metrics
+    package let handler: any RequestHandler
+    package let config: Connection.Config
+    package let maxConnections: Int
+    package let reservedProbeSlots: Int
+    package let metrics: any ConnectionMetrics
     private(set) var port = 0
     private var listenFD: Int32 = -1
     private var acceptSource: DispatchSourceRead?
@@ -32,24 +40,24 @@ final class HTTPServer: @unchecked Sendable {
     private var probeConnections = 0
     private var draining = false
 
-    init(handler: any RequestHandler, config: Connection.Config, maxConnections: Int, reservedProbeSlots: Int = 8, metrics: Metrics) {
+    package init(handler: any RequestHandler, config: Connection.Config, maxConnections: Int, reservedProbeSlots: Int = 8, metrics: any ConnectionMetrics) {
         self.handler = handler; self.config = config; self.maxConnections = maxConnections
         self.reservedProbeSlots = reservedProbeSlots; self.metrics = metrics
     }
 
     /// A connection reports that it became idle or busy.
-    func setIdle(_ c: Connection, _ idle: Bool, served: Bool) {
+    package func setIdle(_ c: Connection, _ idle: Bool, served: Bool) {
         let id = ObjectIdentifier(c)
         lock.lock(); defer { lock.unlock() }
         guard connections[id] != nil else { return }
         if idle { idleSince[id] = (served, DispatchTime.now().uptimeNanoseconds) } else { idleSince[id] = nil }
     }
 
-    var isDraining: Bool { lock.lock(); defer { lock.unlock() }; return draining }
-    var connectionCount: Int { lock.lock(); defer { lock.unlock() }; return connections.count }
+    package var isDraining: Bool { lock.lock(); defer { lock.unlock() }; return draining }
+    package var connectionCount: Int { lock.lock(); defer { lock.unlock() }; return connections.count }
 
     /// Binds and starts accepting. Returns the bound port (useful with port 0).
-    func start(host: String, port: Int) throws -> Int {
+    package func start(host: String, port: Int) throws -> Int {
         let (fd, p) = try Sys.listen(host: host, port: port)
         listenFD = fd; self.port = p
         let src = DispatchSource.makeReadSource(fileDescriptor: fd, queue: acceptQueue)
@@ -112,7 +120,7 @@ final class HTTPServer: @unchecked Sendable {
         }
     }
 
-    func connectionClosed(_ c: Connection) {
+    package func connectionClosed(_ c: Connection) {
         lock.lock()
         let removed = connections.removeValue(forKey: ObjectIdentifier(c)) != nil
         idleSince[ObjectIdentifier(c)] = nil
@@ -123,7 +131,7 @@ final class HTTPServer: @unchecked Sendable {
 
     /// Stops accepting, closes the listener, and tells every connection to finish what it
     /// has in flight and close.
-    func beginDrain() {
+    package func beginDrain() {
         // Connections already queued in the backlog are accepted and served first.
         acceptQueue.sync { if acceptSource != nil { acceptAll() } }
         lock.lock(); draining = true; let conns = Array(connections.values); lock.unlock()

@@ -2,26 +2,30 @@ import Dispatch
 import Foundation
 
 /// An HTTP response before serialisation.
-struct HTTPResponse: Sendable {
-    var status: Int
-    var headers: [(String, String)] = []
-    var body: [UInt8] = []
+package struct HTTPResponse: Sendable {
+    package var status: Int
+    package var headers: [(String, String)] = []
+    package var body: [UInt8] = []
     /// For HEAD: headers as for GET, no body.
-    var omitBody = false
+    package var omitBody = false
     /// Windows the request carried (for the log line).
-    var windows = 0
+    package var windows = 0
 
-    static func json(_ status: Int, _ body: [UInt8], headers: [(String, String)] = []) -> HTTPResponse {
+    package init(status: Int, headers: [(String, String)] = [], body: [UInt8] = [], omitBody: Bool = false, windows: Int = 0) {
+        self.status = status; self.headers = headers; self.body = body; self.omitBody = omitBody; self.windows = windows
+    }
+
+    package static func json(_ status: Int, _ body: [UInt8], headers: [(String, String)] = []) -> HTTPResponse {
         HTTPResponse(status: status, headers: [("Content-Type", "application/json")] + headers, body: body)
     }
 
-    static func error(_ e: HTTPError) -> HTTPResponse {
+    package static func error(_ e: HTTPError) -> HTTPResponse {
         var w = JSONWriter()
         w.raw("{\"error\":{\"code\":"); w.string(e.code); w.raw(",\"message\":"); w.string(e.message); w.raw("}}")
         return json(e.status, w.out, headers: e.headers)
     }
 
-    static let reasons: [Int: String] = [
+    package static let reasons: [Int: String] = [
         100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
         408: "Request Timeout", 411: "Length Required", 413: "Content Too Large", 414: "URI Too Long",
         415: "Unsupported Media Type", 417: "Expectation Failed", 422: "Unprocessable Content",
@@ -29,7 +33,7 @@ struct HTTPResponse: Sendable {
         503: "Service Unavailable", 505: "HTTP Version Not Supported",
     ]
 
-    func serialize(keepAlive: Bool, requestID: String?) -> [UInt8] {
+    package func serialize(keepAlive: Bool, requestID: String?) -> [UInt8] {
         var h = "HTTP/1.1 \(status) \(Self.reasons[status] ?? "Status")\r\n"
         h += "Date: \(HTTPDate.now())\r\nServer: ecg-server\r\n"
         for (k, v) in headers { h += "\(k): \(v)\r\n" }
@@ -41,10 +45,10 @@ struct HTTPResponse: Sendable {
 }
 
 /// IMF-fixdate for the Date header, cached per second.
-enum HTTPDate {
+package enum HTTPDate {
     nonisolated(unsafe) private static var cache: (Int, String) = (0, "")
     private static let lock = NSLock()
-    static func now() -> String {
+    package static func now() -> String {
         let t = Int(Date().timeIntervalSince1970)
         lock.lock(); defer { lock.unlock() }
         if cache.0 == t { return cache.1 }
@@ -60,7 +64,7 @@ enum HTTPDate {
 }
 
 /// What the application does with a request: answers now or later, on any thread.
-protocol RequestHandler: AnyObject, Sendable {
+package protocol RequestHandler: AnyObject, Sendable {
     /// Handles one request; calls `respond` exactly once (possibly later, from any
     /// thread). Returns a cancel action for work still in progress, if any.
     func handle(_ r: HTTPRequest, requestID: String, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)?
@@ -76,31 +80,37 @@ protocol RequestHandler: AnyObject, Sendable {
 ///
 /// Sendable because all mutable state is touched only on `queue` (checked with
 /// `dispatchPrecondition` in the entry points); other threads only enqueue work on it.
-final class Connection: @unchecked Sendable {
-    struct Config: Sendable {
-        var limits = HTTPLimits()
+package final class Connection: @unchecked Sendable {
+    package struct Config: Sendable {
+        package var limits = HTTPLimits()
         /// Seconds to receive a whole request once it has started (408).
-        var readTimeout = 30.0
+        package var readTimeout = 30.0
         /// Seconds for a new connection's first request line and headers, and for any
         /// request's header section once it has started (slow or silent clients).
-        var headerTimeout = 10.0
-        var idleTimeout = 60.0
-        var maxPipelined = 16
+        package var headerTimeout = 10.0
+        package var idleTimeout = 60.0
+        package var maxPipelined = 16
         /// After the last response of a connection the server closes: how long, and how
         /// many bytes, it keeps reading and discarding the client's input before closing,
         /// so the kernel does not answer unread input with RST (which would destroy the
         /// response in flight).
-        var lingerSeconds = 2.0
-        var lingerBytes = 4 << 20
+        package var lingerSeconds = 2.0
+        package var lingerBytes = 4 << 20
+
+        package init(limits: HTTPLimits = HTTPLimits(), readTimeout: Double = 30, headerTimeout: Double = 10, idleTimeout: Double = 60,
+                     maxPipelined: Int = 16, lingerSeconds: Double = 2, lingerBytes: Int = 4 << 20) {
+            self.limits = limits; self.readTimeout = readTimeout; self.headerTimeout = headerTimeout; self.idleTimeout = idleTimeout
+            self.maxPipelined = maxPipelined; self.lingerSeconds = lingerSeconds; self.lingerBytes = lingerBytes
+        }
     }
 
-    let fd: Int32
-    let queue: DispatchQueue
-    let config: Config
-    let server: HTTPServer  // strong: the server outlives its connections (cycle broken in close())
+    package let fd: Int32
+    package let queue: DispatchQueue
+    package let config: Config
+    package let server: HTTPServer  // strong: the server outlives its connections (cycle broken in close())
     /// Accepted beyond --max-connections on a slot reserved for probes: it serves one
     /// request of `HTTPServer.probePaths` and closes; anything else gets 503.
-    let probeOnly: Bool
+    package let probeOnly: Bool
     private var parser: HTTPParser
     private let readSource: DispatchSourceRead
     private var writeSource: DispatchSourceWrite?
@@ -132,14 +142,14 @@ final class Connection: @unchecked Sendable {
     /// Responses written so far.
     private var served = 0
 
-    init(fd: Int32, server: HTTPServer, config: Config, probeOnly: Bool = false) {
+    package init(fd: Int32, server: HTTPServer, config: Config, probeOnly: Bool = false) {
         self.fd = fd; self.server = server; self.config = config; self.probeOnly = probeOnly
         queue = DispatchQueue(label: "conn-\(fd)")
         parser = HTTPParser(limits: config.limits)
         readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
     }
 
-    func start() {
+    package func start() {
         readSource.setEventHandler { [self] in self.onReadable() }
         readSource.activate()
         let t = DispatchSource.makeTimerSource(queue: queue)
@@ -160,7 +170,7 @@ final class Connection: @unchecked Sendable {
 
     /// The server is full and chose this connection to make room: close it if it is
     /// still idle (a request may have arrived meanwhile; then it stays).
-    func evictIfIdle() {
+    package func evictIfIdle() {
         queue.async { [self] in
             if self.isIdle && !self.readSuspended { self.onReadable() }  // input may be waiting unread
             if self.isIdle { self.close() } else { self.reportIdle() }
@@ -256,7 +266,7 @@ final class Connection: @unchecked Sendable {
     }
 
     /// A client's X-Request-ID if it is sane (1–128 visible ASCII), else a fresh one.
-    static func requestID(_ given: String?) -> String {
+    package static func requestID(_ given: String?) -> String {
         if let g = given, !g.isEmpty, g.count <= 128, g.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) { return g }
         var r = SystemRandomNumberGenerator()
         return String(format: "%016llx", r.next() as UInt64)
@@ -350,7 +360,7 @@ final class Connection: @unchecked Sendable {
     }
 
     /// The server is draining: close if idle, else after the responses in flight.
-    func drainSoon() {
+    package func drainSoon() {
         queue.async { [self] in
             // A request already in the socket buffer is in flight from the client's view.
             if !self.closed && !self.readSuspended { self.onReadable() }

@@ -1,7 +1,7 @@
 // A strict JSON (RFC 8259) parser with a depth limit and byte offsets in its errors,
 // specialised to keep arrays of numbers as [Double] (the ECG payload) without boxing.
 
-indirect enum JSON: Equatable {
+package indirect enum JSON: Equatable {
     case null
     case bool(Bool)
     case number(Double)
@@ -11,7 +11,7 @@ indirect enum JSON: Equatable {
     case array([JSON])
     case object([(String, JSON)])
 
-    static func == (a: JSON, b: JSON) -> Bool {
+    package static func == (a: JSON, b: JSON) -> Bool {
         switch (a, b) {
         case (.null, .null): return true
         case let (.bool(x), .bool(y)): return x == y
@@ -24,20 +24,20 @@ indirect enum JSON: Equatable {
         }
     }
 
-    subscript(key: String) -> JSON? {
+    package subscript(key: String) -> JSON? {
         if case let .object(kv) = self { return kv.first { $0.0 == key }?.1 }
         return nil
     }
 }
 
-struct JSONError: Error, Equatable { var message: String; var offset: Int }
+package struct JSONError: Error, Equatable { package var message: String; package var offset: Int }
 
-struct JSONParser {
-    let b: [UInt8]
-    var i = 0
-    let maxDepth: Int
+package struct JSONParser {
+    package let b: [UInt8]
+    package var i = 0
+    package let maxDepth: Int
 
-    static func parse(_ bytes: [UInt8], maxDepth: Int = 32) throws -> JSON {
+    package static func parse(_ bytes: [UInt8], maxDepth: Int = 32) throws -> JSON {
         var p = JSONParser(b: bytes, maxDepth: maxDepth)
         p.ws()
         let v = try p.value(depth: 0)
@@ -46,11 +46,11 @@ struct JSONParser {
         return v
     }
 
-    mutating func ws() { while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
+    package mutating func ws() { while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
 
-    func fail(_ m: String) -> JSONError { JSONError(message: m, offset: i) }
+    package func fail(_ m: String) -> JSONError { JSONError(message: m, offset: i) }
 
-    mutating func value(depth: Int) throws -> JSON {
+    package mutating func value(depth: Int) throws -> JSON {
         guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
         guard i < b.count else { throw fail("unexpected end of JSON") }
         switch b[i] {
@@ -103,14 +103,14 @@ struct JSONParser {
         }
     }
 
-    mutating func literal(_ s: String) throws {
+    package mutating func literal(_ s: String) throws {
         let u = Array(s.utf8)
         guard b.count - i >= u.count, Array(b[i..<(i + u.count)]) == u else { throw fail("invalid literal") }
         i += u.count
     }
 
     /// RFC 8259 number grammar; NaN and Infinity are not JSON.
-    mutating func number() throws -> Double {
+    package mutating func number() throws -> Double {
         let s = i
         if b[i] == UInt8(ascii: "-") { i += 1 }
         guard i < b.count, b[i] >= 0x30 && b[i] <= 0x39 else { throw fail("invalid number") }
@@ -136,7 +136,7 @@ struct JSONParser {
         return d
     }
 
-    mutating func string() throws -> String {
+    package mutating func string() throws -> String {
         i += 1
         var out: [UInt8] = []
         while true {
@@ -185,10 +185,11 @@ struct JSONParser {
 import Foundation
 
 /// JSON text building without Foundation's boxing: numbers in shortest round-trip form.
-struct JSONWriter {
-    var out: [UInt8] = []
-    mutating func raw(_ s: String) { out.append(contentsOf: s.utf8) }
-    mutating func string(_ s: String) {
+package struct JSONWriter {
+    package var out: [UInt8] = []
+    package init() {}
+    package mutating func raw(_ s: String) { out.append(contentsOf: s.utf8) }
+    package mutating func string(_ s: String) {
         out.append(0x22)
         for u in s.unicodeScalars {
             switch u {
@@ -203,9 +204,9 @@ struct JSONWriter {
         }
         out.append(0x22)
     }
-    mutating func float(_ f: Float) { raw(f.isFinite ? "\(f)" : "null") }
-    mutating func double(_ d: Double) { raw(d.isFinite ? "\(d)" : "null") }
-    mutating func floats(_ a: ArraySlice<Float>) {
+    package mutating func float(_ f: Float) { raw(f.isFinite ? "\(f)" : "null") }
+    package mutating func double(_ d: Double) { raw(d.isFinite ? "\(d)" : "null") }
+    package mutating func floats(_ a: ArraySlice<Float>) {
         out.append(UInt8(ascii: "["))
         var first = true
         for f in a { if !first { out.append(UInt8(ascii: ",")) }; first = false; float(f) }
