@@ -41,6 +41,8 @@ let package = Package(
         .executableTarget(name: "Train", dependencies: [
             "Training", "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
+        // libFuzzer targets (scripts/fuzz.sh builds them with --sanitize=fuzzer,address).
+        .executableTarget(name: "Fuzz", dependencies: ["HTTP", "NPY", "Training"], swiftSettings: strict),
         .testTarget(name: "NPYTests", dependencies: ["NPY"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "NPY", "CKernels"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),

@@ -206,6 +206,21 @@ package struct JSONWriter {
     }
     package mutating func float(_ f: Float) { raw(f.isFinite ? "\(f)" : "null") }
     package mutating func double(_ d: Double) { raw(d.isFinite ? "\(d)" : "null") }
+    /// Any parsed value, written back (numbers in Swift's shortest round-trip form).
+    package mutating func value(_ v: JSON) {
+        switch v {
+        case .null: raw("null")
+        case let .bool(b): raw(b ? "true" : "false")
+        case let .number(d): double(d)
+        case let .string(s): string(s)
+        case let .numbers(a):
+            raw("["); for (i, d) in a.enumerated() { if i > 0 { raw(",") }; double(d) }; raw("]")
+        case let .array(a):
+            raw("["); for (i, e) in a.enumerated() { if i > 0 { raw(",") }; value(e) }; raw("]")
+        case let .object(kv):
+            raw("{"); for (i, (k, e)) in kv.enumerated() { if i > 0 { raw(",") }; string(k); raw(":"); value(e) }; raw("}")
+        }
+    }
     package mutating func floats(_ a: ArraySlice<Float>) {
         out.append(UInt8(ascii: "["))
         var first = true
