@@ -10,7 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-10000000}; shift || true
 TARGETS=${*:-http json npy gzip checkpoint}
-swift build -c release --product Fuzz --sanitize=fuzzer --sanitize=address --scratch-path .build-fuzz -Xswiftc -DFUZZING
+# --sanitize makes SwiftPM link libFuzzer's main; -Xswiftc instruments every module, not only Fuzz.
+swift build -c release --product Fuzz --sanitize=fuzzer --sanitize=address --scratch-path .build-fuzz \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 BIN=$(swift build -c release --sanitize=fuzzer --sanitize=address --scratch-path .build-fuzz --show-bin-path)/Fuzz
 export ASAN_OPTIONS="detect_leaks=0"
 for t in $TARGETS; do
