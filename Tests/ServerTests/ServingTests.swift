@@ -119,3 +119,34 @@ import Testing
         }
     }
 }
+
+@Suite struct OpenInferenceProtocol {
+    @Test("/v2 infer: JSON tensors give the /embed embeddings; hostile shapes and methods are refused, never a crash")
+    func v2() throws {
+        let s = try TestServer()
+        let c = try RawClient(port: s.port)
+        let w = Array(fixtureInputs[0..<(2 * 2560)]).map(Double.init)
+        c.send(request("POST", "/v2/models/ssl-ecg/infer", body: jsonBody([
+            "id": "a", "parameters": ["preprocessed": true],
+            "inputs": [["name": "ecg", "shape": [2, 2560], "datatype": "FP32", "data": w]],
+            "outputs": [["name": "embedding"]]]), headers: ["Content-Type": "application/json"]))
+        let r = try #require(c.response())
+        #expect(r.status == 200, "\(r.text.prefix(300))")
+        let out = try #require(((r.json as? [String: Any])?["outputs"] as? [[String: Any]])?.first)
+        #expect(out["shape"] as? [Int] == [2, 128])
+        let e = try #require(out["data"] as? [Double]).map(Float.init)
+        #expect(relErr(e, Array(fixtureEmbeddings[0..<256])) <= 1e-5)
+        // Found by schemathesis: a shape beyond Int used to trap the server.
+        for shape: [Double] in [[1e300], [-1], [2.5], [1e11, 1e11], [1, 2, 3]] {
+            c.send(request("POST", "/v2/models/ssl-ecg/infer", body: jsonBody([
+                "inputs": [["name": "ecg", "shape": shape, "datatype": "FP32", "data": [1.0]]]]), headers: ["Content-Type": "application/json"]))
+            let b = try #require(c.response())
+            #expect(b.status == 400 && (b.json as? [String: Any])?["error"] is String, "shape \(shape): \(b.status) \(b.text)")
+        }
+        c.send(request("DELETE", "/v2/models/ssl-ecg"))
+        let m = try #require(c.response())
+        #expect(m.status == 405 && m.headers["allow"] == "GET, HEAD")
+        c.send(request("GET", "/v2/models/other"))
+        #expect(c.response()?.status == 404)
+    }
+}

@@ -114,6 +114,14 @@ final class ECGService: RequestHandler, @unchecked Sendable {
     }
 
     func handle(_ r: HTTPRequest, requestID: String, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)? {
+        if r.path == "/v2" || r.path.hasPrefix("/v2/") {
+            if !config.apiKeys.isEmpty && r.path.hasPrefix("/v2/models") && !config.apiKeys.accepts(r.header("authorization")) {
+                var e = Self.v2Error(401, "this route needs an API key: Authorization: Bearer <key>")
+                e.headers.append(("WWW-Authenticate", #"Bearer realm="ecg-affect""#))
+                respond(e); return nil
+            }
+            return kserve(r, respond: respond)
+        }
         guard let allowed = Self.routes[r.path] else {
             respond(.error(HTTPError(status: 404, code: "not_found", message: "no route \(r.path)")))
             return nil
@@ -163,14 +171,31 @@ final class ECGService: RequestHandler, @unchecked Sendable {
 
     func infer(_ r: HTTPRequest, classify: Bool, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)? {
         let input: Input
-        var prepared: [(Preprocessing.Prepared, Int)] = []
         do {
             if !isWarmed { throw HTTPError(status: 503, code: "not_ready", message: "not ready", headers: [("Retry-After", "1")]) }
             if classify && heads.isEmpty {
                 throw HTTPError(status: 404, code: "no_heads", message: "these weights have no classification heads (see GET /v1/model)")
             }
-            let body = try decodeBody(r)
-            input = try decodeInput(r, body)
+            input = try decodeInput(r, try decodeBody(r))
+        } catch let e as HTTPError {
+            respond(.error(e)); return nil
+        } catch {
+            respond(.error(HTTPError(status: 500, code: "internal", message: "\(error)"))); return nil
+        }
+        let wantsNPY = Self.prefersNPY(r.header("accept"))
+        return run(input, respond: respond) { service, e, spans, prepared in
+            classify ? service.classifyResponse(e, spans: spans, prepared: prepared)
+                     : service.embedResponse(e, spans: spans, prepared: prepared, npy: wantsNPY)
+        }
+    }
+
+    /// Preprocesses a checked input, grades each window, queues the windows, and answers
+    /// with `build(service, embeddings, spans, prepared)` once every window is computed.
+    /// Returns the cancel action for the connection (nil when it answered already).
+    func run(_ input: Input, respond: @escaping @Sendable (HTTPResponse) -> Void,
+             build: @escaping @Sendable (ECGService, [Float], [Span], [(Preprocessing.Prepared, Int)]) -> HTTPResponse) -> (@Sendable () -> Void)? {
+        var prepared: [(Preprocessing.Prepared, Int)] = []
+        do {
             let pre = manifest.input.preprocessing
             var total = 0
             for (i, rec) in input.recordings.enumerated() {
@@ -208,7 +233,6 @@ final class ECGService: RequestHandler, @unchecked Sendable {
             }
         }
         let count = spans.count
-        let wantsNPY = Self.prefersNPY(r.header("accept"))
         let (spansC, preparedC) = (spans, prepared)
         let job = InferenceJob(windows: windows, count: count) { [self, spans = spansC, prepared = preparedC] job in
             let e = job.embeddings
@@ -217,8 +241,7 @@ final class ECGService: RequestHandler, @unchecked Sendable {
                 resp.windows = count
                 respond(resp); return
             }
-            var resp = classify ? self.classifyResponse(job.embeddings, spans: spans, prepared: prepared)
-                                : self.embedResponse(job.embeddings, spans: spans, prepared: prepared, npy: wantsNPY)
+            var resp = build(self, e, spans, prepared)
             resp.windows = count
             respond(resp)
         }

@@ -217,6 +217,102 @@ paths:
         "415": {$ref: "#/components/responses/Error"}
         "422": {$ref: "#/components/responses/Error"}
         "503": {$ref: "#/components/responses/Unavailable"}
+  /v2:
+    get:
+      summary: "Open Inference Protocol (KServe v2): server metadata."
+      operationId: v2ServerMetadata
+      responses:
+        "200":
+          description: name, version, extensions
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [name, version, extensions]
+                properties:
+                  name: {type: string}
+                  version: {type: string}
+                  extensions: {type: array, items: {type: string}}
+  /v2/health/live:
+    get:
+      summary: "Open Inference Protocol: liveness."
+      operationId: v2Live
+      responses:
+        "200": {description: alive, content: {application/json: {schema: {type: object}}}}
+  /v2/health/ready:
+    get:
+      summary: "Open Inference Protocol: readiness (as /ready)."
+      operationId: v2Ready
+      responses:
+        "200": {description: ready, content: {application/json: {schema: {type: object}}}}
+        "503": {$ref: "#/components/responses/V2Error"}
+  /v2/models/ssl-ecg:
+    get:
+      summary: "Open Inference Protocol: model metadata (inputs, outputs)."
+      operationId: v2ModelMetadata
+      security: [{}, {bearerAuth: []}]
+      responses:
+        "200":
+          description: model metadata
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [name, versions, platform, inputs, outputs]
+                properties:
+                  name: {type: string}
+                  versions: {type: array, items: {type: string}}
+                  platform: {type: string}
+                  inputs: {type: array, items: {$ref: "#/components/schemas/V2TensorMetadata"}}
+                  outputs: {type: array, items: {$ref: "#/components/schemas/V2TensorMetadata"}}
+                  parameters: {type: object}
+        "401": {$ref: "#/components/responses/V2Error"}
+  /v2/models/ssl-ecg/ready:
+    get:
+      summary: "Open Inference Protocol: model readiness."
+      operationId: v2ModelReady
+      security: [{}, {bearerAuth: []}]
+      responses:
+        "200": {description: ready, content: {application/json: {schema: {type: object}}}}
+        "401": {$ref: "#/components/responses/V2Error"}
+        "503": {$ref: "#/components/responses/V2Error"}
+  /v2/models/ssl-ecg/infer:
+    post:
+      summary: "Open Inference Protocol: inference (Triton/KServe clients work unchanged)."
+      description: >
+        One input tensor "ecg" (FP32 or FP64, shape [samples] or [recordings, samples]) as
+        JSON "data" or, with the binary tensor data extension, as raw little-endian bytes
+        after a JSON header whose length is in the Inference-Header-Content-Length header.
+        Request parameters: "fs" (Hz; required unless "preprocessed": true) and
+        "preprocessed" (bool); "binary_data_output": true answers every output in binary.
+        Outputs: "embedding" FP32 [windows, 128]; one FP32 [windows, labels] per head
+        (as /classify); "window_recording", "window_start_s" and "window_quality" INT32
+        [windows] (quality 0 good, 1 poor, 2 unusable). The same preprocessing as /embed.
+      operationId: v2Infer
+      security: [{}, {bearerAuth: []}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/V2InferenceRequest"}
+          application/octet-stream:
+            schema: {type: string, format: binary, description: "JSON header then binary tensor data"}
+      responses:
+        "200":
+          description: outputs
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/V2InferenceResponse"}
+            application/octet-stream:
+              schema: {type: string, format: binary, description: "JSON header (length in Inference-Header-Content-Length) then binary outputs"}
+        "400": {$ref: "#/components/responses/V2Error"}
+        "401": {$ref: "#/components/responses/V2Error"}
+        "408": {$ref: "#/components/responses/V2Error"}
+        "411": {$ref: "#/components/responses/V2Error"}
+        "413": {$ref: "#/components/responses/V2Error"}
+        "415": {$ref: "#/components/responses/V2Error"}
+        "422": {$ref: "#/components/responses/V2Error"}
+        "503": {$ref: "#/components/responses/V2Error"}
 components:
   securitySchemes:
     bearerAuth:
@@ -263,6 +359,15 @@ components:
       content:
         application/json:
           schema: {$ref: "#/components/schemas/Error"}
+    V2Error:
+      description: 'Open Inference Protocol error: {"error": "message"} (or the native error object for refusals of the HTTP layer)'
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [error]
+            properties:
+              error: {oneOf: [{type: string}, {type: object}]}
     Unavailable:
       description: not ready, draining, or overloaded; retry after the given seconds
       headers:
@@ -336,6 +441,63 @@ components:
         remainders:
           type: array
           items: {$ref: "#/components/schemas/Remainder"}
+    V2TensorMetadata:
+      type: object
+      required: [name, datatype, shape]
+      properties:
+        name: {type: string}
+        datatype: {type: string}
+        shape: {type: array, items: {type: integer}}
+    V2InferenceRequest:
+      type: object
+      required: [inputs]
+      properties:
+        id: {type: string}
+        parameters:
+          type: object
+          properties:
+            fs: {type: number, minimum: 50, maximum: 10000}
+            preprocessed: {type: boolean}
+            binary_data_output: {type: boolean}
+        inputs:
+          type: array
+          minItems: 1
+          maxItems: 1
+          items:
+            type: object
+            required: [name, shape, datatype]
+            properties:
+              name: {type: string, enum: [ecg]}
+              shape: {type: array, minItems: 1, maxItems: 2, items: {type: integer, minimum: 0}}
+              datatype: {type: string, enum: [FP32, FP64]}
+              parameters: {type: object, properties: {binary_data_size: {type: integer, minimum: 0}}}
+              data: {type: array}
+        outputs:
+          type: array
+          items:
+            type: object
+            required: [name]
+            properties:
+              name: {type: string}
+              parameters: {type: object, properties: {binary_data: {type: boolean}}}
+    V2InferenceResponse:
+      type: object
+      required: [model_name, outputs]
+      properties:
+        model_name: {type: string}
+        model_version: {type: string}
+        id: {type: string}
+        outputs:
+          type: array
+          items:
+            type: object
+            required: [name, datatype, shape]
+            properties:
+              name: {type: string}
+              datatype: {type: string}
+              shape: {type: array, items: {type: integer}}
+              data: {type: array}
+              parameters: {type: object}
     FeaturesResponse:
       type: object
       required: [detector, fs, r_peaks, windows]

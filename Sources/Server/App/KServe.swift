@@ -1,0 +1,234 @@
+import Foundation
+import HTTP
+import Model
+
+/// The Open Inference Protocol (KServe v2 / Triton HTTP/REST), beside the native API,
+/// with the binary tensor data extension, so Triton and KServe clients work unchanged.
+///
+///   GET  /v2  /v2/health/live  /v2/health/ready  /v2/models/ssl-ecg  /v2/models/ssl-ecg/ready
+///   POST /v2/models/ssl-ecg/infer
+///
+/// Input `ecg`: FP32 or FP64, shape [samples] or [recordings, samples]; request parameters
+/// `fs` (Hz; required unless `preprocessed`) and `preprocessed` (bool). Outputs:
+/// `embedding` FP32 [windows, 128], one FP32 [windows, labels] per head, `window_recording`
+/// and `window_start_s` INT32 [windows], `window_quality` INT32 [windows] (0 good, 1 poor,
+/// 2 unusable). Errors are `{"error": "message"}` as the protocol says.
+extension ECGService {
+    static let kserveModel = "ssl-ecg"
+
+    var kserveOutputs: [(name: String, shape: [Int])] {
+        [("embedding", [-1, 128])] + heads.map { ($0.name, [-1, $0.labels.count]) }
+            + [("window_recording", [-1]), ("window_start_s", [-1]), ("window_quality", [-1])]
+    }
+
+    static func v2Error(_ status: Int, _ message: String) -> HTTPResponse {
+        var w = JSONWriter()
+        w.raw("{\"error\":"); w.string(message); w.raw("}")
+        return .json(status, w.out)
+    }
+
+    func kserve(_ r: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)? {
+        let model = "/v2/models/\(Self.kserveModel)"
+        let path = r.path.hasPrefix(model + "/versions/1") ? model + r.path.dropFirst(model.count + "/versions/1".count) : r.path
+        let get = r.method == "GET" || r.method == "HEAD"
+        func answer(_ resp: HTTPResponse) -> (@Sendable () -> Void)? {
+            var x = resp
+            if r.method == "HEAD" { x.omitBody = true }
+            respond(x); return nil
+        }
+        switch (path, get) {
+        case ("/v2", true):
+            var w = JSONWriter()
+            w.raw("{\"name\":\"ecg-affect\",\"version\":\"1\",\"extensions\":[\"binary_tensor_data\"]}")
+            return answer(.json(200, w.out))
+        case ("/v2/health/live", true):
+            return answer(.json(200, Array("{\"live\":true}".utf8)))
+        case ("/v2/health/ready", true), (model + "/ready", true):
+            return answer(isReady ? .json(200, Array("{\"ready\":true}".utf8)) : Self.v2Error(503, "not ready"))
+        case (model, true):
+            var w = JSONWriter()
+            w.raw("{\"name\":\"\(Self.kserveModel)\",\"versions\":[\"1\"],\"platform\":\"ecg-affect\",\"inputs\":[{\"name\":\"ecg\",\"datatype\":\"FP32\",\"shape\":[-1,-1]}],\"outputs\":[")
+            for (i, o) in kserveOutputs.enumerated() {
+                if i > 0 { w.raw(",") }
+                let type = o.name.hasPrefix("window_") ? "INT32" : "FP32"
+                w.raw("{\"name\":"); w.string(o.name); w.raw(",\"datatype\":\"\(type)\",\"shape\":[\(o.shape.map(String.init).joined(separator: ","))]}")
+            }
+            w.raw("],\"parameters\":{\"encoder_sha256\":"); w.string(manifest.encoder.sha256); w.raw("}}")
+            return answer(.json(200, w.out))
+        case (model + "/infer", false) where r.method == "POST":
+            return kserveInfer(r, respond: respond)
+        default:
+            let getPaths: Set<String> = ["/v2", "/v2/health/live", "/v2/health/ready", model, model + "/ready"]
+            if getPaths.contains(path) || path == model + "/infer" {
+                let allow = path == model + "/infer" ? "POST" : "GET, HEAD"
+                var e = Self.v2Error(405, "\(r.method) is not allowed on \(r.path)")
+                e.headers.append(("Allow", allow))
+                return answer(e)
+            }
+            if path.hasPrefix("/v2/models/") && !path.hasPrefix(model) {
+                return answer(Self.v2Error(404, "unknown model; this server serves '\(Self.kserveModel)'"))
+            }
+            return answer(Self.v2Error(404, "no route \(r.method) \(r.path)"))
+        }
+    }
+
+    private struct V2Request {
+        var id: String?
+        var input: Input
+        /// Requested outputs (nil: all) and whether each is binary.
+        var outputs: [(String, Bool)]?
+        var binaryByDefault: Bool
+    }
+
+    private func parseV2(_ r: HTTPRequest) throws -> V2Request {
+        let body = try decodeBody(r)
+        var jsonLength = body.count
+        if let h = r.header("inference-header-content-length") {
+            guard let n = Int(h), n >= 0, n <= body.count else {
+                throw HTTPError(status: 400, code: "bad_request", message: "Inference-Header-Content-Length \(h) does not fit the body (\(body.count) bytes)")
+            }
+            jsonLength = n
+        }
+        let j: JSON
+        do { j = try JSONParser.parse(Array(body[0..<jsonLength])) } catch let e as JSONError {
+            throw HTTPError(status: 400, code: "bad_json", message: "invalid JSON at byte \(e.offset): \(e.message)")
+        }
+        guard case .object = j else { throw HTTPError.bad("the inference request must be a JSON object") }
+        var id: String?
+        if let v = j["id"] { guard case let .string(s) = v else { throw HTTPError.bad("'id' must be a string") }; id = s }
+        // Request parameters: fs, preprocessed, binary_data_output.
+        var fs: Double?, pre = false, binaryAll = false
+        if let p = j["parameters"] {
+            guard case let .object(kv) = p else { throw HTTPError.bad("'parameters' must be an object") }
+            for (k, v) in kv {
+                switch (k, v) {
+                case let ("fs", .number(x)): fs = x
+                case let ("preprocessed", .bool(b)): pre = b
+                case let ("binary_data_output", .bool(b)): binaryAll = b
+                case ("fs", _), ("preprocessed", _), ("binary_data_output", _):
+                    throw HTTPError.bad("parameter '\(k)' has the wrong type (fs: number, preprocessed and binary_data_output: bool)")
+                default: break  // other parameters (e.g. tracing) are ignored
+                }
+            }
+        }
+        guard case let .array(inputs)? = j["inputs"], inputs.count == 1, let inp = inputs.first else {
+            throw HTTPError.bad("'inputs' must hold exactly one tensor, 'ecg'")
+        }
+        guard case let .string(name)? = inp["name"], name == "ecg" else { throw HTTPError.bad("the input tensor must be named 'ecg'") }
+        guard case let .string(dtype)? = inp["datatype"], dtype == "FP32" || dtype == "FP64" else {
+            throw HTTPError.bad("input 'ecg' must be FP32 or FP64")
+        }
+        let shape: [Int]
+        switch inp["shape"] {
+        case let .numbers(a)?:
+            guard a.allSatisfy({ $0 >= 0 && $0 == $0.rounded() && $0 < 1e12 }), (1...2).contains(a.count) else {
+                throw HTTPError.bad("input 'ecg' shape must be [samples] or [recordings, samples] of whole numbers")
+            }
+            shape = a.map { Int($0) }
+        default: throw HTTPError.bad("input 'ecg' needs a shape")
+        }
+        var count = 1
+        for d in shape {
+            let (m, over) = count.multipliedReportingOverflow(by: d)
+            guard !over, m <= limits.maxBodyBytes else { throw HTTPError.bad("input 'ecg' shape \(shape) is larger than a request may carry") }
+            count = m
+        }
+        guard count > 0 else { throw HTTPError.bad("input 'ecg' is empty") }
+        var values: [Double]
+        if case let .object(kv)? = inp["parameters"], let size = kv.first(where: { $0.0 == "binary_data_size" })?.1 {
+            guard case let .number(n) = size, n >= 0, n < 1e15, Int(n) == count * (dtype == "FP64" ? 8 : 4), jsonLength + Int(n) <= body.count else {
+                throw HTTPError.bad("binary_data_size of 'ecg' must be \(count) × \(dtype == "FP64" ? 8 : 4) bytes and present after the JSON header")
+            }
+            values = body[jsonLength..<(jsonLength + Int(n))].withUnsafeBytes { raw in
+                dtype == "FP64" ? (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: Double.self) }
+                                : (0..<count).map { Double(raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self)) }
+            }
+        } else {
+            guard let d = inp["data"] else { throw HTTPError.bad("input 'ecg' needs 'data' or binary data") }
+            values = []
+            func flatten(_ v: JSON) throws {
+                switch v {
+                case let .numbers(a): values.append(contentsOf: a)
+                case let .array(a): for e in a { try flatten(e) }
+                default: throw HTTPError.bad("input 'ecg' data must be numbers")
+                }
+            }
+            try flatten(d)
+            guard values.count == count else { throw HTTPError.bad("input 'ecg' has \(values.count) values for shape \(shape)") }
+        }
+        let rows = shape.count == 2 ? shape[0] : 1, n = shape.last!
+        let recs = (0..<rows).map { Array(values[($0 * n)..<(($0 + 1) * n)]) }
+        // Requested outputs.
+        var outputs: [(String, Bool)]?
+        if case let .array(os)? = j["outputs"] {
+            outputs = try os.map { o in
+                guard case let .string(name)? = o["name"], kserveOutputs.contains(where: { $0.name == name }) else {
+                    throw HTTPError.bad("unknown output; this model has \(kserveOutputs.map(\.name).joined(separator: ", "))")
+                }
+                var bin = binaryAll
+                if case let .object(kv)? = o["parameters"], let b = kv.first(where: { $0.0 == "binary_data" })?.1, case let .bool(x) = b { bin = x }
+                return (name, bin)
+            }
+        }
+        let input = try checked(recs, fs: fs, preprocessed: pre, how: "the request parameter \"fs\": 500")
+        return V2Request(id: id, input: input, outputs: outputs, binaryByDefault: binaryAll)
+    }
+
+    private func kserveInfer(_ r: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)? {
+        let req: V2Request
+        do {
+            if !isWarmed { throw HTTPError(status: 503, code: "not_ready", message: "not ready", headers: [("Retry-After", "1")]) }
+            req = try parseV2(r)
+        } catch let e as HTTPError {
+            var resp = Self.v2Error(e.status, e.message)
+            resp.headers += e.headers
+            respond(resp); return nil
+        } catch {
+            respond(Self.v2Error(500, "\(error)")); return nil
+        }
+        let wanted = req.outputs ?? kserveOutputs.map { ($0.name, req.binaryByDefault) }
+        let respondV2: @Sendable (HTTPResponse) -> Void = { resp in
+            // Errors from preprocessing or the queue in the protocol's shape.
+            if resp.status >= 400, let j = try? JSONParser.parse(resp.body), case let .string(m)? = j["error"]?["message"] {
+                var x = Self.v2Error(resp.status, m); x.headers += resp.headers.filter { $0.0 != "Content-Type" }; x.windows = resp.windows
+                respond(x)
+            } else { respond(resp) }
+        }
+        return run(req.input, respond: respondV2) { service, e, spans, _ in
+            let n = spans.count
+            var w = JSONWriter()
+            var binary: [UInt8] = []
+            w.raw("{\"model_name\":\"\(Self.kserveModel)\",\"model_version\":\"1\"")
+            if let id = req.id { w.raw(",\"id\":"); w.string(id) }
+            w.raw(",\"outputs\":[")
+            for (k, (name, bin)) in wanted.enumerated() {
+                if k > 0 { w.raw(",") }
+                var floats: [Float]?, ints: [Int32]?, shape = [n]
+                switch name {
+                case "embedding": floats = e; shape = [n, 128]
+                case "window_recording": ints = spans.map { Int32($0.recording) }
+                case "window_start_s": ints = spans.map { Int32($0.start) }
+                case "window_quality": ints = spans.map { $0.quality == "good" ? 0 : $0.quality == "poor" ? 1 : 2 }
+                default:
+                    let h = service.heads.first { $0.name == name }!
+                    floats = h.run(e); shape = [n, h.labels.count]
+                }
+                w.raw("{\"name\":"); w.string(name); w.raw(",\"datatype\":\"\(floats != nil ? "FP32" : "INT32")\",\"shape\":[\(shape.map(String.init).joined(separator: ","))]")
+                if bin {
+                    let bytes: [UInt8] = floats.map { f in f.withUnsafeBytes { Array($0) } } ?? ints!.withUnsafeBytes { Array($0) }
+                    w.raw(",\"parameters\":{\"binary_data_size\":\(bytes.count)}}")
+                    binary += bytes
+                } else {
+                    w.raw(",\"data\":[")
+                    if let f = floats { for (i, v) in f.enumerated() { if i > 0 { w.raw(",") }; w.float(v) } }
+                    else { w.raw(ints!.map(String.init).joined(separator: ",")) }
+                    w.raw("]}")
+                }
+            }
+            w.raw("]}")
+            if binary.isEmpty { return .json(200, w.out) }
+            return HTTPResponse(status: 200, headers: [("Content-Type", "application/octet-stream"), ("Inference-Header-Content-Length", String(w.out.count))],
+                                body: w.out + binary)
+        }
+    }
+}
