@@ -84,11 +84,12 @@ public enum TFCheckpoint {
             let (count, o) = e.shape.reduce((1, false)) { acc, d in
                 let (v, of) = acc.0.multipliedReportingOverflow(by: d); return (v, acc.1 || of || d < 0)
             }
-            guard !o, count * 4 == e.size else {
+            let (bytes4, o4) = count.multipliedReportingOverflow(by: 4)
+            guard !o, !o4, bytes4 == e.size else {
                 throw CheckpointError.corruptData(tensor: e.name, "size \(e.size) bytes does not match shape \(e.shape) of float32")
             }
             guard e.offset >= 0, e.offset <= data.count, e.size <= data.count - e.offset else {
-                throw CheckpointError.corruptData(tensor: e.name, "bytes \(e.offset)..<\(e.offset + e.size) lie outside \(dataPath) (\(data.count) bytes)")
+                throw CheckpointError.corruptData(tensor: e.name, "\(e.size) bytes at offset \(e.offset) lie outside \(dataPath) (\(data.count) bytes)")
             }
             let bytes = data[e.offset..<(e.offset + e.size)]
             let crc = CRC32C.mask(CRC32C.checksum(bytes))
@@ -126,7 +127,9 @@ public enum TFCheckpoint {
 
     /// The contents of a block, after checking its trailer (type byte + masked CRC-32C).
     static func block(_ b: [UInt8], offset: Int, size: Int) throws -> [UInt8] {
-        guard offset >= 0, size >= 0, offset <= b.count, size + 5 <= b.count - offset else {
+        // No arithmetic on the untrusted values before they are bounded (found by fuzzing:
+        // size + 5 overflowed for a size near Int.max).
+        guard offset >= 0, size >= 0, offset <= b.count, size <= b.count - offset - 5 else {
             throw CheckpointError.corruptIndex("block handle (offset \(offset), size \(size)) lies outside the file")
         }
         let type = b[offset + size]

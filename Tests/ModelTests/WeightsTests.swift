@@ -129,3 +129,13 @@ import NPY
         }
     }
 }
+
+@Suite struct FuzzRegressions {
+    /// Inputs that crashed a parser under libFuzzer (scripts/fuzz.sh); each must now be
+    /// refused with the parser's error.
+    @Test("TF checkpoint index whose block size is near Int.max (overflowed size + 5)")
+    func checkpointBlockSize() throws {
+        let b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: TF.path("fuzz/checkpoint-block-size-overflow.index"))))
+        #expect(throws: CheckpointError.self) { _ = try TFCheckpoint.parseIndex(b) }
+    }
+}
