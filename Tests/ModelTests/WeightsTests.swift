@@ -139,3 +139,18 @@ import NPY
         #expect(throws: CheckpointError.self) { _ = try TFCheckpoint.parseIndex(b) }
     }
 }
+
+@Suite struct ShippedWeights {
+    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("weights").path
+
+    @Test("the committed weights match the SHA-256 in their manifest, and load")
+    func hashes() throws {
+        let m = try Manifest.load(directory: Self.dir)
+        _ = try Manifest.readChecked(directory: Self.dir, m.encoder)
+        for h in m.heads { _ = try Manifest.readChecked(directory: Self.dir, .init(file: h.file, sha256: h.sha256)) }
+        let net = try m.loadNetwork(directory: Self.dir)
+        #expect(net.tasks.count == 7)
+        #expect(!m.heads.isEmpty)
+    }
+}
