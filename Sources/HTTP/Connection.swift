@@ -96,6 +96,9 @@ package final class Connection: @unchecked Sendable {
         /// response in flight).
         package var lingerSeconds = 2.0
         package var lingerBytes = 4 << 20
+        /// While the server drains, how long an idle keep-alive connection stays open to
+        /// answer a request already on its way (with Connection: close) before it is closed.
+        package var drainIdleGrace = 1.0
 
         package init(limits: HTTPLimits = HTTPLimits(), readTimeout: Double = 30, headerTimeout: Double = 10, idleTimeout: Double = 60,
                      maxPipelined: Int = 16, lingerSeconds: Double = 2, lingerBytes: Int = 4 << 20) {
@@ -122,6 +125,8 @@ package final class Connection: @unchecked Sendable {
     private var closeAfterFlush = false
     private var lastActivity = DispatchTime.now()
     private var requestStarted: DispatchTime?
+    /// When the server began draining (nil: not draining).
+    private var drainStarted: DispatchTime?
     /// Write side shut down; reading and discarding input until EOF or the linger limits.
     private var lingering = false
     private var lingerUntil = DispatchTime.now()
@@ -277,7 +282,7 @@ package final class Connection: @unchecked Sendable {
         guard !closed else { return }
         while let s = slots.first, let resp = s.response {
             slots.removeFirst()
-            let keep = s.keepAlive && !(slots.isEmpty && closeAfterFlush)
+            let keep = s.keepAlive && !server.isDraining && !(slots.isEmpty && closeAfterFlush)
             let bytes = resp.serialize(keepAlive: keep, requestID: s.requestID)
             if let r = s.request { server.handler.log(r, requestID: s.requestID ?? "", response: resp, bytesOut: bytes.count, started: s.started) }
             served += 1
@@ -355,7 +360,8 @@ package final class Connection: @unchecked Sendable {
             let idle = Double(now - lastActivity.uptimeNanoseconds) / 1e9
             // A connection that never sent a byte gets the header timeout, not the idle one.
             let limit = served == 0 ? config.headerTimeout : config.idleTimeout
-            if idle > limit || server.isDraining { close() }
+            let graceOver = drainStarted.map { Double(now - $0.uptimeNanoseconds) / 1e9 > config.drainIdleGrace } ?? false
+            if idle > limit || graceOver { close() }
         }
     }
 
@@ -365,13 +371,14 @@ package final class Connection: @unchecked Sendable {
             // A request already in the socket buffer is in flight from the client's view.
             if !self.closed && !self.readSuspended { self.onReadable() }
             if self.closed { return }
-            if self.slots.isEmpty && !self.parser.inProgress && self.outPos == self.out.count {
-                self.close()
-            } else if !self.parser.inProgress {
+            self.drainStarted = .now()
+            if !(self.slots.isEmpty && !self.parser.inProgress && self.outPos == self.out.count) && !self.parser.inProgress {
                 self.closeAfterFlush = true
                 self.flush()
             }
-            // A request still arriving is read to the end and answered with Connection: close.
+            // An idle connection stays open for drainIdleGrace, so that a request already on
+            // its way is answered (with Connection: close) rather than met by a close; a
+            // request still arriving is read to the end and answered with Connection: close.
         }
     }
 

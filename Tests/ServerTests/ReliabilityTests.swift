@@ -331,3 +331,67 @@ struct ServerProcess {
         #expect(msg.contains("line 1") && !msg.contains("short"), "\(msg)")
     }
 }
+
+@Suite struct DrainUnderLoad {
+    /// Issue #8: SIGTERM under full load. Every request is either answered completely
+    /// (200, or 503 while draining) or refused before it was read (connection refused, or
+    /// closed without a byte of answer on a connection the client then leaves); none is
+    /// cut mid-response; /ready answers 503 on a connection that stays open; exit 0 within
+    /// the drain deadline.
+    @Test("SIGTERM under load: nothing cut mid-response, /ready 503 while draining, exit 0")
+    func sigtermUnderLoad() throws {
+        let s = try ServerProcess(["--workers", "2", "--drain-seconds", "20"])
+        let body = NPY.encode(NPYArray(floats: Array(fixtureInputs[0..<2560]), shape: [2560]))
+        let req = request("POST", "/embed?preprocessed=true", body: body, headers: ["Content-Type": "application/x-npy"])
+        struct Tally { var ok = 0, unavailable = 0, refused = 0, closedBeforeAnswer = 0, cut = 0, other: [String] = [] }
+        let tally = LockedBox(Tally())
+        let stop = LockedBox(false)
+        let group = DispatchGroup()
+        let port = s.port
+        for _ in 0..<8 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                while !stop.current {
+                    guard let c = try? RawClient(port: port, timeout: 30) else { tally.withLock { $0.refused += 1 }; return }
+                    while !stop.current {
+                        c.send(req)
+                        if let r = c.response() {
+                            tally.withLock { t in
+                                if r.status == 200 && r.body.count > 0 { t.ok += 1 } else if r.status == 503 { t.unavailable += 1 } else { t.other.append("\(r.status)") }
+                            }
+                            if r.headers["connection"] == "close" { break }
+                        } else {
+                            // No complete answer: cut if any byte of it had arrived.
+                            tally.withLock { t in if c.buf.isEmpty { t.closedBeforeAnswer += 1 } else { t.cut += 1 } }
+                            break
+                        }
+                    }
+                }
+            }
+        }
+        // A keep-alive connection that will ask /ready during the drain.
+        let probe = try RawClient(port: port)
+        probe.send(request("GET", "/ready"))
+        #expect(probe.response()?.status == 200)
+        usleep(1_500_000)
+        let before = tally.current.ok
+        let t0 = Date()
+        kill(s.pid, SIGTERM)
+        usleep(200_000)
+        probe.send(request("GET", "/ready"))
+        let ready = probe.response()
+        #expect(ready?.status == 503 && ready?.errorCode == "draining" && ready?.headers["connection"] == "close",
+                "/ready during the drain: \(ready.map { "\($0.status) \($0.headers)" } ?? "no answer")")
+        s.process.waitUntilExit()
+        let took = Date().timeIntervalSince(t0)
+        stop.withLock { $0 = true }
+        group.wait()
+        let t = tally.current
+        print("drain under load: \(t.ok) answered 200 (\(t.ok - before) after SIGTERM), \(t.unavailable) 503, \(t.refused) refused at connect, \(t.closedBeforeAnswer) closed before an answer, \(t.cut) cut; exit in \(String(format: "%.2f", took)) s")
+        #expect(t.cut == 0, "\(t.cut) responses cut mid-way")
+        #expect(t.other.isEmpty, "unexpected statuses \(t.other)")
+        #expect(before > 10)
+        #expect(s.process.terminationStatus == 0 && took < 20)
+    }
+}
