@@ -56,6 +56,10 @@ struct EvaluateCommand: ParsableCommand {
         var recordings: BinaryScores
         /// Reliability curve: per decile of P(class 1), (mean P, observed frequency, count).
         var reliability: [[Double]]
+        /// Brier score after temperature scaling fitted within each training fold (linear
+        /// models), and the mean fitted temperature.
+        var brierCalibrated: Double?
+        var temperature: Double?
     }
 
     func run() throws {
@@ -100,8 +104,13 @@ struct EvaluateCommand: ParsableCommand {
             sslHR.append(contentsOf: hr[(r * 3)..<((r + 1) * 3)])
         }
 
+        /// Temperatures fitted per fold (linear models), by model.
+        var temperatures: [String: [Double]] = [:]
+        var calibrated: [String: [Double]] = [:]
+        func logit(_ q: Double) -> Double { let c = min(max(q, 1e-7), 1 - 1e-7); return log(c / (1 - c)) }
         func crossValidate(_ name: String, dims: Int, _ feats: [Double], mlpHead: Bool = false) -> [Double] {
             var p = [Double](repeating: 0, count: rows.count)
+            var pCal = [Double](repeating: 0, count: rows.count)
             let progress = Progress(total: k, label: name)
             for f in 0..<k {
                 let tr = (0..<rows.count).filter { fold[$0] != f }, te = (0..<rows.count).filter { fold[$0] == f }
@@ -129,11 +138,29 @@ struct EvaluateCommand: ParsableCommand {
                     q = (0..<te.count).map { Double(pr[$0 * 2 + 1]) }
                 } else {
                     q = LogisticRegression(x: xtr, y: ytr, dims: dims).probabilities(xte)
+                    // Temperature scaling fitted within the training fold: out-of-fold logits
+                    // of 4 inner folds by subject, never the test subjects.
+                    let subj = tr.map { ds.subject[rows[$0]] }
+                    var inner: [Int64: Int] = [:]
+                    for (i, s) in Array(Set(subj)).sorted().enumerated() { inner[s] = i % 4 }
+                    var oof = [Double](repeating: 0, count: tr.count), have = [Bool](repeating: false, count: tr.count)
+                    for g in 0..<4 {
+                        let a = tr.indices.filter { inner[subj[$0]] != g }, b = tr.indices.filter { inner[subj[$0]] == g }
+                        if a.isEmpty || b.isEmpty || Set(a.map { ytr[$0] }).count < 2 { continue }
+                        let m = LogisticRegression(x: a.flatMap { xtr[($0 * dims)..<(($0 + 1) * dims)] }, y: a.map { ytr[$0] }, dims: dims)
+                        let pb = m.probabilities(b.flatMap { xtr[($0 * dims)..<(($0 + 1) * dims)] })
+                        for (i, r) in b.enumerated() { oof[r] = logit(pb[i]); have[r] = true }
+                    }
+                    let idx = tr.indices.filter { have[$0] }
+                    let t = idx.isEmpty ? 1 : fitTemperature(logits: idx.map { oof[$0] }, truth: idx.map { ytr[$0] })
+                    temperatures[name, default: []].append(t)
+                    for (i, r) in te.enumerated() { pCal[r] = 1 / (1 + exp(-logit(q[i]) / t)) }
                 }
                 for (i, r) in te.enumerated() { p[r] = q[i] }
                 progress.update(f + 1)
             }
             progress.finish()
+            if !mlpHead { calibrated[name] = pCal }
             return p
         }
 
@@ -171,8 +198,11 @@ struct EvaluateCommand: ParsableCommand {
                 if idx.isEmpty { continue }
                 rel.append([idx.map { p[$0] }.reduce(0, +) / Double(idx.count), Double(idx.filter { y[$0] == 1 }.count) / Double(idx.count), Double(idx.count)])
             }
+            let ts = temperatures[name]
             models.append(Model_(name: name, pooled: BinaryScores(truth: y, probability: p), perSubject: perSubject,
-                                 subjectMean: sm, subjectStd: ss, subjectMin: sv.min() ?? .nan, recordings: recScores, reliability: rel))
+                                 subjectMean: sm, subjectStd: ss, subjectMin: sv.min() ?? .nan, recordings: recScores, reliability: rel,
+                                 brierCalibrated: calibrated[name].map { BinaryScores(truth: y, probability: $0).brier },
+                                 temperature: ts.map { $0.reduce(0, +) / Double($0.count) }))
         }
 
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -190,10 +220,11 @@ struct EvaluateCommand: ParsableCommand {
         let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]; enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try writeFileAtomically([UInt8](try enc.encode(report)), path: out + "/evaluation.json")
         func f(_ v: Double?) -> String { v.map { $0.isFinite ? String(format: "%.3f", $0) : "–" } ?? "–" }
-        print("| model | balanced acc. | macro-F1 | ROC AUC | Brier | per-subject bal. acc. (mean ± std, min) | recordings bal. acc. | recordings AUC |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        print("| model | balanced acc. | macro-F1 | ROC AUC | Brier | Brier, T-scaled (T) | per-subject bal. acc. (mean ± std, min) | recordings bal. acc. | recordings AUC |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for m in models {
-            print("| \(m.name) | \(f(m.pooled.balancedAccuracy)) | \(f(m.pooled.macroF1)) | \(f(m.pooled.rocAUC)) | \(f(m.pooled.brier)) | \(f(m.subjectMean)) ± \(f(m.subjectStd)), \(f(m.subjectMin)) | \(f(m.recordings.balancedAccuracy)) | \(f(m.recordings.rocAUC)) |")
+            let cal = m.brierCalibrated.map { "\(f($0)) (\(f(m.temperature)))" } ?? "–"
+            print("| \(m.name) | \(f(m.pooled.balancedAccuracy)) | \(f(m.pooled.macroF1)) | \(f(m.pooled.rocAUC)) | \(f(m.pooled.brier)) | \(cal) | \(f(m.subjectMean)) ± \(f(m.subjectStd)), \(f(m.subjectMin)) | \(f(m.recordings.balancedAccuracy)) | \(f(m.recordings.rocAUC)) |")
         }
     }
 }

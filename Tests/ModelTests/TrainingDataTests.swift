@@ -58,3 +58,38 @@ import NPY
         #expect(throws: (any Error).self) { _ = try Dataset.read(path: dir + "/shape.npz") }
     }
 }
+
+@Suite struct EvaluationMaths {
+    @Test("ROC AUC (Mann–Whitney with ties), balanced accuracy and Brier against hand-computed values")
+    func scores() {
+        let s = BinaryScores(truth: [0, 0, 1, 1], probability: [0.1, 0.4, 0.35, 0.8])
+        #expect(abs(s.rocAUC! - 0.75) < 1e-12)                 // 3 of 4 positive-negative pairs ordered
+        #expect(abs(s.balancedAccuracy - 0.75) < 1e-12)       // sensitivity 1/2, specificity 2/2
+        #expect(abs(s.brier - (0.01 + 0.16 + 0.4225 + 0.04) / 4) < 1e-12)
+        #expect(BinaryScores(truth: [0, 1], probability: [0.5, 0.5]).rocAUC == 0.5)  // a tie counts one half
+        #expect(BinaryScores(truth: [1, 1], probability: [0.2, 0.9]).rocAUC == nil)
+    }
+
+    @Test("temperature scaling recovers the temperature that generated the labels")
+    func temperature() {
+        var rng = Transformations.RNG(seed: 5)
+        let z = (0..<20_000).map { _ in Double.random(in: -6...6, using: &rng) }
+        let y = z.map { Double.random(in: 0..<1, using: &rng) < 1 / (1 + exp(-$0 / 2.5)) ? 1 : 0 }
+        let t = fitTemperature(logits: z, truth: y)
+        #expect(abs(t - 2.5) < 0.15, "fitted \(t)")
+    }
+
+    @Test("class-weighted logistic regression separates separable classes despite a 9:1 imbalance")
+    func logistic() {
+        var rng = Transformations.RNG(seed: 9)
+        var x: [Double] = [], y: [Int] = []
+        for i in 0..<400 {
+            let c = i % 10 == 0 ? 1 : 0
+            x += [Double(c) * 2 + Double.random(in: -0.8...0.8, using: &rng), Double.random(in: -1...1, using: &rng) * 100]
+            y.append(c)
+        }
+        let m = LogisticRegression(x: x, y: y, dims: 2)
+        let s = BinaryScores(truth: y, probability: m.probabilities(x))
+        #expect(s.balancedAccuracy > 0.97, "\(s.balancedAccuracy)")
+    }
+}
