@@ -33,6 +33,18 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Dropout rate while training.") var dropout: Float = 0.3
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Threads for embedding.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(inversion: .prefixedNo, help: "Oversample the smaller classes while training so that every class weighs the same (--no-balance: plain sampling, as the paper).")
+    var balance = true
+
+    /// Rows with the smaller classes repeated (cyclically) up to the largest class's count.
+    func balanced(_ rows: [Int], _ y: [Int], classes: Int) -> [Int] {
+        guard balance else { return rows }
+        let byClass = (0..<classes).map { c in rows.filter { y[$0] == c } }
+        let most = byClass.map(\.count).max() ?? 0
+        var out = rows
+        for members in byClass where !members.isEmpty { for i in 0..<(most - members.count) { out.append(members[i % members.count]) } }
+        return out
+    }
 
     func validate() throws {
         guard folds >= 2 else { throw ValidationError("--folds must be at least 2") }
@@ -85,17 +97,18 @@ struct FinetuneCommand: ParsableCommand {
         trainer.hidden = [Int](repeating: 512, count: layers); trainer.dropout = dropout; trainer.epochs = epochs; trainer.seed = seed
         trainer.batch = batch
         var results: [ClassMetrics] = []
-        var csv = "fold,n_train,n_test,accuracy,macro_f1,kappa,paper_f1\n"
+        var csv = "fold,n_train,n_test,accuracy,balanced_accuracy,macro_f1,kappa,paper_f1\n"
         let progress = Progress(total: folds + 1, label: "finetune \(head)")
         for f in 0..<folds {
             let tr = (0..<rows.count).filter { fold[$0] != f }, te = (0..<rows.count).filter { fold[$0] == f }
             if te.isEmpty || tr.isEmpty { continue }
-            let h = trainer.train(name: head, labels: wanted, x: tr.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] }, y: tr.map { y[$0] })
+            let trb = balanced(tr, y, classes: wanted.count)
+            let h = trainer.train(name: head, labels: wanted, x: trb.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] }, y: trb.map { y[$0] })
             let p = h.probabilities(te.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] })
             let pred = (0..<te.count).map { r in (0..<wanted.count).max { p[r * wanted.count + $0] < p[r * wanted.count + $1] }! }
             let m = ClassMetrics(truth: te.map { y[$0] }, predicted: pred, classes: wanted.count)
             results.append(m)
-            csv += "\(f),\(tr.count),\(te.count),\(m.accuracy),\(m.macroF1),\(m.kappa),\(m.paperF1)\n"
+            csv += "\(f),\(tr.count),\(te.count),\(m.accuracy),\(m.balancedAccuracy),\(m.macroF1),\(m.kappa),\(m.paperF1)\n"
             progress.update(f + 1)
         }
         func stats(_ v: [Double]) -> (Double, Double) {
@@ -103,9 +116,10 @@ struct FinetuneCommand: ParsableCommand {
             return (mean, (v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(max(1, v.count - 1))).squareRoot())
         }
         let acc = stats(results.map(\.accuracy)), mf1 = stats(results.map(\.macroF1)), pf1 = stats(results.map(\.paperF1))
-        let kap = stats(results.map(\.kappa))
-        csv += "mean,,,\(acc.0),\(mf1.0),\(kap.0),\(pf1.0)\nstd,,,\(acc.1),\(mf1.1),\(kap.1),\(pf1.1)\n"
-        let final = trainer.train(name: head, labels: wanted, x: emb, y: y)
+        let kap = stats(results.map(\.kappa)), bal = stats(results.map(\.balancedAccuracy))
+        csv += "mean,,,\(acc.0),\(bal.0),\(mf1.0),\(kap.0),\(pf1.0)\nstd,,,\(acc.1),\(bal.1),\(mf1.1),\(kap.1),\(pf1.1)\n"
+        let all = balanced(Array(0..<rows.count), y, classes: wanted.count)
+        let final = trainer.train(name: head, labels: wanted, x: all.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] }, y: all.map { y[$0] })
         progress.update(folds + 1)
         progress.finish()
 
@@ -121,9 +135,9 @@ struct FinetuneCommand: ParsableCommand {
         for (k, v) in final.tensors { t[k.replacingOccurrences(of: "/", with: ".")] = v }
         let bytes = NPZ.encode(t)
         try writeFileAtomically(bytes, path: out + "/head_\(head).npz")
-        let protocolText = "\(folds)-fold CV split by \(split), \(layers)×512 ReLU, dropout \(dropout), \(epochs) epochs, Adam 1e-3, seed \(seed), \(rows.count) windows"
+        let protocolText = "\(folds)-fold CV split by \(split), \(layers)×512 ReLU, dropout \(dropout), \(epochs) epochs, Adam 1e-3, seed \(seed), \(rows.count) windows" + (balance ? ", classes balanced by oversampling" : "")
         heads.append(Manifest.Head(name: head, labels: wanted, file: "head_\(head).npz", sha256: sha256Hex(bytes),
-                           metrics: ["accuracy": acc.0, "accuracy_std": acc.1, "macro_f1": mf1.0, "macro_f1_std": mf1.1, "paper_f1": pf1.0, "paper_f1_std": pf1.1, "kappa": kap.0, "kappa_std": kap.1],
+                           metrics: ["accuracy": acc.0, "accuracy_std": acc.1, "balanced_accuracy": bal.0, "balanced_accuracy_std": bal.1, "macro_f1": mf1.0, "macro_f1_std": mf1.1, "paper_f1": pf1.0, "paper_f1_std": pf1.1, "kappa": kap.0, "kappa_std": kap.1],
                            protocolDescription: protocolText))
         _ = try WeightsDirectory.write(net, to: out, preprocessing: manifest.input.preprocessing,
                                        provenance: .init(description: manifest.provenance.description + "; head \(head) fine-tuned on \(data)",
@@ -132,11 +146,11 @@ struct FinetuneCommand: ParsableCommand {
                                                          created: ISO8601DateFormatter().string(from: Date())), heads: heads)
         try writeFileAtomically(Array(csv.utf8), path: out + "/cv_\(head).csv")
         let report: [String: Any] = ["head": head, "labels": wanted, "folds": folds, "split": split, "windows": rows.count,
-                                     "accuracy": ["mean": acc.0, "std": acc.1], "macro_f1": ["mean": mf1.0, "std": mf1.1],
+                                     "accuracy": ["mean": acc.0, "std": acc.1], "balanced_accuracy": ["mean": bal.0, "std": bal.1], "macro_f1": ["mean": mf1.0, "std": mf1.1],
                                      "paper_f1": ["mean": pf1.0, "std": pf1.1], "kappa": ["mean": kap.0, "std": kap.1], "protocol": protocolText,
-                                     "per_fold": results.map { ["accuracy": $0.accuracy, "macro_f1": $0.macroF1, "kappa": $0.kappa, "paper_f1": $0.paperF1, "n": $0.n] }]
+                                     "per_fold": results.map { ["accuracy": $0.accuracy, "balanced_accuracy": $0.balancedAccuracy, "macro_f1": $0.macroF1, "kappa": $0.kappa, "paper_f1": $0.paperF1, "n": $0.n] }]
         try writeFileAtomically([UInt8](try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])), path: out + "/cv_\(head).json")
-        print(String(format: "%@: accuracy %.3f ± %.3f, macro-F1 %.3f ± %.3f, kappa %.3f ± %.3f, paper F1 %.3f ± %.3f (%d-fold, split by %@); wrote %@",
-                     head, acc.0, acc.1, mf1.0, mf1.1, kap.0, kap.1, pf1.0, pf1.1, folds, split, out))
+        print(String(format: "%@: balanced accuracy %.3f ± %.3f, accuracy %.3f ± %.3f, macro-F1 %.3f ± %.3f, kappa %.3f ± %.3f, paper F1 %.3f ± %.3f (%d-fold, split by %@); wrote %@",
+                     head, bal.0, bal.1, acc.0, acc.1, mf1.0, mf1.1, kap.0, kap.1, pf1.0, pf1.1, folds, split, out))
     }
 }

@@ -115,6 +115,9 @@ public struct ClassMetrics: Codable, Sendable {
     public var paperF1: Double
     /// Cohen's kappa: agreement beyond chance, (p_o − p_e) / (1 − p_e).
     public var kappa: Double
+    /// Mean recall over the classes (insensitive to class imbalance: always answering the
+    /// majority class scores 1 / classes).
+    public var balancedAccuracy: Double
     public var n: Int
 
     public init(truth: [Int], predicted: [Int], classes: Int) {
@@ -130,6 +133,8 @@ public struct ClassMetrics: Codable, Sendable {
             ps += p; rs += r
         }
         macroF1 = f1s / Double(classes)
+        let present = (0..<classes).filter { tp[$0] + fn[$0] > 0 }
+        balancedAccuracy = present.isEmpty ? 0 : present.map { tp[$0] / (tp[$0] + fn[$0]) }.reduce(0, +) / Double(present.count)
         var pe = 0.0
         for c in 0..<classes {
             let truthC = Double(truth.filter { $0 == c }.count), predC = Double(predicted.filter { $0 == c }.count)

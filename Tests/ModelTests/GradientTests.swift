@@ -174,5 +174,8 @@ import NPY
         #expect(abs(m.paperF1 - 2 * mp * mr / (mp + mr)) < 1e-12)
         // kappa: p_o = 4/6; p_e = (3/6)(2/6) + (2/6)(2/6) + (1/6)(2/6) = 12/36
         #expect(abs(m.kappa - (4.0 / 6 - 12.0 / 36) / (1 - 12.0 / 36)) < 1e-12)
+        // balanced accuracy: mean recall (2/3 + 1/2 + 1) / 3; always "rest" on 3:1 scores 0.5
+        #expect(abs(m.balancedAccuracy - (2.0 / 3 + 0.5 + 1) / 3) < 1e-12)
+        #expect(ClassMetrics(truth: [0, 0, 0, 1], predicted: [0, 0, 0, 0], classes: 2).balancedAccuracy == 0.5)
     }
 }
