@@ -68,6 +68,16 @@ import Testing
         #expect((r.headers["content-type"] == "application/x-npy") == c.1, "Accept: \(c.0) → \(r.headers["content-type"] ?? "")")
     }
 
+    @Test("an npy answer carries the windows' recordings, starts, qualities and the remainders in headers")
+    func npyMetadata() throws {
+        let r = try json(["ecg": [Self.raw20s, Array(Self.raw20s[0..<6000])], "fs": 500], headers: ["Accept": "application/x-npy"])
+        #expect(r.status == 200)
+        #expect(try NPY.decode(r.body).shape == [3, 128])
+        #expect(r.headers["x-window-recordings"] == "0,0,1" && r.headers["x-window-starts"] == "0,10,0")
+        #expect(r.headers["x-window-quality"]?.split(separator: ",").count == 3)
+        #expect(r.headers["x-remainders"] == "0:2:0.0,1:1:2.0")
+    }
+
     @Test("HTTP/1.0 with Transfer-Encoding is a framing error (400), and parser refusals carry X-Request-ID")
     func framing() throws {
         let r = try send(Array("POST /embed HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n0\r\n\r\n".utf8))

@@ -428,8 +428,15 @@ final class ECGService: RequestHandler, @unchecked Sendable {
 
     func embedResponse(_ e: [Float], spans: [Span], prepared: [(Preprocessing.Prepared, Int)], npy: Bool) -> HTTPResponse {
         if npy {
-            return HTTPResponse(status: 200, headers: [("Content-Type", "application/x-npy"), ("X-Model", manifest.encoder.sha256)],
-                                body: NPY.encode(NPYArray(floats: e, shape: [spans.count, 128])))
+            // The metadata of the JSON answer, in headers: row k of the array is window k.
+            let rem = prepared.map { p, i in "\(i):\(p.count):\((p.remainderSeconds * 1000).rounded() / 1000)" }.joined(separator: ",")
+            return HTTPResponse(status: 200, headers: [
+                ("Content-Type", "application/x-npy"), ("X-Model", manifest.encoder.sha256),
+                ("X-Window-Recordings", spans.map { String($0.recording) }.joined(separator: ",")),
+                ("X-Window-Starts", spans.map { String(Int($0.start)) }.joined(separator: ",")),
+                ("X-Window-Quality", spans.map(\.quality).joined(separator: ",")),
+                ("X-Remainders", rem),
+            ], body: NPY.encode(NPYArray(floats: e, shape: [spans.count, 128])))
         }
         var w = JSONWriter()
         w.out.reserveCapacity(spans.count * 128 * 12 + 256)

@@ -151,6 +151,11 @@ paths:
               schema: {$ref: "#/components/schemas/EmbedResponse"}
             application/x-npy:
               schema: {type: string, format: binary, description: "float32 array (windows, 128)"}
+          headers:
+            X-Window-Recordings: {description: "with npy: the recording of each row, comma-separated", schema: {type: string}}
+            X-Window-Starts: {description: "with npy: the start second of each row in its recording", schema: {type: string}}
+            X-Window-Quality: {description: "with npy: the signal quality of each row (good, poor, unusable)", schema: {type: string}}
+            X-Remainders: {description: "with npy: recording:windows:remainder_s per recording", schema: {type: string}}
         "401": {$ref: "#/components/responses/Error"}
         "400": {$ref: "#/components/responses/Error"}
         "408": {$ref: "#/components/responses/Error"}
