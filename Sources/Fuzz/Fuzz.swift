@@ -37,6 +37,8 @@ func fuzzOne(_ d: [UInt8]) {
         var w = JSONWriter(); w.value(v)
         guard let again = try? JSONParser.parse(w.out), again == v else { fatalError("JSON: round trip changed \(v)") }
     }
+    case "json-parse":  // parse only (for instruction counts of the parser: scripts/bench_json.sh)
+        _ = try? JSONParser.parse(d)
     case "npy":
     _ = try? NPY.decode(d)
     _ = try? NPZ.decode(d, maxMemberBytes: 1 << 20)

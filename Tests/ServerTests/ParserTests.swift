@@ -145,3 +145,34 @@ func runParser(_ bytes: [UInt8], byteByByte: Bool, limits: HTTPLimits = small) -
         }
     }
 }
+
+@Suite struct JSONNumbers {
+    /// The fast path against its plain reference (strtod), bit for bit, on random numbers of
+    /// every shape the grammar allows and on the edges of the fast path.
+    @Test("JSON numbers: the fast path equals strtod bit for bit")
+    func fastPathEqualsReference() throws {
+        var rng = SystemRandomNumberGenerator()
+        var cases = ["0", "-0", "0.0", "-0.0", "1", "-1", "0.1", "0.2", "0.3", "1e22", "1e23", "9007199254740992", "9007199254740993",
+                     "9007199254740991.5", "1e-22", "1e-23", "123456789012345678901234567890", "0.000001", "1.7976931348623157e308",
+                     "4.9e-324", "2.2250738585072014e-308", "0e999", "1E+2", "12.5e-3", "0.30000000000000004", "-1234.5678",
+                     "99999999999999999999", "1.00000000000000000001", "100000000000000000000e-20"]
+        for _ in 0..<200_000 {
+            let digits = (0..<Int.random(in: 1...21, using: &rng)).map { _ in String(Int.random(in: 0...9, using: &rng)) }.joined()
+            var intPart = String(digits.drop { $0 == "0" }); if intPart.isEmpty { intPart = "0" }
+            var t = Bool.random(using: &rng) ? "-" : ""
+            let cut = Int.random(in: 0...intPart.count, using: &rng)
+            t += cut == 0 ? "0" : String(intPart.prefix(cut))
+            if cut < intPart.count { t += "." + intPart.dropFirst(cut) }
+            if Int.random(in: 0..<3, using: &rng) == 0 { t += "e" + String(Int.random(in: -30...30, using: &rng)) }
+            cases.append(t)
+        }
+        var mismatches: [String] = []
+        for c in cases {
+            let bytes = Array(c.utf8)
+            guard case let .number(fast) = try JSONParser.parse(bytes) else { Issue.record("\(c) did not parse as a number"); continue }
+            let ref = try JSONParser.numberReference(bytes, 0, bytes.count)
+            if fast.bitPattern != ref.bitPattern { mismatches.append("\(c): \(fast) vs \(ref)") }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) of \(cases.count) differ, e.g. \(mismatches.prefix(5))")
+    }
+}
