@@ -18,7 +18,11 @@ static int g_isa = -1;
 static int detect_isa(void) {
 #if CK_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return 2;
+    // Each level needs every feature its kernels are compiled for (AVX-512 kernels use
+    // avx512f with fma, and avx512vl in the DFT combine); __builtin_cpu_supports also
+    // checks that the OS saves the vector state (XCR0).
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma")
+        && __builtin_cpu_supports("avx2")) return 2;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
 #endif
     return 0;
@@ -228,10 +232,6 @@ static void gemm_dispatch(int M, int N, int K, const float *A, int lda, const fl
 void ck_gemm_bias_act(int M, int N, int K, const float *A, int lda, const float *B,
                       const float *bias, float *C, int ldc, int act) {
     gemm_dispatch(M, N, K, A, lda, B, N, bias, C, ldc, act);
-}
-
-void ck_gemm_strided(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
-    gemm_dispatch(M, N, K, A, lda, B, ldb, NULL, C, ldc, 0);
 }
 
 void ck_maxpool8s2(int T, int C, const float *in, float *out, int ldo) {

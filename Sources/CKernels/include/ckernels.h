@@ -52,19 +52,15 @@ void ck_tile_dft_combine(int m, int nseg, int q0, int q1, int C, const float *tm
 /// The general GEMM: C = act(bias + A B), row strides lda, ldb, ldc (floats).
 void ck_gemm_full(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                   const float *bias, float *C, int ldc, int act);
+/// ck_gemm_full's plain-loop reference.
+void ck_gemm_full_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                      const float *bias, float *C, int ldc, int act);
 /// C[m, n] += sum_{k<K} A[k*lda + m] * B[k*ldb + n]: C += Aᵀ B, accumulating. A's rows may
 /// overlap (lda < M): with A = a padded channels-last conv input (lda = C_in, M = taps·C_in)
 /// and B = the output gradient, this is the conv kernel's gradient in [taps, C_in, C_out].
 void ck_gemm_tn_acc(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
 void ck_gemm_tn_acc_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
 
-/// Its plain-loop reference.
-void ck_gemm_full_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                      const float *bias, float *C, int ldc, int act);
-
-/// C = A B with row strides (lda, ldb, ldc): the general form used by the frequency-domain
-/// products. N must be a multiple of 16 for the SIMD paths (else the portable path runs).
-void ck_gemm_strided(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
 
 #ifdef __cplusplus
 }
