@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The project's long pre-training run, resumable across machines and sessions.
 #
-#   scripts/pretrain.sh start [RUN]   # prepares the corpus, resumes from training/checkpoint/
+#   scripts/pretrain.sh start [RUN]   # prepares the corpus, resumes from weights/pretrain-checkpoint/
 #                                     # (or starts), runs in the foreground (wrap in nohup)
 #   scripts/pretrain.sh save [RUN]    # copies RUN's newest checkpoint and its CSVs into
-#                                     # training/checkpoint/ for committing
+#                                     # weights/pretrain-checkpoint/ for committing
 #
 # RUN defaults to ../runs/ssl (outside git). The settings below are the run's; changing
 # them and resuming mixes two runs.
@@ -21,15 +21,15 @@ start)
     BIN=$(swift build -c release --show-bin-path)/ecg-train
     mkdir -p "$RUN"
     [ -s "$DATA" ] || "$BIN" prepare --corpus "$CORPUS" --out "$DATA" --overlap 50 --quiet
-    if [ -f training/checkpoint/state.json ]; then
+    if [ -f weights/pretrain-checkpoint/state.json ]; then
         have=$(python3 -c "import json,glob; print(max([json.load(open(f))['step'] for f in glob.glob('$RUN/models/*/state.json')] or [-1]))")
-        committed=$(python3 -c "import json; print(json.load(open('training/checkpoint/state.json'))['step'])")
+        committed=$(python3 -c "import json; print(json.load(open('weights/pretrain-checkpoint/state.json'))['step'])")
         if [ "$have" -lt "$committed" ]; then
             echo "resuming from the committed checkpoint (step $committed)"
             mkdir -p "$RUN/models" "$RUN/output"
-            rm -rf "$RUN/models/committed"; cp -r training/checkpoint "$RUN/models/committed"
+            rm -rf "$RUN/models/committed"; cp -r weights/pretrain-checkpoint "$RUN/models/committed"
             rm -f "$RUN/models/committed/"*.csv
-            cp training/checkpoint/steps.csv training/checkpoint/epochs.csv "$RUN/output/"
+            cp weights/pretrain-checkpoint/steps.csv weights/pretrain-checkpoint/epochs.csv "$RUN/output/"
         fi
     fi
     exec "$BIN" pretrain --data "$DATA" --out "$RUN" "${ARGS[@]}" --resume --quiet
@@ -40,11 +40,11 @@ import json,glob,os
 c=[(json.load(open(f))['step'],os.path.dirname(f)) for f in glob.glob('$RUN/models/*/state.json') if '.partial-' not in f]
 print(max(c)[1] if c else '')")
     [ -n "$newest" ] || { echo "no checkpoint in $RUN/models" >&2; exit 1; }
-    rm -rf training/checkpoint.tmp; mkdir -p training/checkpoint.tmp
-    cp "$newest"/{encoder.npz,optimizer.npz,state.json,manifest.json} training/checkpoint.tmp/
-    cp "$RUN"/output/steps.csv "$RUN"/output/epochs.csv training/checkpoint.tmp/
-    rm -rf training/checkpoint; mv training/checkpoint.tmp training/checkpoint
-    echo "saved $newest ($(cat training/checkpoint/state.json | tr -d '\n ')) to training/checkpoint/"
+    rm -rf weights/pretrain-checkpoint.tmp; mkdir -p weights/pretrain-checkpoint.tmp
+    cp "$newest"/{encoder.npz,optimizer.npz,state.json,manifest.json} weights/pretrain-checkpoint.tmp/
+    cp "$RUN"/output/steps.csv "$RUN"/output/epochs.csv weights/pretrain-checkpoint.tmp/
+    rm -rf weights/pretrain-checkpoint; mv weights/pretrain-checkpoint.tmp weights/pretrain-checkpoint
+    echo "saved $newest ($(cat weights/pretrain-checkpoint/state.json | tr -d '\n ')) to weights/pretrain-checkpoint/"
     ;;
 *) echo "usage: scripts/pretrain.sh start|save [RUN]" >&2; exit 64 ;;
 esac
