@@ -339,21 +339,8 @@ let wireCases: [WireCase] = {
 
     /// Starts the real binary and reads its port from the first log line.
     func launch(_ args: [String]) throws -> (Process, Int, Pipe) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.serverBin)
-        p.arguments = ["--port", "0", "--host", "127.0.0.1", "--weights", fixtureWeightsDir, "--openapi", repo("openapi.yaml")] + args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        var text = ""
-        while !text.contains("\"ready\"") {
-            let d = out.fileHandleForReading.availableData
-            if d.isEmpty { break }
-            text += String(decoding: d, as: UTF8.self)
-        }
-        let port = Int(text.components(separatedBy: "\"port\":")[1].prefix { $0.isNumber })!
-        return (p, port, out)
+        let s = try ServerProcess(["--openapi", repo("openapi.yaml")] + args, quiet: false)
+        return (s.process, s.port, s.out)
     }
 
     @Test("SIGTERM with requests in flight: none lost, then exit 0")

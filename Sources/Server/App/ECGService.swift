@@ -5,6 +5,7 @@ import Model
 import NPY
 
 /// Writes one JSON object per line to stdout. Never given ECG payloads.
+/// Sendable because `enabled` is immutable and every write to stdout happens with `lock` held.
 final class Logger: @unchecked Sendable {
     private let lock = NSLock()
     let enabled: Bool

@@ -2,6 +2,9 @@ import Foundation
 import HTTP
 
 /// Prometheus metrics (text exposition format 0.0.4), thread-safe.
+///
+/// Sendable because every stored counter, gauge and histogram is read and written only with
+/// `lock` held (each method takes it for its whole body); nothing escapes by reference.
 final class Metrics: ConnectionMetrics, @unchecked Sendable {
     private let lock = NSLock()
     private var requests: [String: Int] = [:]             // "route|status"
