@@ -25,6 +25,9 @@ let package = Package(
         // libcrypto (Debian: libssl-dev) for the SHA-256 of weights files.
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        // libssl (Debian: libssl-dev) for TLS on the server's sockets.
+        .systemLibrary(name: "CTLS", path: "Sources/CTLS", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
         // Hand-written compute kernels; the fast path is picked at run time from CPUID.
         .target(name: "CKernels", path: "Sources/CKernels",
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
@@ -32,9 +35,9 @@ let package = Package(
         .target(name: "Model", dependencies: ["NPY", "CKernels", "CZlib", "COpenSSL"], swiftSettings: strict),
         // Offline only: pre-training, fine-tuning, checkpoint import. ecg-server does not link it.
         .target(name: "Training", dependencies: ["Model", "NPY", "CKernels"], swiftSettings: strict),
-        // HTTP/1.1 over POSIX sockets and Dispatch: parser, connections, server, JSON, gzip.
+        // HTTP/1.1 over POSIX sockets and Dispatch (TLS via OpenSSL): parser, connections, server, JSON, gzip.
         // Knows nothing of the model.
-        .target(name: "HTTP", dependencies: ["CZlib"], swiftSettings: strict),
+        .target(name: "HTTP", dependencies: ["CZlib", "CTLS"], swiftSettings: strict),
         .executableTarget(name: "Server", dependencies: [
             "HTTP", "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),

@@ -114,6 +114,8 @@ package final class Connection: @unchecked Sendable {
     /// Accepted beyond --max-connections on a slot reserved for probes: it serves one
     /// request of `HTTPServer.probePaths` and closes; anything else gets 503.
     package let probeOnly: Bool
+    /// The TLS session over the socket (nil: plain TCP).
+    private let tls: TLSSession?
     private var parser: HTTPParser
     private let readSource: DispatchSourceRead
     private var writeSource: DispatchSourceWrite?
@@ -147,8 +149,8 @@ package final class Connection: @unchecked Sendable {
     /// Responses written so far.
     private var served = 0
 
-    package init(fd: Int32, server: HTTPServer, config: Config, probeOnly: Bool = false) {
-        self.fd = fd; self.server = server; self.config = config; self.probeOnly = probeOnly
+    package init(fd: Int32, server: HTTPServer, config: Config, probeOnly: Bool = false, tls: TLSSession? = nil) {
+        self.fd = fd; self.server = server; self.config = config; self.probeOnly = probeOnly; self.tls = tls
         queue = DispatchQueue(label: "conn-\(fd)")
         parser = HTTPParser(limits: config.limits)
         readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
@@ -189,21 +191,45 @@ package final class Connection: @unchecked Sendable {
         var buf = [UInt8](repeating: 0, count: 65536)
         var got = false
         loop: while true {
-            let r = buf.withUnsafeMutableBytes { Sys.recv(fd, $0) }
+            let r = buf.withUnsafeMutableBytes { receive($0) }
             switch r {
             case let .bytes(n):
                 got = true
                 if requestStarted == nil { requestStarted = .now() }
                 parser.feed(buf[0..<n])
                 if parser.buffered > config.limits.maxHeaderBytes + config.limits.maxBodyBytes + 65536 { break loop }
-                if n < buf.count { break loop }
+                if n < buf.count && !(tls?.pending ?? false) { break loop }
             case .wouldBlock: break loop
             case .closed: peerClosed(); return
             }
         }
         if got { lastActivity = .now() }
+        // TLS: the handshake wants to write but the socket is full; wait until writable.
+        if tls?.readWantsWrite == true { ensureWriteSource() }
         parse()
+        // TLS: a write may have waited for input (a key update); retry it now.
+        if !closed && outPos < out.count && tls?.writeWantsRead == true { drain() }
         reportIdle()
+    }
+
+    /// Plain recv, or TLS record decryption (the handshake runs inside the first reads).
+    private func receive(_ buf: UnsafeMutableRawBufferPointer) -> Sys.IOResult {
+        tls.map { $0.read(buf) } ?? Sys.recv(fd, buf)
+    }
+
+    private func transmit(_ buf: UnsafeRawBufferPointer) -> Sys.IOResult {
+        tls.map { $0.write(buf) } ?? Sys.send(fd, buf)
+    }
+
+    private func ensureWriteSource() {
+        guard writeSource == nil, !closed else { return }
+        let w = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
+        w.setEventHandler { [self] in
+            self.drain()
+            if let t = self.tls, t.readWantsWrite, !self.closed, !self.lingering { self.onReadable() }
+        }
+        writeSource = w
+        w.activate()
     }
 
     /// Lingering close: read and drop what the client still sends; close on EOF, after
@@ -304,23 +330,19 @@ package final class Connection: @unchecked Sendable {
 
     private func drain() {
         while outPos < out.count {
-            let r = out.withUnsafeBytes { p in Sys.send(fd, UnsafeRawBufferPointer(rebasing: p[outPos...])) }
+            let r = out.withUnsafeBytes { p in transmit(UnsafeRawBufferPointer(rebasing: p[outPos...])) }
             switch r {
             case let .bytes(n): outPos += n
             case .wouldBlock:
-                if writeSource == nil {
-                    let w = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
-                    w.setEventHandler { [self] in self.drain() }
-                    writeSource = w
-                    w.activate()
-                }
+                // (TLS: a write that waits for input is retried by onReadable instead.)
+                if !(tls?.writeWantsRead ?? false) { ensureWriteSource() }
                 return
             case .closed: peerClosed(); return
             }
         }
         out.removeAll(keepingCapacity: out.count < 1 << 20); outPos = 0
         lastActivity = .now()
-        if let w = writeSource { w.cancel(); writeSource = nil }
+        if let w = writeSource, !(tls?.readWantsWrite ?? false) { w.cancel(); writeSource = nil }
         if closeAfterFlush && slots.isEmpty { close(linger: true) }
     }
 
@@ -383,6 +405,7 @@ package final class Connection: @unchecked Sendable {
     }
 
     private func peerClosed() {
+        if let f = tls?.failure { server.metrics.tlsFailed(f, handshake: served == 0 && requestStarted == nil) }
         for s in slots { s.cancel?() }
         slots.removeAll()
         close()
@@ -401,6 +424,7 @@ package final class Connection: @unchecked Sendable {
             lingerUntil = .now() + config.lingerSeconds
             lingerLeft = config.lingerBytes
             server.setIdle(self, false, served: served > 0)
+            tls?.shutdown()  // close_notify, then the TCP write side
             shutdown(fd, Int32(SHUT_WR))
             if readSuspended { readSource.resume(); readSuspended = false }
             discardInput()

@@ -7,6 +7,8 @@ package protocol ConnectionMetrics: AnyObject, Sendable {
     func connectionClosed()
     func connectionRejected()
     func connectionEvicted()
+    /// A TLS session failed (during the handshake, or later); `reason` is OpenSSL's.
+    func tlsFailed(_ reason: String, handshake: Bool)
 }
 
 /// The listening socket and the set of open connections.
@@ -27,6 +29,8 @@ package final class HTTPServer: @unchecked Sendable {
     package let maxConnections: Int
     package let reservedProbeSlots: Int
     package let metrics: any ConnectionMetrics
+    /// TLS for every connection (nil: plain HTTP).
+    package let tls: TLSCertificates?
     private(set) var port = 0
     private var listenFD: Int32 = -1
     private var acceptSource: DispatchSourceRead?
@@ -40,9 +44,10 @@ package final class HTTPServer: @unchecked Sendable {
     private var probeConnections = 0
     private var draining = false
 
-    package init(handler: any RequestHandler, config: Connection.Config, maxConnections: Int, reservedProbeSlots: Int = 8, metrics: any ConnectionMetrics) {
+    package init(handler: any RequestHandler, config: Connection.Config, maxConnections: Int, reservedProbeSlots: Int = 8,
+                 metrics: any ConnectionMetrics, tls: TLSCertificates? = nil) {
         self.handler = handler; self.config = config; self.maxConnections = maxConnections
-        self.reservedProbeSlots = reservedProbeSlots; self.metrics = metrics
+        self.reservedProbeSlots = reservedProbeSlots; self.metrics = metrics; self.tls = tls
     }
 
     /// A connection reports that it became idle or busy.
@@ -92,8 +97,10 @@ package final class HTTPServer: @unchecked Sendable {
             lock.unlock()
             switch admission {
             case .refused:
-                // Refuse quickly with a complete answer, then close.
+                // Refuse quickly with a complete answer, then close (over TLS, there is no
+                // session to answer in: the client sees the handshake end).
                 metrics.connectionRejected()
+                if tls != nil { Glibc.close(c); continue }
                 let body = HTTPResponse.error(HTTPError(status: 503, code: draining ? "draining" : "too_many_connections",
                                                         message: draining ? "shutting down" : "connection limit (\(maxConnections)) reached; retry later",
                                                         headers: [("Retry-After", "1")]))
@@ -110,7 +117,12 @@ package final class HTTPServer: @unchecked Sendable {
             let probe: Bool
             if case .probeOnly = admission { probe = true } else { probe = false }
             Sys.setOption(c, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
-            let conn = Connection(fd: c, server: self, config: config, probeOnly: probe)
+            var session: TLSSession?
+            if let t = tls {
+                guard let s = TLSSession(context: t.context, fd: c) else { Glibc.close(c); continue }
+                session = s
+            }
+            let conn = Connection(fd: c, server: self, config: config, probeOnly: probe, tls: session)
             lock.lock()
             connections[ObjectIdentifier(conn)] = conn
             if probe { probeConnections += 1 } else { idleSince[ObjectIdentifier(conn)] = (false, DispatchTime.now().uptimeNanoseconds) }

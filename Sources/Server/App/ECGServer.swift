@@ -54,11 +54,14 @@ struct ECGServer: ParsableCommand {
     @Option(help: "Seconds to finish requests in flight after SIGTERM. [ECG_DRAIN_SECONDS]") var drainSeconds: Double = env("ECG_DRAIN_SECONDS", 20.0)
     @Option(help: "File of API keys, one per line (or sha256:<hex> of one); when given, /embed, /classify, /features and /v1/model need Authorization: Bearer <key>. Keys are kept hashed and never logged. [ECG_API_KEYS_FILE]")
     var apiKeysFile: String = env("ECG_API_KEYS_FILE", "")
+    @Option(help: "PEM certificate chain (leaf first): serve HTTPS (TLS 1.2+) instead of plain HTTP. Needs --tls-key. SIGHUP reloads both files; open connections keep the old certificate. [ECG_TLS_CERT]")
+    var tlsCert: String = env("ECG_TLS_CERT", "")
+    @Option(help: "PEM private key (unencrypted) of --tls-cert. [ECG_TLS_KEY]") var tlsKey: String = env("ECG_TLS_KEY", "")
     @Flag(help: "No per-request log lines.") var quiet = false
 
     /// Builds the service from loaded weights and options (shared with the tests).
     static func assemble(network: SSLNetwork, manifest: Manifest, affect: [AffectHead], options o: ECGServer, logger: Logger,
-                         apiKeys: APIKeys = APIKeys())
+                         apiKeys: APIKeys = APIKeys(), tls: TLSCertificates? = nil)
         -> (HTTPServer, ECGService, InferenceQueue) {
         let metrics = Metrics()
         let queue = InferenceQueue(encoder: network.encoder, workers: o.workers, capacity: o.queueCapacity, maxBatch: o.maxBatch,
@@ -69,7 +72,7 @@ struct ECGServer: ParsableCommand {
         let server = HTTPServer(handler: service,
                                 config: .init(limits: limits, readTimeout: o.readTimeout, headerTimeout: o.headerTimeout, idleTimeout: o.idleTimeout,
                                               maxPipelined: 16, lingerSeconds: o.lingerSeconds),
-                                maxConnections: o.maxConnections, reservedProbeSlots: o.reservedProbeConnections, metrics: metrics)
+                                maxConnections: o.maxConnections, reservedProbeSlots: o.reservedProbeConnections, metrics: metrics, tls: tls)
         return (server, service, queue)
     }
 
@@ -85,6 +88,7 @@ struct ECGServer: ParsableCommand {
             throw ValidationError("timeouts must be positive (--linger-seconds 0…60)")
         }
         guard (0...1024).contains(reservedProbeConnections) else { throw ValidationError("--reserved-probe-connections must be 0…1024") }
+        guard tlsCert.isEmpty == tlsKey.isEmpty else { throw ValidationError("--tls-cert and --tls-key go together (both PEM files)") }
     }
 
     func run() throws {
@@ -116,15 +120,22 @@ struct ECGServer: ParsableCommand {
                 throw ExitCode(2)
             }
         }
+        var tls: TLSCertificates?
+        if !tlsCert.isEmpty {
+            do { tls = try TLSCertificates(certificate: tlsCert, key: tlsKey) } catch {
+                FileHandle.standardError.write(Data("ecg-server: \(error)\nHINT: a self-signed pair for testing: openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -keyout key.pem -out cert.pem -days 30\n".utf8))
+                throw ExitCode(2)
+            }
+        }
         let (server, service, queue) = Self.assemble(network: network, manifest: manifest, affect: affect, options: self,
-                                                     logger: quiet ? Logger(enabled: false) : logger, apiKeys: keys)
+                                                     logger: quiet ? Logger(enabled: false) : logger, apiKeys: keys, tls: tls)
         let bound: Int
         do { bound = try server.start(host: host, port: port) } catch {
             FileHandle.standardError.write(Data("ecg-server: cannot listen on \(host):\(port): \(error)\n".utf8))
             throw ExitCode(2)
         }
         logger.info("listening", [("host", host), ("port", bound), ("weights", weights), ("encoder_sha256", manifest.encoder.sha256),
-                                  ("kernels", Encoder.kernelName), ("workers", workers), ("openapi", openapi.isEmpty ? "built-in" : openapi), ("api_keys", keys.count), ("heads", service.heads.map(\.name).joined(separator: ","))])
+                                  ("kernels", Encoder.kernelName), ("workers", workers), ("openapi", openapi.isEmpty ? "built-in" : openapi), ("api_keys", keys.count), ("tls", tls == nil ? "off" : "on"), ("heads", service.heads.map(\.name).joined(separator: ","))])
         // Warm-up: one window through the engine before /ready says yes.
         let warm = InferenceJob(windows: [Float](repeating: 0, count: 2560), count: 1) { _ in
             service.setReady(true)
@@ -146,6 +157,21 @@ struct ECGServer: ParsableCommand {
                 while server.connectionCount > 0 && Date() < deadline { usleep(20_000) }
                 logger.info("stopped", [("open_connections", server.connectionCount)])
                 Foundation.exit(0)
+            }
+            s.activate()
+            sources.append(s)
+        }
+        if let tls {
+            logger.info("tls", [("certificate", tlsCert), ("sha256", tls.context.fingerprint), ("not_after", tls.context.notAfter)])
+            signal(SIGHUP, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: SIGHUP, queue: sigQueue)
+            s.setEventHandler {
+                do {
+                    let c = try tls.reload()
+                    logger.info("tls_reloaded", [("certificate", tls.certificatePath), ("sha256", c.fingerprint), ("not_after", c.notAfter)])
+                } catch {
+                    logger.log([("level", "error"), ("msg", "tls_reload_failed"), ("error", "\(error)"), ("kept_sha256", tls.context.fingerprint)])
+                }
             }
             s.activate()
             sources.append(s)

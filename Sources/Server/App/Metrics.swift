@@ -16,6 +16,7 @@ final class Metrics: ConnectionMetrics, @unchecked Sendable {
     private var connectionsTotal = 0
     private var rejected = 0
     private var evicted = 0
+    private var tlsFailures = (handshake: 0, session: 0)
     static let latencyBounds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
     struct Histogram {
@@ -46,6 +47,10 @@ final class Metrics: ConnectionMetrics, @unchecked Sendable {
     func connectionClosed() { lock.lock(); connections -= 1; lock.unlock() }
     func connectionRejected() { lock.lock(); rejected += 1; lock.unlock() }
     func connectionEvicted() { lock.lock(); evicted += 1; lock.unlock() }
+    /// Counted, not logged: a port scanner or a plain-HTTP client would flood the log.
+    func tlsFailed(_ reason: String, handshake: Bool) {
+        lock.lock(); if handshake { tlsFailures.handshake += 1 } else { tlsFailures.session += 1 }; lock.unlock()
+    }
 
     func render() -> String {
         lock.lock(); defer { lock.unlock() }
@@ -65,6 +70,8 @@ final class Metrics: ConnectionMetrics, @unchecked Sendable {
         s += "# HELP ecg_connections_total Connections accepted.\n# TYPE ecg_connections_total counter\necg_connections_total \(connectionsTotal)\n"
         s += "# HELP ecg_connections_rejected_total Connections refused at the connection limit.\n# TYPE ecg_connections_rejected_total counter\necg_connections_rejected_total \(rejected)\n"
         s += "# HELP ecg_connections_evicted_total Idle keep-alive connections closed to make room at the connection limit.\n# TYPE ecg_connections_evicted_total counter\necg_connections_evicted_total \(evicted)\n"
+        s += "# HELP ecg_tls_failures_total TLS sessions that failed, during the handshake or after it.\n# TYPE ecg_tls_failures_total counter\n"
+        s += "ecg_tls_failures_total{phase=\"handshake\"} \(tlsFailures.handshake)\necg_tls_failures_total{phase=\"session\"} \(tlsFailures.session)\n"
         return s
     }
 
