@@ -10,16 +10,26 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure encoder throughput (windows/s) for each batch size and thread count.",
         discussion: "Prints one line per cell: median windows/s over --repeats timed runs after a warm-up.")
 
-    @Option(help: "Weights directory or .npz of encoder tensors.") var weights: String = "weights"
-    @Option(help: "Comma-separated batch sizes.") var batch: String = "1,8,32,128"
-    @Option(help: "Comma-separated thread counts.") var threads: String = "1,2"
+    @OptionGroup var weightsOption: WeightsOption
+    var weights: String { weightsOption.weights }
+    @Option(help: "Comma-separated batch sizes (positive integers).") var batch = IntList([1, 8, 32, 128])
+    @Option(help: "Comma-separated thread counts (positive integers).") var threads = IntList([1, 2])
     @Option(help: "Seconds to spend per cell (at least).") var seconds: Double = 2
-    @Option(help: "Output format: table or tsv.") var format: String = "table"
+    @Option(help: "Output format.") var format: BenchFormat = .table
     @Option(help: "Per-layer algorithms, six comma-separated of direct|dftM (default: the engine's choice).")
     var algorithms: String?
 
     @Flag(help: "Time each conv layer alone with each algorithm (fastest of many runs) and exit.")
     var layers = false
+
+    func validate() throws {
+        guard let a = algorithms else { return }
+        let items = a.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        if let bad = items.first(where: { ConvAlgorithm($0) == nil }) {
+            throw ValidationError("--algorithms: '\(bad)' is not direct or dftM (M = 8, 16 or 32)")
+        }
+        guard items.count == 6 else { throw ValidationError("--algorithms needs six of direct|dftM, e.g. direct,dft32,dft16,dft16,direct,direct") }
+    }
 
     func run() throws {
         if layers {
@@ -41,13 +51,12 @@ struct BenchCommand: ParsableCommand {
         var net = try WeightsDirectory.loadNetwork(weights)
         if let a = algorithms {
             let algs = a.split(separator: ",").compactMap { ConvAlgorithm(String($0)) }
-            guard algs.count == 6 else { throw ValidationError("--algorithms needs six of direct|dftM, e.g. direct,dft32,dft16,dft16,direct,direct") }
             net = SSLNetwork(encoder: Encoder(weights: net.encoder.weights, algorithms: algs), tasks: net.tasks)
         }
-        let batches = batch.split(separator: ",").compactMap { Int($0) }
-        let threadCounts = threads.split(separator: ",").compactMap { Int($0) }
+        let batches = batch.values
+        let threadCounts = threads.values
         var rng = SystemRandomNumberGenerator()
-        if format == "table" { print("kernels: \(Encoder.kernelName), layers: \(net.encoder.algorithms.map(\.description).joined(separator: ","))") }
+        if format == .table { print("kernels: \(Encoder.kernelName), layers: \(net.encoder.algorithms.map(\.description).joined(separator: ","))") }
         for t in threadCounts {
             for b in batches {
                 let x = (0..<(b * 2560)).map { _ in Float.random(in: -2...2, using: &rng) }
@@ -71,7 +80,7 @@ struct BenchCommand: ParsableCommand {
                 }
                 rates.sort()
                 let med = rates[rates.count / 2]
-                if format == "tsv" { print("ecg-affect\t\(b)\t\(t)\t\(String(format: "%.1f", med))") } else {
+                if format == .tsv { print("ecg-affect\t\(b)\t\(t)\t\(String(format: "%.1f", med))") } else {
                     print(String(format: "batch %4d  threads %d  %8.1f windows/s  (%d runs)", b, t, med, rates.count))
                 }
             }

@@ -16,17 +16,20 @@ struct EmbedCommand: ParsableCommand {
         Output: a float32 .npy of shape (N, 128), written atomically.
         """)
 
-    @Option(help: "Weights directory (manifest.json + encoder.npz).") var weights: String = "weights"
+    @OptionGroup var weightsOption: WeightsOption
+    var weights: String { weightsOption.weights }
     @Option(name: .customLong("in"), help: "Input .npy of windows.") var input: String
     @Option(help: "Output .npy of embeddings.") var out: String
     @Option(help: "Windows per engine call.") var batch: Int = 32
-    @Option(help: "Compute threads (default: all cores).") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var threadsOption: ThreadsOption
+    var threads: Int { threadsOption.threads }
     @Flag(help: "Send windows to the network as given, without normalisation.") var preprocessed = false
-    @Flag(help: "No progress bar.") var quiet = false
+    @OptionGroup var quietOption: QuietOption
+    var quiet: Bool { quietOption.quiet }
 
     func validate() throws {
         guard batch >= 1, batch <= 4096 else { throw ValidationError("--batch must be between 1 and 4096") }
-        guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+
     }
 
     func run() throws {

@@ -32,7 +32,8 @@ struct EvaluateCommand: ParsableCommand {
         """)
 
     @Option(help: "Dataset .npz made by `ecg-train prepare` (no overlap, so windows are distinct).") var data: String
-    @Option(help: "Weights directory with the pre-trained encoder.") var weights: String = "weights"
+    @OptionGroup var weightsOption: WeightsOption
+    var weights: String { weightsOption.weights }
     @Option(help: "The two labels, class 0 then class 1, comma-separated.") var labels: String = "rest,stress"
     @Option(help: "Folds by subject; 0 = leave one subject out.") var folds: Int = 0
     @Option(help: "Seed of the fold assignment and of the heads.") var seed: UInt64 = 1
@@ -40,7 +41,8 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "Also train the MLP head (slower).") var mlp = false
     @Option(help: "Epochs of the MLP head.") var epochs: Int = 60
     @Option(help: "Output folder.") var out: String
-    @Option(help: "Threads for embedding.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var threadsOption: ThreadsOption
+    var threads: Int { threadsOption.threads }
 
     func validate() throws {
         guard folds == 0 || folds >= 2 else { throw ValidationError("--folds must be 0 (leave one subject out) or ≥ 2") }

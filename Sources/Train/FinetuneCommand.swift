@@ -21,18 +21,20 @@ struct FinetuneCommand: ParsableCommand {
         """)
 
     @Option(help: "Dataset .npz made by `ecg-train prepare`.") var data: String
-    @Option(help: "Weights directory with the encoder.") var weights: String = "weights"
+    @OptionGroup var weightsOption: WeightsOption
+    var weights: String { weightsOption.weights }
     @Option(help: "Name of the new head.") var head: String
     @Option(help: "Output weights directory.") var out: String
     @Option(help: "Comma-separated label names to classify, in class order (default: all labels in the data).") var labels: String?
     @Option(help: "Cross-validation folds (≥ 2).") var folds: Int = 10
-    @Option(help: "subject (no subject on both sides; default) or window (the authors' protocol).") var split: String = "subject"
+    @Option(help: "subject: no subject on both sides of a fold; window: the authors' protocol (windows of one subject on both sides).") var split: FoldSplit = .subject
     @Option(help: "Training epochs per model.") var epochs: Int = 200
     @Option(help: "Embeddings per batch.") var batch: Int = 128
     @Option(help: "Hidden layers: 2 or 3 of 512 units.") var layers: Int = 2
     @Option(help: "Dropout rate while training.") var dropout: Float = 0.3
     @Option(help: "Random seed.") var seed: UInt64 = 1
-    @Option(help: "Threads for embedding.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var threadsOption: ThreadsOption
+    var threads: Int { threadsOption.threads }
     @Flag(inversion: .prefixedNo, help: "Oversample the smaller classes while training so that every class weighs the same (--no-balance: plain sampling, as the paper).")
     var balance = true
 
@@ -48,7 +50,6 @@ struct FinetuneCommand: ParsableCommand {
 
     func validate() throws {
         guard folds >= 2 else { throw ValidationError("--folds must be at least 2") }
-        guard ["window", "subject"].contains(split) else { throw ValidationError("--split must be window or subject") }
         guard (1...4).contains(layers) else { throw ValidationError("--layers must be 1…4") }
         guard dropout >= 0, dropout < 1, epochs >= 1 else { throw ValidationError("--dropout in [0, 1), --epochs ≥ 1") }
         guard !head.isEmpty, head.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
@@ -83,7 +84,7 @@ struct FinetuneCommand: ParsableCommand {
         // Folds.
         var rng = Transformations.RNG(seed: seed)
         var fold = [Int](repeating: 0, count: rows.count)
-        if split == "subject" {
+        if split == .subject {
             let subjects = Array(Set(rows.map { ds.subject[$0] })).sorted().shuffled(using: &rng)
             guard subjects.count >= folds else { throw Failure("--split subject needs at least \(folds) subjects; the labelled windows have \(subjects.count)") }
             var fOf: [Int64: Int] = [:]
@@ -135,7 +136,7 @@ struct FinetuneCommand: ParsableCommand {
         for (k, v) in final.tensors { t[k.replacingOccurrences(of: "/", with: ".")] = v }
         let bytes = NPZ.encode(t)
         try writeFileAtomically(bytes, path: out + "/head_\(head).npz")
-        let protocolText = "\(folds)-fold CV split by \(split), \(layers)×512 ReLU, dropout \(dropout), \(epochs) epochs, Adam 1e-3, seed \(seed), \(rows.count) windows" + (balance ? ", classes balanced by oversampling" : "")
+        let protocolText = "\(folds)-fold CV split by \(split.rawValue), \(layers)×512 ReLU, dropout \(dropout), \(epochs) epochs, Adam 1e-3, seed \(seed), \(rows.count) windows" + (balance ? ", classes balanced by oversampling" : "")
         heads.append(Manifest.Head(name: head, labels: wanted, file: "head_\(head).npz", sha256: sha256Hex(bytes),
                            metrics: ["accuracy": acc.0, "accuracy_std": acc.1, "balanced_accuracy": bal.0, "balanced_accuracy_std": bal.1, "macro_f1": mf1.0, "macro_f1_std": mf1.1, "paper_f1": pf1.0, "paper_f1_std": pf1.1, "kappa": kap.0, "kappa_std": kap.1],
                            protocolDescription: protocolText))
@@ -151,6 +152,6 @@ struct FinetuneCommand: ParsableCommand {
                                      "per_fold": results.map { ["accuracy": $0.accuracy, "balanced_accuracy": $0.balancedAccuracy, "macro_f1": $0.macroF1, "kappa": $0.kappa, "paper_f1": $0.paperF1, "n": $0.n] }]
         try writeFileAtomically([UInt8](try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])), path: out + "/cv_\(head).json")
         print(String(format: "%@: balanced accuracy %.3f ± %.3f, accuracy %.3f ± %.3f, macro-F1 %.3f ± %.3f, kappa %.3f ± %.3f, paper F1 %.3f ± %.3f (%d-fold, split by %@); wrote %@",
-                     head, bal.0, bal.1, acc.0, acc.1, mf1.0, mf1.1, kap.0, kap.1, pf1.0, pf1.1, folds, split, out))
+                     head, bal.0, bal.1, acc.0, acc.1, mf1.0, mf1.1, kap.0, kap.1, pf1.0, pf1.1, folds, split.rawValue, out))
     }
 }

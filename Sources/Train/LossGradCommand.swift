@@ -17,12 +17,14 @@ struct LossGradCommand: ParsableCommand {
         Adam step (lr 1e-3, β1 0.9, β2 0.999, ε 1e-8) as a weights directory.
         """)
 
-    @Option(help: "Weights directory or .npz with all 54 tensors.") var weights: String = "weights"
+    @OptionGroup var weightsOption: WeightsOption
+    var weights: String { weightsOption.weights }
     @Option(name: .customLong("in"), help: "Windows, (N, 2560).") var input: String
     @Option(help: "One-hot task labels, (N, 7).") var taskLabels: String
     @Option(help: "Output .npz of gradients.") var out: String
     @Option(help: "Write the weights after one Adam step here.") var adamStepOut: String?
-    @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var threadsOption: ThreadsOption
+    var threads: Int { threadsOption.threads }
 
     func run() throws {
         let net: SSLNetwork

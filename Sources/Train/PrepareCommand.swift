@@ -28,14 +28,14 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "Leading columns of --npy, comma-separated, e.g. person,label.") var layout: String = "person,label"
     @Option(help: "Output dataset .npz.") var out: String
     @Option(help: "Window overlap in percent (0 ≤ P < 100).") var overlap: Double = 0
-    @Option(help: "window, recording or subject.") var normalize: String = "window"
+    @Option(help: "What each window is z-scored with: its own statistics, its recording's, or its subject's.") var normalize: Normalization = .window
     @Flag(help: "Keep records whose quality is 'poor'.") var includePoor = false
-    @Flag(help: "No progress output.") var quiet = false
+    @OptionGroup var quietOption: QuietOption
+    var quiet: Bool { quietOption.quiet }
 
     func validate() throws {
         guard (corpus == nil) != (npy == nil) else { throw ValidationError("give exactly one of --corpus DIR or --npy FILE") }
         guard overlap >= 0, overlap < 100 else { throw ValidationError("--overlap must be in [0, 100)") }
-        guard ["window", "recording", "subject"].contains(normalize) else { throw ValidationError("--normalize must be window, recording or subject") }
     }
 
     func run() throws {
@@ -72,7 +72,7 @@ struct PrepareCommand: ParsableCommand {
     func fromCorpus(_ dir: String) throws -> Dataset {
         let rows = try readManifest(dir).filter { includePoor || $0.quality != "poor" }
         var d = Dataset()
-        d.names.preprocessing = ["filter": Preprocessing.highpassFilter, "normalization": normalize, "overlap_percent": "\(overlap)"]
+        d.names.preprocessing = ["filter": Preprocessing.highpassFilter, "normalization": normalize.rawValue, "overlap_percent": "\(overlap)"]
         var signals: [(row: Row, y: [Double])] = []
         let progress = Progress(total: rows.count, label: "prepare", enabled: !quiet)
         for (k, r) in rows.enumerated() {
@@ -93,7 +93,7 @@ struct PrepareCommand: ParsableCommand {
         progress.finish()
         // Subject statistics over all of a subject's samples (the authors' normalisation).
         var subjectStats: [String: (Double, Double)] = [:]
-        if normalize == "subject" {
+        if normalize == .subject {
             var bySubject: [String: [Float]] = [:]
             for s in signals { bySubject[s.row.dataset + "/" + s.row.subject, default: []].append(contentsOf: s.y.map(Float.init)) }
             for (k, v) in bySubject { subjectStats[k] = v.withUnsafeBufferPointer { Preprocessing.robustStats($0) } }
@@ -105,8 +105,8 @@ struct PrepareCommand: ParsableCommand {
         let step = max(1, Int((2560 * (1 - overlap / 100)).rounded()))
         for s in signals where s.y.count >= 2560 {
             var stats: (Double, Double)? = nil
-            if normalize == "recording" { let f = s.y.map(Float.init); stats = f.withUnsafeBufferPointer { Preprocessing.robustStats($0) } }
-            if normalize == "subject" { stats = subjectStats[s.row.dataset + "/" + s.row.subject] }
+            if normalize == .recording { let f = s.y.map(Float.init); stats = f.withUnsafeBufferPointer { Preprocessing.robustStats($0) } }
+            if normalize == .subject { stats = subjectStats[s.row.dataset + "/" + s.row.subject] }
             let sub = index(&d.names.subjects, s.row.dataset + "/" + s.row.subject)
             let ds = index(&d.names.datasets, s.row.dataset)
             let rec = index(&d.names.records, s.row.dataset + "/" + s.row.record)

@@ -35,7 +35,8 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Epochs.") var epochs: Int = 10
     @Option(help: "Windows per batch (each in 7 versions).") var batch: Int = 128
     @Option(help: "Random seed (initialisation, shuffling, transformations).") var seed: UInt64 = 20201
-    @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var threadsOption: ThreadsOption
+    var threads: Int { threadsOption.threads }
     @Option(help: "Initial learning rate.") var lr: Float = 1e-3
     @Option(help: "Use at most this many windows of the dataset (smoke runs).") var maxWindows: Int?
     @Option(help: "Start from these weights instead of a random initialisation.") var initWeights: String?
@@ -52,7 +53,8 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Stretch factor of the time warp (squeeze is its inverse).") var warpFactor: Double = 1.05
     @Option(help: "Also checkpoint to RUN/models/latest every this many steps (0 = only at the end of each epoch).") var saveEvery: Int = 50
     @Flag(help: "Continue from the newest checkpoint in RUN/models.") var resume = false
-    @Flag(help: "No progress bar.") var quiet = false
+    @OptionGroup var quietOption: QuietOption
+    var quiet: Bool { quietOption.quiet }
 
     var coefficients: [Float] { lossWeights.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) } }
     var transformParameters: Transformations.Parameters {
