@@ -53,14 +53,7 @@ public struct AffectHead: Sendable {
     /// Class probabilities (N, labels) for embeddings (N, 128). Dropout is a training-only op.
     public func probabilities(_ embeddings: [Float]) -> [Float] {
         let n = embeddings.count / EncoderWeights.embeddingSize
-        var x = embeddings
-        for d in hidden {
-            var y = [Float](repeating: 0, count: n * d.outputs)
-            denseForward(x, rows: n, d, into: &y, act: 2)
-            x = y
-        }
-        var logits = [Float](repeating: 0, count: n * labels.count)
-        denseForward(x, rows: n, output, into: &logits, act: 0)
+        let logits = denseChain(embeddings, rows: n, hidden.map { ($0, act: 2) } + [(output, act: 0)])
         return softmaxRows(logits, columns: labels.count)
     }
 }

@@ -2,11 +2,8 @@ import CKernels
 import Dispatch
 import Foundation
 
-// Shapes (channels-last, per window, padded buffers have zero rows for TF `same`):
-//   input   x : (2560)            -> conv1 (K32, 1→32)   -> (2560, 32)
-//   conv2     : (2560, 32)        -> maxpool 8/2          -> (1277, 32)
-//   conv3/4   : (1277, 32→64→64)  -> maxpool 8/2          -> (635, 64)
-//   conv5/6   : (635, 64→128→128) -> global max           -> (128)
+// Shapes: `EncoderGeometry` (channels-last, per window; padded buffers have zero rows
+// for TF `same`).
 
 /// Errors of the inference engine's inputs.
 public enum EncoderError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -27,15 +24,15 @@ public final class EncoderWorkspace: @unchecked Sendable {
     // Each buffer is (padLeft + T + padRight) rows of C floats; `in[i]` feeds conv i.
     package let inputs: [UnsafeMutablePointer<Float>]   // conv_i input, padded
     let inRows: [Int]
-    package let c2: UnsafeMutablePointer<Float>         // conv2 out (2560, 32)
-    package let c4: UnsafeMutablePointer<Float>         // conv4 out (1277, 64)
-    package let c6: UnsafeMutablePointer<Float>         // conv6 out (635, 128)
+    package let c2: UnsafeMutablePointer<Float>         // conv2 out (lengths[1], 32), before pooling
+    package let c4: UnsafeMutablePointer<Float>         // conv4 out (lengths[3], 64), before pooling
+    package let c6: UnsafeMutablePointer<Float>         // conv6 out (lengths[5], 128), before the global max
 
     let tmp: UnsafeMutablePointer<Float>, fx: UnsafeMutablePointer<Float>, fy: UnsafeMutablePointer<Float>
     let scratch: (Int, Int, Int)
 
     init(_ w: EncoderWeights, plans: [TiledDFTConv?]) {
-        let lens = [2560, 2560, 1277, 1277, 635, 635]
+        let lens = EncoderGeometry.lengths
         var ins: [UnsafeMutablePointer<Float>] = []
         var rows: [Int] = []
         var sc = (1, 1, 1)
@@ -50,9 +47,12 @@ public final class EncoderWorkspace: @unchecked Sendable {
             ins.append(p); rows.append(r)
         }
         inputs = ins; inRows = rows
-        c2 = .allocate(capacity: 2560 * 32); c2.initialize(repeating: 0, count: 2560 * 32)
-        c4 = .allocate(capacity: 1277 * 64); c4.initialize(repeating: 0, count: 1277 * 64)
-        c6 = .allocate(capacity: 635 * 128); c6.initialize(repeating: 0, count: 635 * 128)
+        func output(_ i: Int) -> UnsafeMutablePointer<Float> {
+            let n = lens[i] * w.convs[i].cout
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n); p.initialize(repeating: 0, count: n)
+            return p
+        }
+        c2 = output(1); c4 = output(3); c6 = output(5)
         scratch = sc
         tmp = .allocate(capacity: sc.0); tmp.initialize(repeating: 0, count: sc.0)
         fx = .allocate(capacity: sc.1); fx.initialize(repeating: 0, count: sc.1)
@@ -123,7 +123,7 @@ public struct Encoder: Sendable {
         }
     }
 
-    static let lengths = [2560, 2560, 1277, 1277, 635, 635]
+    static let lengths = EncoderGeometry.lengths
 
     /// One window through the encoder; `split` (>1) runs each layer's rows across that
     /// many threads (for batches smaller than the thread count).
@@ -143,13 +143,13 @@ public struct Encoder: Sendable {
             } else {
                 conv(i, ws, out: dst, rows: 0, t)
             }
-            if i == 1 || i == 3 {
+            if EncoderGeometry.pooledAfter.contains(i) {
                 let next = weights.convs[i + 1]
                 ck_maxpool8s2(Int32(t), Int32(weights.convs[i].cout), dst,
                               ws.inputs[i + 1] + next.padLeft * next.cin, Int32(next.cin))
             }
         }
-        ck_global_max(635, 128, ws.c6, out)
+        ck_global_max(Int32(Self.lengths[5]), Int32(Self.embeddingSize), ws.c6, out)
     }
 
     /// Embeds `count` windows of 2560 samples (row-major) into `count` × 128 floats.

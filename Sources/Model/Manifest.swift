@@ -95,7 +95,7 @@ public struct Manifest: Codable, Sendable, Equatable {
         }
         guard m.input.windowSamples == EncoderWeights.windowLength, m.input.sampleRateHz == EncoderWeights.sampleRate,
               m.embeddingSize == EncoderWeights.embeddingSize else {
-            throw WeightsError.manifest("\(path): input spec or embedding size differs from the SSL-ECG network (256 Hz, 2560 samples, 128-d)")
+            throw WeightsError.manifest("\(path): input spec or embedding size differs from the SSL-ECG network (256 Hz, \(EncoderGeometry.windowLength) samples, 128-d)")
         }
         return m
     }

@@ -23,7 +23,7 @@ public enum PreprocessingError: Error, CustomStringConvertible, Equatable, Senda
 /// the zero-phase high-pass, cutting into 10 s windows, and the robust z-score.
 public enum Preprocessing {
     public static let targetRate = 256.0
-    public static let windowLength = 2560
+    public static var windowLength: Int { EncoderGeometry.windowLength }
     /// Manifest names.
     public static let highpassFilter = "butterworth4-highpass-0.8Hz-zero-phase"
     public static let windowNormalization = "window-robust-zscore"

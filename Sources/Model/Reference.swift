@@ -68,7 +68,7 @@ public enum Reference {
         for (i, conv) in w.convs.enumerated() {
             x = leakyReLU(conv1dSame(x, length: t, conv))
             inter["conv_layer_\(i + 1)"] = x
-            if i == 1 || i == 3 {
+            if EncoderGeometry.pooledAfter.contains(i) {
                 x = maxPool8s2(x, length: t, channels: conv.cout)
                 t = (t - 8) / 2 + 1
                 inter[i == 1 ? "mp1" : "mp2"] = x

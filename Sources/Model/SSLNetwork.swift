@@ -21,20 +21,26 @@ public struct SSLNetwork: Sendable {
 
     /// Task logits (N, 7) for embeddings (N, 128), heads in order task_0 ... task_6.
     public func taskLogits(_ embeddings: [Float]) -> [Float] {
-        let n = embeddings.count / 128
+        let n = embeddings.count / EncoderGeometry.embeddingSize
         var out = [Float](repeating: 0, count: n * tasks.count)
-        var h1 = [Float](repeating: 0, count: n * 128), h2 = h1
         for (j, h) in tasks.enumerated() {
-            denseForward(embeddings, rows: n, h.dense1, into: &h1, act: 1)
-            denseForward(h1, rows: n, h.dense2, into: &h2, act: 1)
-            for r in 0..<n {
-                var s = h.output.bias[0]
-                for i in 0..<128 { s += h2[r * 128 + i] * h.output.kernel[i] }
-                out[r * tasks.count + j] = s
-            }
+            let logit = denseChain(embeddings, rows: n, [(h.dense1, 1), (h.dense2, 1), (h.output, 0)])
+            for r in 0..<n { out[r * tasks.count + j] = logit[r] }
         }
         return out
     }
+}
+
+/// The heads' forward pass, for every head (pre-training tasks and affect heads): dense
+/// layers in order, each y = act(x W + b) (act as in `denseForward`), on `rows` rows.
+public func denseChain(_ x: [Float], rows: Int, _ layers: [(DenseLayer, act: Int32)]) -> [Float] {
+    var cur = x
+    for (d, act) in layers {
+        var y = [Float](repeating: 0, count: rows * d.outputs)
+        denseForward(cur, rows: rows, d, into: &y, act: act)
+        cur = y
+    }
+    return cur
 }
 
 /// y = act(x W + b) for `rows` rows; act 0 identity, 1 leaky ReLU 0.2, 2 ReLU.

@@ -42,6 +42,17 @@ public struct ConvLayer: Sendable {
         precondition(kernel.count == taps * cin * cout && bias.count == cout)
         self.kernel = kernel; self.bias = bias; self.taps = taps; self.cin = cin; self.cout = cout
     }
+
+    /// The layer that computes this one's input gradient from its (padded) output
+    /// gradient: taps reversed, C_in and C_out swapped, Wf[K-1-j, o, i] = W[j, i, o];
+    /// zero bias.
+    public func flipped() -> ConvLayer {
+        var wf = [Float](repeating: 0, count: kernel.count)
+        for j in 0..<taps { for i in 0..<cin { for o in 0..<cout {
+            wf[((taps - 1 - j) * cout + o) * cin + i] = kernel[(j * cin + i) * cout + o]
+        } } }
+        return ConvLayer(kernel: wf, bias: [Float](repeating: 0, count: cin), taps: taps, cin: cout, cout: cin)
+    }
 }
 
 /// A dense layer y = x W + b.
@@ -63,16 +74,10 @@ public struct EncoderWeights: Sendable {
     /// conv_layer_1 ... conv_layer_6
     public let convs: [ConvLayer]
 
-    /// (name, taps, C_in, C_out) of the six convolutions, exactly as the TF graph.
-    public static let architecture: [(name: String, taps: Int, cin: Int, cout: Int)] = [
-        ("conv_layer_1", 32, 1, 32), ("conv_layer_2", 32, 32, 32),
-        ("conv_layer_3", 16, 32, 64), ("conv_layer_4", 16, 64, 64),
-        ("conv_layer_5", 8, 64, 128), ("conv_layer_6", 8, 128, 128),
-    ]
-    /// Samples per window (10 s at 256 Hz).
-    public static let windowLength = 2560
-    public static let embeddingSize = 128
-    public static let sampleRate = 256.0
+    public static var architecture: [(name: String, taps: Int, cin: Int, cout: Int)] { EncoderGeometry.convs }
+    public static var windowLength: Int { EncoderGeometry.windowLength }
+    public static var embeddingSize: Int { EncoderGeometry.embeddingSize }
+    public static var sampleRate: Double { EncoderGeometry.sampleRate }
 
     public init(convs: [ConvLayer]) { self.convs = convs }
 
@@ -123,7 +128,7 @@ public struct TaskHead: Sendable {
         return out
     }
 
-    public static let count = 7
+    public static var count: Int { EncoderGeometry.transformations.count }
 }
 
 /// Named float tensors, with TF names normalised to `/` (an `.npz` may write `.`).

@@ -59,7 +59,7 @@ struct BenchCommand: ParsableCommand {
         if format == .table { print("kernels: \(Encoder.kernelName), layers: \(net.encoder.algorithms.map(\.description).joined(separator: ","))") }
         for t in threadCounts {
             for b in batches {
-                let x = (0..<(b * 2560)).map { _ in Float.random(in: -2...2, using: &rng) }
+                let x = (0..<(b * EncoderGeometry.windowLength)).map { _ in Float.random(in: -2...2, using: &rng) }
                 var out = [Float](repeating: 0, count: b * 128)
                 let wss = (0..<t).map { _ in net.encoder.makeWorkspace() }
                 func once() {

@@ -7,9 +7,9 @@ import NPY
 struct EmbedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed",
-        abstract: "Map (N, 2560) ECG windows to (N, 128) float32 embeddings (the authors' extract_features.py).",
+        abstract: "Map (N, \(EncoderGeometry.windowLength)) ECG windows to (N, 128) float32 embeddings (the authors' extract_features.py).",
         discussion: """
-        Input: a .npy of shape (N, 2560) (or (2560,) for one window), any float or int dtype.
+        Input: a .npy of shape (N, \(EncoderGeometry.windowLength)) (or (\(EncoderGeometry.windowLength),) for one window), any float or int dtype.
         Windows must already be at 256 Hz. With --preprocessed they go to the network exactly
         as given (parity mode); without it each window is normalised as the weights'
         manifest says (robust z-score per window by default).

@@ -86,15 +86,15 @@ struct EvaluateCommand: ParsableCommand {
         FileHandle.standardError.write(Data("\(rows.count) windows (\(wanted[0]) \(y.filter { $0 == 0 }.count), \(wanted[1]) \(y.filter { $0 == 1 }.count)) of \(subjects.count) subjects, \(k) folds by subject\n".utf8))
 
         // Features: embeddings of both encoders, HR features.
-        var x = [Float](); x.reserveCapacity(rows.count * 2560)
-        for i in rows { x.append(contentsOf: ds.windows[(i * 2560)..<((i + 1) * 2560)]) }
+        var x = [Float](); x.reserveCapacity(rows.count * EncoderGeometry.windowLength)
+        for i in rows { x.append(contentsOf: ds.windows[(i * EncoderGeometry.windowLength)..<((i + 1) * EncoderGeometry.windowLength)]) }
         let ssl = try net.encoder.embed(x, threads: threads).map(Double.init)
         let random = try PretrainCommand.glorotInit(seed: randomSeed).encoder.embed(x, threads: threads).map(Double.init)
         var hr = [Double]()
         var qualities: [String: Int] = [:]
         for r in 0..<rows.count {
-            let w = x[(r * 2560)..<((r + 1) * 2560)].map(Double.init)
-            let f = HRVFeatures(peaks: RPeaks.detect(w, fs: 256), fs: 256, start: 0, end: 2560, signal: w)
+            let w = x[(r * EncoderGeometry.windowLength)..<((r + 1) * EncoderGeometry.windowLength)].map(Double.init)
+            let f = HRVFeatures(peaks: RPeaks.detect(w, fs: 256), fs: 256, start: 0, end: EncoderGeometry.windowLength, signal: w)
             qualities[f.quality, default: 0] += 1
             hr += [f.heartRate ?? .nan, f.sdnn ?? .nan, f.rmssd ?? .nan]
         }

@@ -75,8 +75,8 @@ struct FinetuneCommand: ParsableCommand {
         }
         for (c, l) in wanted.enumerated() where !y.contains(c) { throw Failure("class '\(l)' has no windows in \(data)") }
         // Frozen embeddings.
-        var x = [Float](); x.reserveCapacity(rows.count * 2560)
-        for i in rows { x.append(contentsOf: ds.windows[(i * 2560)..<((i + 1) * 2560)]) }
+        var x = [Float](); x.reserveCapacity(rows.count * EncoderGeometry.windowLength)
+        for i in rows { x.append(contentsOf: ds.windows[(i * EncoderGeometry.windowLength)..<((i + 1) * EncoderGeometry.windowLength)]) }
         let emb = try net.encoder.embed(x, threads: threads)
         let perClass = wanted.indices.map { c in "\(wanted[c]): \(y.filter { $0 == c }.count)" }
         print("embedded \(rows.count) windows (\(perClass.joined(separator: ", ")))")

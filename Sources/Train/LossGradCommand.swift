@@ -11,7 +11,7 @@ struct LossGradCommand: ParsableCommand {
         discussion: """
         total = Σ_i c_i · mean_n sigmoid_CE(labels[n, i], logit_i[n]) + 1e-4 · Σ_kernels ‖W‖²/2,
         c = [0.195, 0.195, 0.195, 0.0125, 0.0125, 0.195, 0.195], dropout off.
-        --in: (N, 2560) windows as given to the network; --task-labels: (N, 7) one-hot.
+        --in: (N, \(EncoderGeometry.windowLength)) windows as given to the network; --task-labels: (N, 7) one-hot.
         Writes the gradients as an .npz named like the weights (conv_layer_1.kernel …) and
         prints the loss terms as JSON. --adam-step-out DIR also writes the weights after one
         Adam step (lr 1e-3, β1 0.9, β2 0.999, ε 1e-8) as a weights directory.
@@ -19,7 +19,7 @@ struct LossGradCommand: ParsableCommand {
 
     @OptionGroup var weightsOption: WeightsOption
     var weights: String { weightsOption.weights }
-    @Option(name: .customLong("in"), help: "Windows, (N, 2560).") var input: String
+    @Option(name: .customLong("in"), help: "Windows, (N, \(EncoderGeometry.windowLength)).") var input: String
     @Option(help: "One-hot task labels, (N, 7).") var taskLabels: String
     @Option(help: "Output .npz of gradients.") var out: String
     @Option(help: "Write the weights after one Adam step here.") var adamStepOut: String?
@@ -32,10 +32,10 @@ struct LossGradCommand: ParsableCommand {
         guard net.tasks.count == 7 else { throw Failure("\(weights) has no pre-training heads task_0 … task_6") }
         let x: NPYArray, y: NPYArray
         do { x = try NPY.read(path: input); y = try NPY.read(path: taskLabels) } catch { throw Failure("\(error)") }
-        guard x.shape.count == 2, x.shape[1] == 2560 else { throw Failure("\(input): shape \(x.shape), expected (N, 2560)") }
+        guard x.shape.count == 2, x.shape[1] == EncoderGeometry.windowLength else { throw Failure("\(input): shape \(x.shape), expected (N, \(EncoderGeometry.windowLength))") }
         guard y.shape == [x.shape[0], 7] else { throw Failure("\(taskLabels): shape \(y.shape), expected (\(x.shape[0]), 7)") }
         let xs = x.floats(), ys = y.floats()
-        if let bad = xs.firstIndex(where: { !$0.isFinite }) { throw Failure("\(input): row \(bad / 2560) has a NaN or Inf at sample \(bad % 2560)") }
+        if let bad = xs.firstIndex(where: { !$0.isFinite }) { throw Failure("\(input): row \(bad / EncoderGeometry.windowLength) has a NaN or Inf at sample \(bad % EncoderGeometry.windowLength)") }
         if let bad = ys.firstIndex(where: { $0 != 0 && $0 != 1 }) { throw Failure("\(taskLabels): row \(bad / 7) column \(bad % 7) is \(ys[bad]), not 0 or 1") }
         let r = PretrainLoss().evaluate(net, windows: xs, labels: ys, threads: threads)
         var arrays: [String: NPYArray] = [:]

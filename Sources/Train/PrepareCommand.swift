@@ -19,7 +19,7 @@ struct PrepareCommand: ParsableCommand {
                      (exactly the authors' per-subject statistic)
         Records with quality=poor are skipped unless --include-poor.
         --npy FILE --layout person,label: the authors' 2-D layout instead (id/label columns,
-        then 2560 samples at 256 Hz, already normalised).
+        then \(EncoderGeometry.windowLength) samples at 256 Hz, already normalised).
         Output: one .npz (windows, subject, dataset, record, label, names), written atomically.
         """)
 
@@ -86,7 +86,7 @@ struct PrepareCommand: ParsableCommand {
             if let bad = x.firstIndex(where: { !$0.isFinite }) { throw Failure("\(file): sample \(bad) is NaN or Inf") }
             guard let (up, down) = Preprocessing.ratio(from: fs) else { throw Failure("\(file): sampling rate \(fs) Hz is not supported") }
             var y = Preprocessing.resamplePoly(x, up: up, down: down)
-            if y.count >= 2560 { y = Preprocessing.sosfiltfilt(Preprocessing.butterworthHighpass(order: 4, cutoff: 0.8, fs: 256), y) }
+            if y.count >= EncoderGeometry.windowLength { y = Preprocessing.sosfiltfilt(Preprocessing.butterworthHighpass(order: 4, cutoff: 0.8, fs: 256), y) }
             signals.append((r, y))
             progress.update(k + 1)
         }
@@ -102,8 +102,8 @@ struct PrepareCommand: ParsableCommand {
             if let i = list.firstIndex(of: s) { return Int64(i) }
             list.append(s); return Int64(list.count - 1)
         }
-        let step = max(1, Int((2560 * (1 - overlap / 100)).rounded()))
-        for s in signals where s.y.count >= 2560 {
+        let step = max(1, Int((Double(EncoderGeometry.windowLength) * (1 - overlap / 100)).rounded()))
+        for s in signals where s.y.count >= EncoderGeometry.windowLength {
             var stats: (Double, Double)? = nil
             if normalize == .recording { let f = s.y.map(Float.init); stats = f.withUnsafeBufferPointer { Preprocessing.robustStats($0) } }
             if normalize == .subject { stats = subjectStats[s.row.dataset + "/" + s.row.subject] }
@@ -112,11 +112,11 @@ struct PrepareCommand: ParsableCommand {
             let rec = index(&d.names.records, s.row.dataset + "/" + s.row.record)
             let lab: Int64 = s.row.label.isEmpty || s.row.label == "none" ? -1 : index(&d.names.labels, s.row.label)
             var start = 0
-            while start + 2560 <= s.y.count {
-                var w = s.y[start..<(start + 2560)].map(Float.init)
+            while start + EncoderGeometry.windowLength <= s.y.count {
+                var w = s.y[start..<(start + EncoderGeometry.windowLength)].map(Float.init)
                 if let (mean, sd) = stats {
                     let scale = sd > 1e-12 ? 1 / sd : 1
-                    for i in 0..<2560 { w[i] = Float((Double(w[i]) - mean) * scale) }
+                    for i in 0..<EncoderGeometry.windowLength { w[i] = Float((Double(w[i]) - mean) * scale) }
                 } else {
                     w.withUnsafeMutableBufferPointer { Preprocessing.robustZScore($0) }
                 }
@@ -132,8 +132,8 @@ struct PrepareCommand: ParsableCommand {
         let a: NPYArray
         do { a = try NPY.read(path: path) } catch { throw Failure("\(path): \(error)") }
         let cols = layout.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-        guard a.shape.count == 2, a.shape[1] == cols.count + 2560 else {
-            throw Failure("\(path): shape \(a.shape), expected (N, \(cols.count) + 2560) for --layout \(layout)")
+        guard a.shape.count == 2, a.shape[1] == cols.count + EncoderGeometry.windowLength else {
+            throw Failure("\(path): shape \(a.shape), expected (N, \(cols.count) + \(EncoderGeometry.windowLength)) for --layout \(layout)")
         }
         let v = a.doubles(), w = a.shape[1]
         var d = Dataset()

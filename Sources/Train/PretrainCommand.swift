@@ -72,7 +72,7 @@ struct PretrainCommand: ParsableCommand {
         }
         guard saveEvery >= 0 else { throw ValidationError("--save-every must be ≥ 0") }
         guard coefficients.count == 7 else { throw ValidationError("--loss-weights needs 7 numbers") }
-        guard (2...2560).contains(permutationPieces), (2...2560).contains(warpPieces), warpFactor >= 1, warpFactor < 2, noiseSnrDb.isFinite else {
+        guard (2...EncoderGeometry.windowLength).contains(permutationPieces), (2...EncoderGeometry.windowLength).contains(warpPieces), warpFactor >= 1, warpFactor < 2, noiseSnrDb.isFinite else {
             throw ValidationError("transformation settings out of range")
         }
     }
@@ -82,7 +82,7 @@ struct PretrainCommand: ParsableCommand {
     func run() throws {
         var ds: Dataset
         do { ds = try Dataset.read(path: data) } catch { throw Failure("\(error)") }
-        if let m = maxWindows, m < ds.count { ds.windows = Array(ds.windows[0..<(m * 2560)]); ds.subject = Array(ds.subject[0..<m]) }
+        if let m = maxWindows, m < ds.count { ds.windows = Array(ds.windows[0..<(m * EncoderGeometry.windowLength)]); ds.subject = Array(ds.subject[0..<m]) }
         guard ds.subject.count > 0 else { throw Failure("\(data) has no windows") }
         // Held-out subjects for validation (seeded).
         var splitRng = Transformations.RNG(seed: seed ^ 0x5EED)
@@ -149,9 +149,9 @@ struct PretrainCommand: ParsableCommand {
                 var rng = Transformations.RNG(seed: seed &+ UInt64(epoch) &* 1_000_003 &+ UInt64(b + 1) &* 0x9E37_79B9)
                 loss.dropoutSeed = rng.next()
                 var x: [Float] = [], y: [Float] = []
-                x.reserveCapacity(idx.count * 7 * 2560)
+                x.reserveCapacity(idx.count * 7 * EncoderGeometry.windowLength)
                 for i in idx {
-                    let w = ds.windows[(i * 2560)..<((i + 1) * 2560)]
+                    let w = ds.windows[(i * EncoderGeometry.windowLength)..<((i + 1) * EncoderGeometry.windowLength)]
                     for task in 0..<7 {
                         x.append(contentsOf: Transformations.apply(task, w, rng: &rng, tp))
                         y.append(contentsOf: (0..<7).map { $0 == task ? 1 : 0 })
@@ -219,7 +219,7 @@ struct PretrainCommand: ParsableCommand {
             var x: [Float] = [], y: [Float] = []
             for i in idx[chunk..<min(idx.count, chunk + 64)] {
                 for task in 0..<7 {
-                    x.append(contentsOf: Transformations.apply(task, ds.windows[(i * 2560)..<((i + 1) * 2560)], rng: &rng, tp))
+                    x.append(contentsOf: Transformations.apply(task, ds.windows[(i * EncoderGeometry.windowLength)..<((i + 1) * EncoderGeometry.windowLength)], rng: &rng, tp))
                     y.append(contentsOf: (0..<7).map { $0 == task ? 1 : 0 })
                 }
             }

@@ -105,17 +105,13 @@ public final class TrainScratch {
         return bufs[i]
     }
 
-    /// W flipped for the input gradient: Wf[j', o, i] = W[K-1-j', i, o], cached by layer id
-    /// for one set of weights: callers `resetFlips()` whenever the weights change.
+    /// W flipped for the input gradient (`ConvLayer.flipped()`), cached by layer id for
+    /// one set of weights: callers `resetFlips()` whenever the weights change.
     func flipped(_ l: ConvLayer, id key: Int) -> UnsafePointer<Float> {
         if let f = flipByLayer[key] { return UnsafePointer(f) }
-        let k = l.taps, ci = l.cin, co = l.cout
-        let f = UnsafeMutablePointer<Float>.allocate(capacity: k * ci * co)
-        l.kernel.withUnsafeBufferPointer { w in
-            for j in 0..<k { for i in 0..<ci { for o in 0..<co {
-                f[((k - 1 - j) * co + o) * ci + i] = w[(j * ci + i) * co + o]
-            } } }
-        }
+        let wf = l.flipped().kernel
+        let f = UnsafeMutablePointer<Float>.allocate(capacity: wf.count)
+        f.initialize(from: wf, count: wf.count)
         flipByLayer[key] = f
         return UnsafePointer(f)
     }

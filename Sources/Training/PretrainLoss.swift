@@ -32,7 +32,7 @@ public struct PretrainLoss: Sendable {
         public var logits: [Float] = []
     }
 
-    static let lengths = [2560, 2560, 1277, 1277, 635, 635]
+    static let lengths = EncoderGeometry.lengths
 
     /// Loss and gradients for `n` windows (n × 2560) with their one-hot task labels (n × 7).
     /// Windows are spread over `threads` threads, each accumulating its own gradients.
@@ -41,7 +41,7 @@ public struct PretrainLoss: Sendable {
     /// with unchanged weights, e.g. validation in chunks); made here if nil.
     public func evaluate(_ net: SSLNetwork, windows: [Float], labels: [Float], threads: Int = 1, fast: FastPaths? = nil) -> Result {
         precondition(net.tasks.count == 7, "the pre-training network needs its seven heads")
-        let n = windows.count / 2560
+        let n = windows.count / EncoderGeometry.windowLength
         precondition(labels.count == n * 7)
         let names = WeightsDirectory.networkTensorNames
         let params = net.parameters
@@ -65,7 +65,7 @@ public struct PretrainLoss: Sendable {
                 lg.withUnsafeMutableBufferPointer { out in
                     for k in lo..<hi {
                         var rng = Transformations.RNG(seed: dropoutSeed &+ UInt64(k) &* 0x2545_F491_4F6C_DD1D)
-                        ws.step(net, x.baseAddress! + k * 2560, labels: Array(labels[(k * 7)..<(k * 7 + 7)]),
+                        ws.step(net, x.baseAddress! + k * EncoderGeometry.windowLength, labels: Array(labels[(k * 7)..<(k * 7 + 7)]),
                                 scale: scale, grads: g, losses: &l, dropout: dropout, rng: &rng,
                                 logits: out.baseAddress! + (k - lo) * 7, backward: backward)
                     }
@@ -104,12 +104,7 @@ public struct PretrainLoss: Sendable {
             encoder = Encoder(weights: net.encoder.weights)
             flipped = net.encoder.weights.convs.enumerated().map { i, c in
                 guard i > 0, case let .tiledDFT(m) = Encoder.defaultAlgorithms[i] else { return nil }
-                var wf = [Float](repeating: 0, count: c.taps * c.cin * c.cout)
-                for j in 0..<c.taps { for ci in 0..<c.cin { for o in 0..<c.cout {
-                    wf[((c.taps - 1 - j) * c.cout + o) * c.cin + ci] = c.kernel[(j * c.cin + ci) * c.cout + o]
-                } } }
-                let l = ConvLayer(kernel: wf, bias: [Float](repeating: 0, count: c.cin), taps: c.taps, cin: c.cout, cout: c.cin)
-                return TiledDFTConv(l, length: PretrainLoss.lengths[i], tile: m)
+                return TiledDFTConv(c.flipped(), length: PretrainLoss.lengths[i], tile: m)
             }
         }
     }
@@ -140,7 +135,7 @@ public struct PretrainLoss: Sendable {
                 default: y.append(ws.inputs[i + 1] + convs[i + 1].padLeft * convs[i + 1].cin)
                 }
             }
-            dA = .allocate(capacity: 2560 * 128); dB = .allocate(capacity: 2560 * 128)
+            dA = .allocate(capacity: EncoderGeometry.windowLength * 128); dB = .allocate(capacity: EncoderGeometry.windowLength * 128)
             var rows = 0, sc = (1, 1, 1)
             for (i, p) in fast.flipped.enumerated() {
                 guard let p else { continue }
@@ -224,7 +219,7 @@ public struct PretrainLoss: Sendable {
             // Encoder backward: global max → conv6 → conv5 → pool → conv4 → conv3 → pool → conv2 → conv1.
             let convs = net.encoder.weights.convs
             var cur = dA, other = dB
-            dEmb.withUnsafeBufferPointer { Backward.globalMax(dx: cur, dy: $0.baseAddress!, x: y[5], length: 635, channels: 128) }
+            dEmb.withUnsafeBufferPointer { Backward.globalMax(dx: cur, dy: $0.baseAddress!, x: y[5], length: EncoderGeometry.lengths[5], channels: EncoderGeometry.embeddingSize) }
             for i in stride(from: 5, through: 0, by: -1) {
                 let c = convs[i], t = PretrainLoss.lengths[i]
                 // cur: d(output of conv i after leaky) → d(pre-activation), in place.
@@ -235,7 +230,7 @@ public struct PretrainLoss: Sendable {
                               layerID: i, length: t, scratch: scratch)
                 if i == 0 { break }
                 swap(&cur, &other)  // cur: d(input of conv i) = d(output of conv i-1 or of a pool)
-                if i == 2 || i == 4 {
+                if EncoderGeometry.pooledAfter.contains(i - 1) {
                     // The input of conv i is the max pool of conv i-1's output.
                     Backward.maxPool8s2(dx: other, dy: cur, x: y[i - 1], length: PretrainLoss.lengths[i - 1], channels: convs[i - 1].cout)
                     swap(&cur, &other)

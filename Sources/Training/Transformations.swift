@@ -3,7 +3,7 @@ import Model
 
 /// The six signal transformations of the paper (task_1 … task_6; task_0 is the original).
 public enum Transformations {
-    public static let names = ["original", "noise", "scaling", "negation", "time_reversal", "permutation", "time_warp"]
+    public static var names: [String] { EncoderGeometry.transformations }
 
     /// A small, seedable generator (SplitMix64) so runs are reproducible with --seed.
     public struct RNG: RandomNumberGenerator, Sendable {

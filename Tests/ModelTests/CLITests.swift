@@ -49,3 +49,4 @@ func ecgTrain(_ args: [String]) throws -> (status: Int32, stderr: String) {
         }
     }
 }
+

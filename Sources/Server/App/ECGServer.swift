@@ -24,7 +24,7 @@ struct ECGServer: ParsableCommand {
         answered (for at most --drain-seconds), then the process exits 0.
         Example:
           ecg-server --weights weights --port 8080
-          curl -s localhost:8080/embed -H 'Content-Type: application/json' -d '{"ecg": [...2560 numbers...]}'
+          curl -s localhost:8080/embed -H 'Content-Type: application/json' -d '{"ecg": [...\(EncoderGeometry.windowLength) numbers...]}'
         """)
 
     @Option(help: "Address to bind: an IPv4 or IPv6 literal or a host name; :: is dual-stack. [ECG_HOST]")
@@ -137,7 +137,7 @@ struct ECGServer: ParsableCommand {
         logger.info("listening", [("host", host), ("port", bound), ("weights", weights), ("encoder_sha256", manifest.encoder.sha256),
                                   ("kernels", Encoder.kernelName), ("workers", workers), ("openapi", openapi.isEmpty ? "built-in" : openapi), ("api_keys", keys.count), ("tls", tls == nil ? "off" : "on"), ("heads", service.heads.map(\.name).joined(separator: ","))])
         // Warm-up: one window through the engine before /ready says yes.
-        let warm = InferenceJob(windows: [Float](repeating: 0, count: 2560), count: 1) { _ in
+        let warm = InferenceJob(windows: [Float](repeating: 0, count: EncoderGeometry.windowLength), count: 1) { _ in
             service.setReady(true)
             logger.info("ready", [("startup_ms", Date().timeIntervalSince(started) * 1000)])
         }

@@ -67,7 +67,7 @@ final class ECGService: RequestHandler, @unchecked Sendable {
     private var warmed = false
     private var draining = false
 
-    static let transformationLabels = ["original", "noise", "scaling", "negation", "time_reversal", "permutation", "time_warp"]
+    static var transformationLabels: [String] { EncoderGeometry.transformations }
 
     init(network: SSLNetwork, manifest: Manifest, affect: [AffectHead], queue: InferenceQueue, metrics: Metrics,
          logger: Logger, config: ServiceConfig, limits: HTTPLimits) {
@@ -229,7 +229,7 @@ final class ECGService: RequestHandler, @unchecked Sendable {
         for (p, i) in prepared {
             windows.append(contentsOf: p.windows)
             for k in 0..<p.count {
-                let q = Self.windowQuality(p.windows[(k * 2560)..<((k + 1) * 2560)])
+                let q = Self.windowQuality(p.windows[(k * EncoderGeometry.windowLength)..<((k + 1) * EncoderGeometry.windowLength)])
                 spans.append(Span(recording: i, start: Double(k) * 10, quality: q))
             }
         }

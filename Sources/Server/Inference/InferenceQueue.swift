@@ -123,7 +123,7 @@ final class InferenceQueue: @unchecked Sendable {
 
     private func work() {
         let ws = encoder.makeWorkspace()
-        var x = [Float](repeating: 0, count: maxBatch * 2560)
+        var x = [Float](repeating: 0, count: maxBatch * EncoderGeometry.windowLength)
         var out = [Float](repeating: 0, count: maxBatch * 128)
         while true {
             var batch: [Item] = []
@@ -150,7 +150,7 @@ final class InferenceQueue: @unchecked Sendable {
             for (k, it) in batch.enumerated() {
                 it.job.windows.withUnsafeBufferPointer { src in
                     x.withUnsafeMutableBufferPointer { dst in
-                        (dst.baseAddress! + k * 2560).update(from: src.baseAddress! + it.index * 2560, count: 2560)
+                        (dst.baseAddress! + k * EncoderGeometry.windowLength).update(from: src.baseAddress! + it.index * EncoderGeometry.windowLength, count: EncoderGeometry.windowLength)
                     }
                 }
             }
@@ -162,7 +162,7 @@ final class InferenceQueue: @unchecked Sendable {
                 out.withUnsafeMutableBufferPointer { op in
                     for (k, it) in batch.enumerated() {
                         if it.job.isCancelled { continue }
-                        encoder.embed(UnsafeBufferPointer(rebasing: xp[(k * 2560)..<((k + 1) * 2560)]), count: 1,
+                        encoder.embed(UnsafeBufferPointer(rebasing: xp[(k * EncoderGeometry.windowLength)..<((k + 1) * EncoderGeometry.windowLength)]), count: 1,
                                       into: UnsafeMutableBufferPointer(rebasing: op[(k * 128)..<((k + 1) * 128)]), threads: 1, workspaces: [ws])
                         metrics.windowComputed()
                         it.job.finish(window: it.index, op.baseAddress! + k * 128)
