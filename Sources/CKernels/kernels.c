@@ -34,12 +34,6 @@ int ck_isa(void) {
     return v;
 }
 
-int ck_set_isa(int isa) {
-    int best = detect_isa();
-    int v = (isa < 0 || isa > best) ? best : isa;
-    __atomic_store_n(&g_isa, v, __ATOMIC_RELAXED);
-    return v;
-}
 
 const char *ck_isa_name(int isa) {
     switch (isa) { case 2: return "avx512"; case 1: return "avx2"; default: return "portable"; }
@@ -218,11 +212,10 @@ static void gemm_avx2(int M, int N, int K, const float *A, int lda, const float 
 }
 #endif
 
-static void gemm_dispatch(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+static void gemm_dispatch(int isa, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                           const float *bias, float *C, int ldc, int act) {
     if (M <= 0 || N <= 0) return;
 #if CK_X86
-    int isa = ck_isa();
     if (isa == 2 && N % 32 == 0) { gemm_avx512(M, N, K, A, lda, B, ldb, bias, C, ldc, act); return; }
     if (isa >= 1 && N % 16 == 0) { gemm_avx2(M, N, K, A, lda, B, ldb, bias, C, ldc, act); return; }
 #endif
@@ -231,7 +224,7 @@ static void gemm_dispatch(int M, int N, int K, const float *A, int lda, const fl
 
 void ck_gemm_bias_act(int M, int N, int K, const float *A, int lda, const float *B,
                       const float *bias, float *C, int ldc, int act) {
-    gemm_dispatch(M, N, K, A, lda, B, N, bias, C, ldc, act);
+    gemm_dispatch(ck_isa(), M, N, K, A, lda, B, N, bias, C, ldc, act);
 }
 
 void ck_maxpool8s2(int T, int C, const float *in, float *out, int ldo) {
@@ -279,18 +272,21 @@ __attribute__((target("avx2"))) static void dft_combine_avx2(int m, int nseg, in
 #endif
 static void dft_combine_portable(int m, int nseg, int q0, int q1, int C, const float *tmp, float *X) { dft_combine_body(m, nseg, q0, q1, C, tmp, X); }
 
-void ck_tile_dft_combine(int m, int nseg, int q0, int q1, int C, const float *tmp, float *X) {
+static void dft_combine_dispatch(int isa, int m, int nseg, int q0, int q1, int C, const float *tmp, float *X) {
 #if CK_X86
-    int isa = ck_isa();
     if (isa == 2) { dft_combine_avx512(m, nseg, q0, q1, C, tmp, X); return; }
     if (isa == 1) { dft_combine_avx2(m, nseg, q0, q1, C, tmp, X); return; }
 #endif
     dft_combine_portable(m, nseg, q0, q1, C, tmp, X);
 }
 
+void ck_tile_dft_combine(int m, int nseg, int q0, int q1, int C, const float *tmp, float *X) {
+    dft_combine_dispatch(ck_isa(), m, nseg, q0, q1, C, tmp, X);
+}
+
 void ck_gemm_full(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                   const float *bias, float *C, int ldc, int act) {
-    gemm_dispatch(M, N, K, A, lda, B, ldb, bias, C, ldc, act);
+    gemm_dispatch(ck_isa(), M, N, K, A, lda, B, ldb, bias, C, ldc, act);
 }
 
 void ck_gemm_full_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
@@ -344,12 +340,40 @@ static void tn_avx2(int M, int N, int K, const float *A, int lda, const float *B
 }
 #endif
 
-void ck_gemm_tn_acc(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
+static void tn_dispatch(int isa, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
     if (M <= 0 || N <= 0 || K <= 0) return;
 #if CK_X86
-    int isa = ck_isa();
     if (isa == 2 && N % 32 == 0) { tn_avx512(M, N, K, A, lda, B, ldb, C, ldc); return; }
     if (isa >= 1 && N % 16 == 0) { tn_avx2(M, N, K, A, lda, B, ldb, C, ldc); return; }
 #endif
     tn_portable(M, N, K, A, lda, B, ldb, C, ldc);
+}
+
+void ck_gemm_tn_acc(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
+    tn_dispatch(ck_isa(), M, N, K, A, lda, B, ldb, C, ldc);
+}
+
+// One table per kernel family, built at compile time; the entries call the family's
+// kernels directly, so a caller holding a table never depends on global state.
+#define CK_FAMILY(L) \
+    static void gemm_bias_act_##L(int M, int N, int K, const float *A, int lda, const float *B, const float *bias, float *C, int ldc, int act) \
+        { gemm_dispatch(L, M, N, K, A, lda, B, N, bias, C, ldc, act); } \
+    static void gemm_full_##L(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias, float *C, int ldc, int act) \
+        { gemm_dispatch(L, M, N, K, A, lda, B, ldb, bias, C, ldc, act); } \
+    static void gemm_tn_acc_##L(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc) \
+        { tn_dispatch(L, M, N, K, A, lda, B, ldb, C, ldc); } \
+    static void tile_dft_combine_##L(int m, int nseg, int q0, int q1, int C, const float *tmp, float *X) \
+        { dft_combine_dispatch(L, m, nseg, q0, q1, C, tmp, X); }
+CK_FAMILY(0)
+CK_FAMILY(1)
+CK_FAMILY(2)
+static const ck_kernels k_families[3] = {
+    {0, gemm_bias_act_0, gemm_full_0, gemm_tn_acc_0, tile_dft_combine_0},
+    {1, gemm_bias_act_1, gemm_full_1, gemm_tn_acc_1, tile_dft_combine_1},
+    {2, gemm_bias_act_2, gemm_full_2, gemm_tn_acc_2, tile_dft_combine_2},
+};
+
+const ck_kernels *ck_kernels_for(int isa) {
+    int best = ck_isa();
+    return &k_families[(isa < 0 || isa > best) ? best : isa];
 }

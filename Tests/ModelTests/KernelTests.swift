@@ -5,12 +5,14 @@ import Testing
 
 /// The fast kernels against their plain references, on every kernel family this CPU has.
 @Suite(.serialized) struct Kernels {
-    static let isas: [Int32] = { let best = ck_set_isa(-1); return Array(0...best) }()
+    /// Every family this CPU has; each test calls its family's table, so nothing global
+    /// changes while other suites run in parallel.
+    static let isas: [Int32] = Array(0...ck_isa())
 
     @Test("GEMM fast vs reference: random shapes, odd sizes, overlapping rows", arguments: isas)
     func gemm(_ isa: Int32) throws {
-        defer { _ = ck_set_isa(-1) }
-        #expect(ck_set_isa(isa) == isa)
+        let k = try #require(ck_kernels_for(isa)).pointee
+        #expect(k.isa == isa)
         var r = Rng(s: 0x9E37_79B9_7F4A_7C15 &+ UInt64(isa))
         let shapes: [(m: Int, n: Int, k: Int, lda: Int)] = [
             (1, 32, 1, 1), (1, 32, 7, 7), (13, 32, 37, 37), (12, 64, 128, 128), (5, 16, 3, 3), (3, 7, 5, 5),
@@ -20,7 +22,7 @@ import Testing
             for act in Int32(0)...2 {
                 let a = r.floats((s.m - 1) * s.lda + s.k), b = r.floats(s.k * s.n), bias = r.floats(s.n)
                 var c1 = [Float](repeating: .nan, count: s.m * (s.n + 3)), c2 = c1
-                ck_gemm_bias_act(Int32(s.m), Int32(s.n), Int32(s.k), a, Int32(s.lda), b, bias, &c1, Int32(s.n + 3), act)
+                k.gemm_bias_act(Int32(s.m), Int32(s.n), Int32(s.k), a, Int32(s.lda), b, bias, &c1, Int32(s.n + 3), act)
                 ck_gemm_bias_act_ref(Int32(s.m), Int32(s.n), Int32(s.k), a, Int32(s.lda), b, bias, &c2, Int32(s.n + 3), act)
                 for i in 0..<s.m { for j in s.n..<(s.n + 3) { #expect(c1[i * (s.n + 3) + j].isNaN, "wrote past N") } }
                 let body1 = (0..<s.m).flatMap { i in c1[(i * (s.n + 3))..<(i * (s.n + 3) + s.n)] }
@@ -32,28 +34,44 @@ import Testing
 
     @Test("GEMM with a B row stride and no bias", arguments: isas)
     func gemmStrided(_ isa: Int32) throws {
-        defer { _ = ck_set_isa(-1) }
-        _ = ck_set_isa(isa)
+        let kt = try #require(ck_kernels_for(isa)).pointee
         var r = Rng(s: 77)
         let (m, n, k, ldb) = (19, 64, 33, 160)
         let a = r.floats(m * k), b = r.floats(k * ldb)
         var c1 = [Float](repeating: 0, count: m * n), c2 = c1
-        ck_gemm_full(Int32(m), Int32(n), Int32(k), a, Int32(k), b, Int32(ldb), nil, &c1, Int32(n), 0)
+        kt.gemm_full(Int32(m), Int32(n), Int32(k), a, Int32(k), b, Int32(ldb), nil, &c1, Int32(n), 0)
         ck_gemm_full_ref(Int32(m), Int32(n), Int32(k), a, Int32(k), b, Int32(ldb), nil, &c2, Int32(n), 0)
         #expect(relErr(c1, c2) <= 1e-5)
     }
 
     @Test("C += AᵀB (weight gradients) fast vs reference, overlapping rows", arguments: isas)
     func gemmTN(_ isa: Int32) throws {
-        defer { _ = ck_set_isa(-1) }
-        _ = ck_set_isa(isa)
+        let kt = try #require(ck_kernels_for(isa)).pointee
         var r = Rng(s: 31 + UInt64(isa))
         for (m, n, k, lda) in [(32, 32, 50, 1), (1024, 64, 37, 32), (13, 16, 7, 13), (5, 7, 3, 5), (512, 128, 101, 64), (25, 96, 9, 25)] {
             let a = r.floats((k - 1) * lda + m), b = r.floats(k * n)
             var c1 = r.floats(m * n), c2 = c1
-            ck_gemm_tn_acc(Int32(m), Int32(n), Int32(k), a, Int32(lda), b, Int32(n), &c1, Int32(n))
+            kt.gemm_tn_acc(Int32(m), Int32(n), Int32(k), a, Int32(lda), b, Int32(n), &c1, Int32(n))
             ck_gemm_tn_acc_ref(Int32(m), Int32(n), Int32(k), a, Int32(lda), b, Int32(n), &c2, Int32(n))
             #expect(relErr(c1, c2) <= 1e-5, "isa \(isa) \((m, n, k, lda)): \(relErr(c1, c2))")
+        }
+    }
+
+    @Test("tiled-DFT combine: every family equals its formula, on a sub-range of segments", arguments: isas)
+    func dftCombine(_ isa: Int32) throws {
+        let kt = try #require(ck_kernels_for(isa)).pointee
+        var r = Rng(s: 5 + UInt64(isa))
+        for (m, nseg, q0, q1, c) in [(8, 5, 0, 5, 16), (16, 9, 2, 7, 32), (32, 3, 1, 2, 3)] {
+            let tmp = r.floats((nseg + 1) * 2 * (m + 1) * c)
+            var x = [Float](repeating: .nan, count: (m + 1) * nseg * 2 * c)
+            kt.tile_dft_combine(Int32(m), Int32(nseg), Int32(q0), Int32(q1), Int32(c), tmp, &x)
+            for f in 0...m { for q in 0..<nseg { for part in 0..<2 { for ch in 0..<c {
+                let got = x[(f * nseg + q) * 2 * c + part * c + ch]
+                if q < q0 || q >= q1 { #expect(got.isNaN, "wrote outside [q0, q1)"); continue }
+                let t = { (qq: Int) in tmp[((qq * 2 + part) * (m + 1) + f) * c + ch] }
+                let want = t(q) + (f % 2 == 0 ? 1 : -1) * t(q + 1)
+                #expect(abs(got - want) <= 1e-6 * max(1, abs(want)), "isa \(isa) m \(m) f \(f) q \(q)")
+            } } } }
         }
     }
 

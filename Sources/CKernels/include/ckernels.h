@@ -9,10 +9,20 @@ extern "C" {
 /// 0 = portable C (auto-vectorised for the baseline ISA, e.g. SSE2 or NEON),
 /// 1 = AVX2 + FMA, 2 = AVX-512F.
 int ck_isa(void);
-/// Forces a kernel family (clamped to what the CPU supports); returns the one in force.
-/// For tests and benchmarks; -1 restores the automatic choice.
-int ck_set_isa(int isa);
 const char *ck_isa_name(int isa);
+
+/// The kernels of one family, for callers that must choose it explicitly (tests of every
+/// family, benchmarks): the entries have the contracts of the functions of the same name.
+typedef struct ck_kernels {
+    int isa;
+    void (*gemm_bias_act)(int M, int N, int K, const float *A, int lda, const float *B, const float *bias, float *C, int ldc, int act);
+    void (*gemm_full)(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias, float *C, int ldc, int act);
+    void (*gemm_tn_acc)(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
+    void (*tile_dft_combine)(int m, int nseg, int q0, int q1, int C, const float *tmp, float *X);
+} ck_kernels;
+/// Family `isa` (0 portable, 1 AVX2, 2 AVX-512), clamped to what this CPU supports; -1:
+/// the best (what the engine uses). Immutable tables: safe from any thread.
+const ck_kernels *ck_kernels_for(int isa);
 
 /// C[m, n] = act(bias[n] + sum_{k<K} A[m*lda + k] * B[k*N + n]) for m < M, n < N.
 ///
