@@ -4,7 +4,8 @@
 // a fixed schedule; latency is measured from the scheduled send time, so a slow answer
 // delays the next sends and is charged to them too (no coordinated omission).
 // Build: cc -O2 -pthread -o bench/out/paced bench/paced.c
-// Usage: paced PORT BODY_FILE RATE_PER_S SECONDS [THREADS]  → "p50 p90 p99 errors n" (ms)
+// Usage: paced PORT BODY_FILE RATE_PER_S SECONDS [THREADS [PATH]]  → "p50 p90 p99 errors n" (ms)
+// PATH defaults to /embed; the body is sent as application/json.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -63,13 +64,15 @@ static void *run(void *arg) {
 static int cmp(const void *a, const void *b) { double x = *(double *)a, y = *(double *)b; return x < y ? -1 : x > y; }
 
 int main(int argc, char **argv) {
-    if (argc < 5) { fprintf(stderr, "usage: paced PORT BODY RATE SECONDS [THREADS]\n"); return 2; }
+    if (argc < 5) { fprintf(stderr, "usage: paced PORT BODY RATE SECONDS [THREADS [PATH]]\n"); return 2; }
     port = atoi(argv[1]); rate = atof(argv[3]); secs = atof(argv[4]); nthreads = argc > 5 ? atoi(argv[5]) : 16;
     FILE *f = fopen(argv[2], "rb"); if (!f) { perror(argv[2]); return 2; }
     fseek(f, 0, SEEK_END); long bl = ftell(f); fseek(f, 0, SEEK_SET);
     char *body = malloc(bl); if (fread(body, 1, bl, f) != (size_t)bl) return 2; fclose(f);
-    req = malloc(bl + 256);
-    reqlen = sprintf(req, "POST /embed HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: %ld\r\n\r\n", bl);
+    req = malloc(bl + 512);
+    const char *path = argc > 6 ? argv[6] : "/embed";
+    if (strlen(path) > 128) { fprintf(stderr, "path too long\n"); return 2; }
+    reqlen = sprintf(req, "POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: %ld\r\n\r\n", path, bl);
     memcpy(req + reqlen, body, bl); reqlen += bl;
     lat = malloc(sizeof(double) * (size_t)(rate * secs + nthreads + 16));
     pthread_t th[256];
