@@ -122,17 +122,13 @@ package final class Connection: @unchecked Sendable {
     private var timer: DispatchSourceTimer?
     private var out: [UInt8] = []
     private var outPos = 0
-    private var closed = false
     private var readSuspended = false
-    private var closeAfterFlush = false
-    private var lastActivity = DispatchTime.now()
-    private var requestStarted: DispatchTime?
-    /// When the server began draining (nil: not draining).
-    private var drainStarted: DispatchTime?
-    /// Write side shut down; reading and discarding input until EOF or the linger limits.
-    private var lingering = false
-    private var lingerUntil = DispatchTime.now()
-    private var lingerLeft = 0
+    /// Phase, clock readings and timeout rules (a value; see ConnectionState).
+    private var state: ConnectionState
+    private var closed: Bool { state.isClosed }
+    private var lingering: Bool { state.isLingering }
+    private var closeAfterFlush: Bool { state.phase == .closingAfterFlush }
+    private static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
     /// What the server was last told about whether this connection is idle.
     private var reportedIdle = true
 
@@ -146,13 +142,13 @@ package final class Connection: @unchecked Sendable {
         var started = DispatchTime.now()
     }
     private var slots: [Slot] = []
-    /// Responses written so far.
-    private var served = 0
+    private var served: Int { state.served }
 
     package init(fd: Int32, server: HTTPServer, config: Config, probeOnly: Bool = false, tls: TLSSession? = nil) {
         self.fd = fd; self.server = server; self.config = config; self.probeOnly = probeOnly; self.tls = tls
         queue = DispatchQueue(label: "conn-\(fd)")
         parser = HTTPParser(limits: config.limits)
+        state = ConnectionState(config: config, now: Self.now())
         readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
     }
 
@@ -189,13 +185,11 @@ package final class Connection: @unchecked Sendable {
         guard !closed else { return }
         if lingering { discardInput(); return }
         var buf = [UInt8](repeating: 0, count: 65536)
-        var got = false
         loop: while true {
             let r = buf.withUnsafeMutableBytes { receive($0) }
             switch r {
             case let .bytes(n):
-                got = true
-                if requestStarted == nil { requestStarted = .now() }
+                state.received(now: Self.now())
                 parser.feed(buf[0..<n])
                 if parser.buffered > config.limits.maxHeaderBytes + config.limits.maxBodyBytes + 65536 { break loop }
                 if n < buf.count && !(tls?.pending ?? false) { break loop }
@@ -203,7 +197,6 @@ package final class Connection: @unchecked Sendable {
             case .closed: peerClosed(); return
             }
         }
-        if got { lastActivity = .now() }
         // TLS: the handshake wants to write but the socket is full; wait until writable.
         if tls?.readWantsWrite == true { ensureWriteSource() }
         parse()
@@ -240,8 +233,7 @@ package final class Connection: @unchecked Sendable {
             let r = buf.withUnsafeMutableBytes { Sys.recv(fd, $0) }
             switch r {
             case let .bytes(n):
-                lingerLeft -= n
-                if lingerLeft <= 0 { finalClose(); return }
+                if state.discarded(n) { finalClose(); return }
             case .wouldBlock: return
             case .closed: finalClose(); return
             }
@@ -250,14 +242,14 @@ package final class Connection: @unchecked Sendable {
 
     private func parse() {
         while !closed && !closeAfterFlush {
-            if slots.count >= config.maxPipelined { suspendReading(); return }
+            if state.pausesReading(pendingResponses: slots.count) { suspendReading(); return }
             do {
                 guard let req = try parser.next() else {
                     if parser.wantsContinue() && slots.isEmpty { write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) }
-                    if !parser.inProgress { requestStarted = nil }
+                    if !parser.inProgress { state.betweenRequests() }
                     return
                 }
-                requestStarted = parser.inProgress ? .now() : nil
+                state.requestParsed(stillInProgress: parser.inProgress, now: Self.now())
                 dispatch(req)
             } catch let e as HTTPError {
                 let s = Slot()
@@ -265,7 +257,7 @@ package final class Connection: @unchecked Sendable {
                 server.handler.refused(e, requestID: s.requestID!, bytesIn: parser.buffered)
                 s.response = .error(e); s.keepAlive = false
                 slots.append(s)
-                closeAfterFlush = true
+                state.stopReading()
                 suspendReading()
                 flush()
                 return
@@ -276,7 +268,7 @@ package final class Connection: @unchecked Sendable {
     private func dispatch(_ req: HTTPRequest) {
         let s = Slot()
         s.request = req
-        s.keepAlive = req.keepAlive && !server.isDraining && !probeOnly
+        s.keepAlive = ConnectionState.keepAlive(requested: req.keepAlive, draining: server.isDraining, probeOnly: probeOnly)
         let id = Self.requestID(req.header("x-request-id"))
         s.requestID = id
         slots.append(s)
@@ -284,7 +276,7 @@ package final class Connection: @unchecked Sendable {
             s.response = .error(HTTPError(status: 503, code: "too_many_connections",
                                           message: "connection limit (\(server.maxConnections)) reached; only \(HTTPServer.probePaths.sorted().joined(separator: ", ")) are served on this connection; retry later",
                                           headers: [("Retry-After", "1")]))
-            closeAfterFlush = true; suspendReading()
+            state.stopReading(); suspendReading()
             flush()
             return
         }
@@ -293,7 +285,7 @@ package final class Connection: @unchecked Sendable {
             self.queue.async { s.response = resp; s.cancel = nil; self.flush() }
         }
         if s.response == nil { s.cancel = cancel }
-        if !s.keepAlive { closeAfterFlush = true; suspendReading() }
+        if !s.keepAlive { state.stopReading(); suspendReading() }
     }
 
     /// A client's X-Request-ID if it is sane (1–128 visible ASCII), else a fresh one.
@@ -308,14 +300,13 @@ package final class Connection: @unchecked Sendable {
         guard !closed else { return }
         while let s = slots.first, let resp = s.response {
             slots.removeFirst()
-            let keep = s.keepAlive && !server.isDraining && !(slots.isEmpty && closeAfterFlush)
+            let keep = state.responded(requestedKeepAlive: s.keepAlive, draining: server.isDraining, lastBeforeClose: slots.isEmpty && closeAfterFlush)
             let bytes = resp.serialize(keepAlive: keep, requestID: s.requestID)
             if let r = s.request { server.handler.log(r, requestID: s.requestID ?? "", response: resp, bytesOut: bytes.count, started: s.started) }
-            served += 1
             write(bytes)
-            if !keep { closeAfterFlush = true; slots.removeAll(); break }
+            if !keep { slots.removeAll(); break }
         }
-        if slots.count < config.maxPipelined && !closeAfterFlush && readSuspended {
+        if !state.pausesReading(pendingResponses: slots.count) && !closeAfterFlush && readSuspended {
             readSuspended = false; readSource.resume()
             parse()
         }
@@ -341,7 +332,7 @@ package final class Connection: @unchecked Sendable {
             }
         }
         out.removeAll(keepingCapacity: out.count < 1 << 20); outPos = 0
-        lastActivity = .now()
+        state.outputFlushed(now: Self.now())
         if let w = writeSource, !(tls?.readWantsWrite ?? false) { w.cancel(); writeSource = nil }
         if closeAfterFlush && slots.isEmpty { close(linger: true) }
     }
@@ -354,37 +345,28 @@ package final class Connection: @unchecked Sendable {
         let s = Slot()
         s.response = .error(HTTPError(status: 408, code: "request_timeout", message: message))
         s.keepAlive = false
-        slots.append(s); closeAfterFlush = true
+        slots.append(s); state.stopReading()
         suspendReading()
-        requestStarted = nil
+        state.betweenRequests()
         flush()
     }
 
     private func onTimer() {
         dispatchPrecondition(condition: .onQueue(queue))
         guard !closed else { return }
-        let now = DispatchTime.now().uptimeNanoseconds
-        if lingering {
-            if now >= lingerUntil.uptimeNanoseconds { finalClose() }
-            return
+        // Under load the read handler may lag: what is already in the socket is activity.
+        if !lingering && isIdle && !readSuspended { onReadable() }
+        if closed { return }
+        switch state.tick(now: Self.now(), snapshot) {
+        case .none: break
+        case let .timeout(message): timeout(message)
+        case .close: if isIdle { close() }
+        case .finalClose: finalClose()
         }
-        if let st = requestStarted, slots.isEmpty {
-            let age = Double(now - st.uptimeNanoseconds) / 1e9
-            if parser.receivingHead && age > config.headerTimeout {
-                timeout("request line and headers not received within \(config.headerTimeout) s"); return
-            }
-            if age > config.readTimeout { timeout("request not received within \(config.readTimeout) s"); return }
-        }
-        if slots.isEmpty && !parser.inProgress && outPos == out.count {
-            // Under load the read handler may lag: what is already in the socket is activity.
-            if !readSuspended { onReadable() }
-            if closed || !isIdle { return }
-            let idle = Double(now - lastActivity.uptimeNanoseconds) / 1e9
-            // A connection that never sent a byte gets the header timeout, not the idle one.
-            let limit = served == 0 ? config.headerTimeout : config.idleTimeout
-            let graceOver = drainStarted.map { Double(now - $0.uptimeNanoseconds) / 1e9 > config.drainIdleGrace } ?? false
-            if idle > limit || graceOver { close() }
-        }
+    }
+
+    private var snapshot: ConnectionState.Snapshot {
+        .init(responsesPending: !slots.isEmpty, requestInProgress: parser.inProgress, receivingHead: parser.receivingHead, outputPending: outPos < out.count)
     }
 
     /// The server is draining: close if idle, else after the responses in flight.
@@ -393,9 +375,9 @@ package final class Connection: @unchecked Sendable {
             // A request already in the socket buffer is in flight from the client's view.
             if !self.closed && !self.readSuspended { self.onReadable() }
             if self.closed { return }
-            self.drainStarted = .now()
+            self.state.drain(now: Self.now())
             if !(self.slots.isEmpty && !self.parser.inProgress && self.outPos == self.out.count) && !self.parser.inProgress {
-                self.closeAfterFlush = true
+                self.state.stopReading()
                 self.flush()
             }
             // An idle connection stays open for drainIdleGrace, so that a request already on
@@ -405,7 +387,7 @@ package final class Connection: @unchecked Sendable {
     }
 
     private func peerClosed() {
-        if let f = tls?.failure { server.metrics.tlsFailed(f, handshake: served == 0 && requestStarted == nil) }
+        if let f = tls?.failure { server.metrics.tlsFailed(f, handshake: served == 0 && state.requestStarted == nil) }
         for s in slots { s.cancel?() }
         slots.removeAll()
         close()
@@ -419,10 +401,7 @@ package final class Connection: @unchecked Sendable {
         for s in slots { s.cancel?() }
         slots.removeAll()
         writeSource?.cancel(); writeSource = nil
-        if linger && config.lingerSeconds > 0 {
-            lingering = true
-            lingerUntil = .now() + config.lingerSeconds
-            lingerLeft = config.lingerBytes
+        if state.beginClose(linger: linger, now: Self.now()) {
             server.setIdle(self, false, served: served > 0)
             tls?.shutdown()  // close_notify, then the TCP write side
             shutdown(fd, Int32(SHUT_WR))
@@ -435,8 +414,7 @@ package final class Connection: @unchecked Sendable {
 
     private func finalClose() {
         guard !closed else { return }
-        closed = true
-        lingering = false
+        state.closed()
         writeSource?.cancel(); writeSource = nil
         if readSuspended { readSource.resume(); readSuspended = false }
         readSource.setCancelHandler { [fd] in _ = Glibc.close(fd) }
