@@ -46,10 +46,11 @@ struct LossGradCommand: ParsableCommand {
                                    "l2_term": r.l2Term, "windows": x.shape[0]]
         print(String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
         if let dir = adamStepOut {
-            var p = net.parameters
+            let layout = ParameterLayout.ssl
+            var p = layout.flatten(net)
             var adam = Adam(learningRate: 1e-3)
-            adam.apply(&p, r.gradients)
-            let stepped = try net.with(parameters: p)
+            adam.apply(&p, r.gradient)
+            let stepped = layout.network(p, algorithms: net.encoder.algorithms)
             _ = try WeightsDirectory.write(stepped, to: dir, preprocessing: .init(filter: "none", normalization: "none"),
                                            provenance: .init(description: "one Adam step from \(weights)", datasets: [], licenses: [],
                                                              command: CommandLine.arguments.joined(separator: " "), created: ISO8601DateFormatter().string(from: Date())))

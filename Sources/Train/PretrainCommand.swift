@@ -112,6 +112,10 @@ struct PretrainCommand: ParsableCommand {
         } else {
             net = try Self.glorotInit(seed: seed)
         }
+        // Parameters, gradients and Adam's moments are flat buffers in one layout, computed
+        // once; the network is rebuilt from the buffer after each step.
+        let layout = ParameterLayout.ssl
+        var params = layout.flatten(net)
         let tb = try TensorBoardWriter(directory: out + "/summaries")
         let stepsCSV = out + "/output/steps.csv", epochsCSV = out + "/output/epochs.csv"
         if !fm.fileExists(atPath: stepsCSV) {
@@ -159,9 +163,8 @@ struct PretrainCommand: ParsableCommand {
                 }
                 let r = loss.evaluate(net, windows: x, labels: y, threads: threads)
                 let rate = lr * powf(decayRate, Float(state.step / decaySteps))
-                var p = net.parameters
-                adam.apply(&p, r.gradients, lr: rate)
-                net = try net.with(parameters: p)
+                adam.apply(&params, r.gradient, lr: rate)
+                net = layout.network(params, algorithms: net.encoder.algorithms)
                 state.step += 1; state.epoch = epoch; state.batchInEpoch = b + 1; state.lossLast = r.total
                 sums[0] += r.total; for i in 0..<7 { sums[i + 1] += r.perTask[i] }; count += 1
                 try appendLine(stepsCSV, "\(state.step),\(epoch),\(rate),\(r.total)," + r.perTask.map { "\($0)" }.joined(separator: ","))
@@ -278,8 +281,12 @@ struct PretrainCommand: ParsableCommand {
                                                          command: (["ecg-train"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
                                                          created: ISO8601DateFormatter().string(from: Date())))
         var opt: [String: NPYArray] = [:]
-        for (k, v) in adam.m { opt["m." + k.replacingOccurrences(of: "/", with: ".")] = NPYArray(floats: v, shape: [v.count]) }
-        for (k, v) in adam.v { opt["v." + k.replacingOccurrences(of: "/", with: ".")] = NPYArray(floats: v, shape: [v.count]) }
+        // Names only here, at the file: m.<tensor> and v.<tensor>, each flat.
+        let layout = ParameterLayout.ssl
+        if adam.m.count == layout.count {
+            for (k, v) in layout.named(adam.m) { opt["m." + k.replacingOccurrences(of: "/", with: ".")] = NPYArray(floats: v, shape: [v.count]) }
+            for (k, v) in layout.named(adam.v) { opt["v." + k.replacingOccurrences(of: "/", with: ".")] = NPYArray(floats: v, shape: [v.count]) }
+        }
         try NPZ.write(opt, path: dir + "/optimizer.npz")
         let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try writeFileAtomically([UInt8](try enc.encode(st)), path: dir + "/state.json")
@@ -289,10 +296,15 @@ struct PretrainCommand: ParsableCommand {
         var a = Adam(learningRate: lr)
         a.step = step
         guard FileManager.default.fileExists(atPath: path) else { return a }
-        for (k, v) in try NPZ.read(path: path) {
+        var m: [String: [Float]] = [:], v: [String: [Float]] = [:]
+        for (k, t) in try NPZ.read(path: path) {
             let name = String(k.dropFirst(2)).replacingOccurrences(of: ".", with: "/")
-            if k.hasPrefix("m.") { a.m[name] = v.floats() } else if k.hasPrefix("v.") { a.v[name] = v.floats() }
+            if k.hasPrefix("m.") { m[name] = t.floats() } else if k.hasPrefix("v.") { v[name] = t.floats() }
         }
+        guard let fm = ParameterLayout.ssl.flat(m), let fv = ParameterLayout.ssl.flat(v) else {
+            throw Failure("\(path): a moment tensor has the wrong size for this network")
+        }
+        if !m.isEmpty { a.m = fm; a.v = fv }
         return a
     }
 

@@ -26,8 +26,10 @@ public struct PretrainLoss: Sendable {
         public var perTask: [Double]
         public var weightedData: Double
         public var l2Term: Double
-        /// d total / d every tensor, by TF variable name (`conv_layer_1/kernel` …).
-        public var gradients: [String: [Float]]
+        /// d total / d every parameter, in `ParameterLayout.ssl`.
+        public var gradient: [Float]
+        /// The same by TF variable name (`conv_layer_1/kernel` …), for files and tests.
+        public var gradients: [String: [Float]] { ParameterLayout.ssl.named(gradient) }
         /// (n × 7) logits, for accuracy and F1 on held-out windows.
         public var logits: [Float] = []
     }
@@ -43,12 +45,11 @@ public struct PretrainLoss: Sendable {
         precondition(net.tasks.count == 7, "the pre-training network needs its seven heads")
         let n = windows.count / EncoderGeometry.windowLength
         precondition(labels.count == n * 7)
-        let names = WeightsDirectory.networkTensorNames
-        let params = net.parameters
-        let shapes = params.mapValues(\.count)
+        let layout = ParameterLayout.ssl
+        let params = layout.flatten(net)
         let scale = coefficients.map { $0 / Float(n) }
         let workers = max(1, min(threads, n))
-        let partial = (0..<workers).map { _ in GradBuffers(shapes) }
+        let partial = (0..<workers).map { _ in GradBuffer(count: layout.count) }
         let budget = CoreBudget.shared.acquire(upTo: workers)
         defer { CoreBudget.shared.release(budget) }
         let fast = fast ?? FastPaths(net)
@@ -75,21 +76,21 @@ public struct PretrainLoss: Sendable {
         }
         let losses = perWorker.map(\.losses)
         let allLogits = perWorker.flatMap(\.logits)
+        // The workers' gradient slices, summed after the parallel loop (in worker order).
         let total = partial[0]
-        for p in partial.dropFirst() { for k in names { let d = total[k], v = p[k]; for q in 0..<shapes[k]! { d[q] += v[q] } } }
-        var grads = total.arrays()
+        for p in partial.dropFirst() { for q in 0..<layout.count { total.base[q] += p.base[q] } }
+        var grads = Array(UnsafeBufferPointer(start: total.base, count: layout.count))
         var perTask = [Double](repeating: 0, count: 7)
         for l in losses { for i in 0..<7 { perTask[i] += l[i] / Double(n) } }
         let weighted = zip(perTask, coefficients).reduce(0.0) { $0 + $1.0 * Double($1.1) }
         // L2 on kernels.
         var sumSq = 0.0
-        for name in names where name.hasSuffix("/kernel") {
-            let w = params[name]!
-            for v in w { sumSq += Double(v) * Double(v) }
-            grads[name]!.withUnsafeMutableBufferPointer { g in for q in 0..<w.count { g[q] += l2 * w[q] } }
+        for t in layout.tensors where t.name.hasSuffix("/kernel") {
+            for q in t.range { sumSq += Double(params[q]) * Double(params[q]) }
+            for q in t.range { grads[q] += l2 * params[q] }
         }
         let l2Term = Double(l2) * sumSq / 2
-        return Result(total: weighted + l2Term, perTask: perTask, weightedData: weighted, l2Term: l2Term, gradients: grads, logits: allLogits)
+        return Result(total: weighted + l2Term, perTask: perTask, weightedData: weighted, l2Term: l2Term, gradient: grads, logits: allLogits)
     }
 
 
@@ -169,7 +170,7 @@ public struct PretrainLoss: Sendable {
 
         /// Forward, loss terms and gradients of one window, accumulated into `grads`.
         func step(_ net: SSLNetwork, _ x: UnsafePointer<Float>, labels: [Float], scale: [Float],
-                  grads: GradBuffers, losses: inout [Double], dropout: Float, rng: inout Transformations.RNG,
+                  grads: GradBuffer, losses: inout [Double], dropout: Float, rng: inout Transformations.RNG,
                   logits: UnsafeMutablePointer<Float>, backward: Bool) {
             forward(x)
             var dEmb = [Float](repeating: 0, count: 128)
@@ -200,18 +201,18 @@ public struct PretrainLoss: Sendable {
                 if !backward { continue }
                 let dl = scale[h] * (1 / (1 + exp(-logit)) - yv)
                 // backward (z1, z2 are after dropout; a dropped unit has mask 0 and gradient 0)
-                let n1 = "task_\(h)_dense_1", n2 = "task_\(h)_dense_2", n3 = "task_\(h)"
-                grads[n3 + "/bias"][0] += dl
-                let g3 = grads[n3 + "/kernel"]
+                let o = ParameterLayout.ssl.heads[h], g = grads.base
+                g[o.outputBias] += dl
+                let g3 = g + o.outputKernel
                 for i in 0..<128 { g3[i] += z2[i] * dl }
                 for i in 0..<128 { d2[i] = head.output.kernel[i] * dl * m2[i] * (z2[i] > 0 ? 1 : 0.2) }
                 d2.withUnsafeBufferPointer { dy in z1.withUnsafeBufferPointer { xv in d1.withUnsafeMutableBufferPointer { dx in
-                    Backward.dense(dW: grads[n2 + "/kernel"], db: grads[n2 + "/bias"], dx: dx.baseAddress!, dy: dy.baseAddress!, x: xv.baseAddress!, layer: head.dense2)
+                    Backward.dense(dW: g + o.dense2Kernel, db: g + o.dense2Bias, dx: dx.baseAddress!, dy: dy.baseAddress!, x: xv.baseAddress!, layer: head.dense2)
                 } } }
                 for i in 0..<128 { d1[i] *= m1[i] * (z1[i] > 0 ? 1 : 0.2) }
                 var dE = [Float](repeating: 0, count: 128)
                 d1.withUnsafeBufferPointer { dy in embedding.withUnsafeBufferPointer { xv in dE.withUnsafeMutableBufferPointer { dx in
-                    Backward.dense(dW: grads[n1 + "/kernel"], db: grads[n1 + "/bias"], dx: dx.baseAddress!, dy: dy.baseAddress!, x: xv.baseAddress!, layer: head.dense1)
+                    Backward.dense(dW: g + o.dense1Kernel, db: g + o.dense1Bias, dx: dx.baseAddress!, dy: dy.baseAddress!, x: xv.baseAddress!, layer: head.dense1)
                 } } }
                 for i in 0..<128 { dEmb[i] += dE[i] }
             }
@@ -224,9 +225,8 @@ public struct PretrainLoss: Sendable {
                 let c = convs[i], t = PretrainLoss.lengths[i]
                 // cur: d(output of conv i after leaky) → d(pre-activation), in place.
                 Backward.leakyReLU(dx: cur, dy: cur, y: y[i], count: t * c.cout)
-                let name = EncoderWeights.architecture[i].name
                 let fastDx = i > 0 && inputGradient(i, dx: other, dy: cur, layer: c, length: t)
-                Backward.conv(dW: grads[name + "/kernel"], db: grads[name + "/bias"], dx: i > 0 && !fastDx ? other : nil, dy: cur, xp: xp[i], layer: c,
+                Backward.conv(dW: grads.base + ParameterLayout.ssl.convKernel[i], db: grads.base + ParameterLayout.ssl.convBias[i], dx: i > 0 && !fastDx ? other : nil, dy: cur, xp: xp[i], layer: c,
                               layerID: i, length: t, scratch: scratch)
                 if i == 0 { break }
                 swap(&cur, &other)  // cur: d(input of conv i) = d(output of conv i-1 or of a pool)
@@ -240,20 +240,13 @@ public struct PretrainLoss: Sendable {
     }
 }
 
-/// Gradient accumulators with stable addresses, one set per thread.
-final class GradBuffers: @unchecked Sendable {
-    private var ptrs: [String: UnsafeMutablePointer<Float>] = [:]
-    private let counts: [String: Int]
-    init(_ counts: [String: Int]) {
-        self.counts = counts
-        for (k, n) in counts { let p = UnsafeMutablePointer<Float>.allocate(capacity: n); p.initialize(repeating: 0, count: n); ptrs[k] = p }
-    }
-    subscript(_ name: String) -> UnsafeMutablePointer<Float> { ptrs[name]! }
-    func arrays() -> [String: [Float]] {
-        var out: [String: [Float]] = [:]
-        for (k, p) in ptrs { out[k] = Array(UnsafeBufferPointer(start: p, count: counts[k]!)) }
-        return out
-    }
-    deinit { for (_, p) in ptrs { p.deallocate() } }
+/// One worker's gradient slice: a flat buffer in `ParameterLayout.ssl`, zeroed.
+///
+/// Sendable because each buffer is written by exactly one worker inside `parallelMap`
+/// and read only after it returned (the sum over workers).
+final class GradBuffer: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Float>
+    init(count: Int) { base = .allocate(capacity: count); base.initialize(repeating: 0, count: count) }
+    deinit { base.deallocate() }
 }
 

@@ -34,11 +34,13 @@ import NPY
     /// the conv kernels' max-pool near-ties, measured up to 2e-5 apart).
     @Test("one Adam step gives TF's weights within 1e-6 absolute on every tensor", arguments: [false, true])
     func adamStep(_ ourGradients: Bool) throws {
-        var p = TF.network.parameters
+        let layout = ParameterLayout.ssl
+        var flat = layout.flatten(TF.network)
         var adam = Adam(learningRate: 1e-3)
         var tfGrads: [String: [Float]] = [:]
         for (k, v) in TF.npz("training/gradients.npz") { tfGrads[k.replacingOccurrences(of: ".", with: "/")] = v.floats() }
-        adam.apply(&p, ourGradients ? Self.result.gradients : tfGrads)
+        adam.apply(&flat, ourGradients ? Self.result.gradient : try #require(layout.flat(tfGrads)))
+        let p = layout.named(flat)
         let want = TF.npz("training/weights_after_adam_step.npz")
         #expect(want.count == WeightsDirectory.networkTensorNames.count)
         var checkedTensors = 0
