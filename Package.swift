@@ -28,8 +28,8 @@ let package = Package(
         // libssl (Debian: libssl-dev) for TLS on the server's sockets.
         .systemLibrary(name: "CTLS", path: "Sources/CTLS", pkgConfig: "openssl",
                        providers: [.apt(["libssl-dev"])]),
-        // glibc's malloc.h (mallopt: the server caps its malloc arenas).
-        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        // glibc calls the Glibc module lacks: mallopt (the server caps its malloc arenas).
+        .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
         // Hand-written compute kernels; the fast path is picked at run time from CPUID.
         .target(name: "CKernels", path: "Sources/CKernels",
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
@@ -41,7 +41,7 @@ let package = Package(
         // Knows nothing of the model.
         .target(name: "HTTP", dependencies: ["CZlib", "CTLS"], swiftSettings: strict),
         .executableTarget(name: "Server", dependencies: [
-            "HTTP", "Model", "NPY", "CMalloc", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "HTTP", "Model", "NPY", "CSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "Train", dependencies: [
             "Training", "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Served throughput and latency of the release ecg-server, with wrk (Debian package),
 # against the engine's own throughput (`ecg-train embed`) in the same run.
-#   bench/server.sh [SECONDS]
+#   [SERVER_ARGS="--batch-wait-ms 0"] bench/server.sh [SECONDS]
 # Prints: requests/s, windows/s, p50/p99 at full load (32 connections), p99 at half of
 # that load (open loop), the batch-1 compute time, idle RSS, and time to /ready.
 set -euo pipefail
@@ -38,7 +38,7 @@ B1MS=$(python3 -c "print(1000 / $B1)")
 # Start-up: time until /ready answers 200.
 LOG="$OUT/server.log"
 S0=$(date +%s.%N)
-$BIN/ecg-server --host 127.0.0.1 --port 0 --weights weights --quiet > "$LOG" 2>&1 &
+$BIN/ecg-server --host 127.0.0.1 --port 0 --weights weights --quiet ${SERVER_ARGS:-} > "$LOG" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 until grep -q '"port"' "$LOG"; do sleep 0.005; done
