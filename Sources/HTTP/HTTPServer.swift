@@ -25,6 +25,7 @@ package final class HTTPServer: @unchecked Sendable {
     package static let probePaths: Set<String> = ["/health", "/ready", "/metrics"]
 
     package let handler: any RequestHandler
+    package let observer: any RequestObserver
     package let config: Connection.Config
     package let maxConnections: Int
     package let reservedProbeSlots: Int
@@ -44,9 +45,9 @@ package final class HTTPServer: @unchecked Sendable {
     private var probeConnections = 0
     private var draining = false
 
-    package init(handler: any RequestHandler, config: Connection.Config, maxConnections: Int, reservedProbeSlots: Int = 8,
+    package init(handler: any RequestHandler, observer: any RequestObserver, config: Connection.Config, maxConnections: Int, reservedProbeSlots: Int = 8,
                  metrics: any ConnectionMetrics, tls: TLSCertificates? = nil) {
-        self.handler = handler; self.config = config; self.maxConnections = maxConnections
+        self.handler = handler; self.observer = observer; self.config = config; self.maxConnections = maxConnections
         self.reservedProbeSlots = reservedProbeSlots; self.metrics = metrics; self.tls = tls
     }
 

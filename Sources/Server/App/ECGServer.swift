@@ -71,7 +71,7 @@ struct ECGServer: ParsableCommand {
         let limits = HTTPLimits(maxRequestLine: o.maxRequestLine, maxHeaderBytes: o.maxHeaderBytes, maxHeaderCount: 100, maxBodyBytes: o.maxBodyBytes)
         let service = ECGService(network: network, manifest: manifest, affect: affect, queue: queue, metrics: metrics, logger: logger,
                                  config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: 1024, apiKeys: apiKeys, openapiPath: o.openapi), limits: limits)
-        let server = HTTPServer(handler: service,
+        let server = HTTPServer(handler: service, observer: service,
                                 config: .init(limits: limits, readTimeout: o.readTimeout, headerTimeout: o.headerTimeout, idleTimeout: o.idleTimeout,
                                               maxPipelined: 16, lingerSeconds: o.lingerSeconds),
                                 maxConnections: o.maxConnections, reservedProbeSlots: o.reservedProbeConnections, metrics: metrics, tls: tls)

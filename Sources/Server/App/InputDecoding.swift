@@ -1,0 +1,125 @@
+import Dispatch
+import Foundation
+import HTTP
+import Model
+import NPY
+
+/// Request bodies to recordings: gzip, JSON and npy decoding, the rate rules, range checks.
+extension ECGService {
+    func decodeBody(_ r: HTTPRequest) throws -> [UInt8] {
+        guard let enc = r.header("content-encoding")?.lowercased().trimmingCharacters(in: .whitespaces), enc != "identity" else { return r.body }
+        guard enc == "gzip" || enc == "x-gzip" else {
+            throw HTTPError(status: 415, code: "unsupported_encoding", message: "Content-Encoding '\(enc)' is not supported (gzip or identity)")
+        }
+        return try gunzip(r.body, limit: limits.maxBodyBytes)
+    }
+
+    func decodeInput(_ r: HTTPRequest, _ body: [UInt8]) throws -> Input {
+        if let d = r.duplicateQuery.first {
+            throw HTTPError(status: 400, code: "bad_request", message: "query parameter '\(d)' is given more than once")
+        }
+        let ct = (r.header("content-type") ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        switch ct {
+        case "application/json":
+            let j: JSON
+            do { j = try JSONParser.parse(body) } catch let e as JSONError {
+                throw HTTPError(status: 400, code: "bad_json", message: "invalid JSON at byte \(e.offset): \(e.message)")
+            }
+            guard case let .object(kv) = j else { throw HTTPError(status: 400, code: "bad_request", message: "the body must be a JSON object") }
+            for (k, _) in kv where !["ecg", "fs", "preprocessed"].contains(k) {
+                throw HTTPError(status: 400, code: "bad_request", message: "unknown field '\(k)' (ecg, fs, preprocessed)")
+            }
+            for k in ["fs", "preprocessed"] where r.query[k] != nil {
+                throw HTTPError(status: 400, code: "bad_request",
+                                message: "query parameter '\(k)' is for application/x-npy bodies; with JSON put \"\(k)\" in the body")
+            }
+            var fs: Double?, pre = false
+            if let f = j["fs"] {
+                guard case let .number(v) = f else { throw HTTPError(status: 400, code: "bad_request", message: "'fs' must be a number (Hz)") }
+                fs = v
+            }
+            if let p = j["preprocessed"] {
+                guard case let .bool(v) = p else { throw HTTPError(status: 400, code: "bad_request", message: "'preprocessed' must be true or false") }
+                pre = v
+            }
+            guard let ecg = j["ecg"] else { throw HTTPError(status: 400, code: "bad_request", message: "missing field 'ecg'") }
+            var recs: [[Double]]
+            switch ecg {
+            case let .numbers(a): recs = a.isEmpty ? [] : [a]
+            case let .array(items):
+                recs = try items.enumerated().map { i, it in
+                    guard case let .numbers(a) = it else {
+                        throw HTTPError(status: 400, code: "bad_request", message: "'ecg' must be an array of numbers or an array of arrays of numbers (item \(i) is not)")
+                    }
+                    return a
+                }
+            default: throw HTTPError(status: 400, code: "bad_request", message: "'ecg' must be an array of numbers or an array of arrays of numbers")
+            }
+            return try checked(recs, fs: fs, preprocessed: pre, how: "\"fs\": 500 in the body")
+        case "application/x-npy":
+            let a: NPYArray
+            do { a = try NPY.decode(body) } catch let e as NPYError {
+                throw HTTPError(status: 400, code: "bad_npy", message: "invalid .npy body: \(e)")
+            }
+            guard a.dtype != .b1 else { throw Self.unprocessable("bad_dtype", "a bool array is not an ECG") }
+            let d = a.doubles()
+            var recs: [[Double]]
+            switch a.shape.count {
+            case 1: recs = d.isEmpty ? [] : [d]
+            case 2:
+                let n = a.shape[1]
+                recs = (0..<a.shape[0]).map { Array(d[($0 * n)..<(($0 + 1) * n)]) }
+            default: throw Self.unprocessable("bad_shape", ".npy must be 1-D (one recording) or 2-D (rows are recordings); got shape \(a.shape)")
+            }
+            var fs: Double?, pre = false
+            if let f = r.query["fs"] {
+                guard let v = Double(f), v.isFinite else { throw HTTPError(status: 400, code: "bad_request", message: "query parameter fs must be a number") }
+                fs = v
+            }
+            if let p = r.query["preprocessed"] {
+                switch p.lowercased() {
+                case "true", "1": pre = true
+                case "false", "0": pre = false
+                default: throw HTTPError(status: 400, code: "bad_request", message: "query parameter preprocessed must be true or false")
+                }
+            }
+            return try checked(recs, fs: fs, preprocessed: pre, how: "?fs=500 in the URL")
+        case "":
+            throw HTTPError(status: 415, code: "unsupported_media_type", message: "Content-Type is required: application/json or application/x-npy")
+        default:
+            throw HTTPError(status: 415, code: "unsupported_media_type", message: "Content-Type '\(ct)' is not supported (application/json or application/x-npy)")
+        }
+    }
+
+    /// Largest sample magnitude accepted. Any unit fits (ADC counts, mV, µV); beyond it the
+    /// float32 network would overflow.
+    static let maxSampleMagnitude = 1e15
+
+    /// The sampling-rate rule: raw recordings need their rate; preprocessed windows are 256 Hz.
+    func checked(_ recs: [[Double]], fs: Double?, preprocessed: Bool, how: String) throws -> Input {
+        let rate: Double
+        switch (fs, preprocessed) {
+        case let (f?, _): rate = f
+        case (nil, true): rate = Preprocessing.targetRate
+        case (nil, false):
+            throw Self.unprocessable("missing_fs", "the sampling rate is required for raw recordings: send \(how) (or preprocessed: true for 256 Hz windows)")
+        }
+        return try checked(Input(recordings: recs, fs: rate, preprocessed: preprocessed))
+    }
+
+    func checked(_ i: Input) throws -> Input {
+        guard !i.recordings.isEmpty else { throw Self.unprocessable("empty", "'ecg' holds no samples") }
+        for (k, rec) in i.recordings.enumerated() {
+            if let bad = rec.firstIndex(where: { $0.isFinite && abs($0) > Self.maxSampleMagnitude }) {
+                throw Self.unprocessable("out_of_range", "recording \(k): sample \(bad) is \(rec[bad]); samples must be within ±1e15")
+            }
+        }
+        guard i.recordings.count <= config.maxRecordings else {
+            throw HTTPError(status: 413, code: "too_many_recordings", message: "more than \(config.maxRecordings) recordings in one request")
+        }
+        if let e = i.recordings.firstIndex(where: { $0.isEmpty }) { throw Self.unprocessable("empty", "recording \(e) is empty") }
+        guard Preprocessing.ratio(from: i.fs) != nil else { throw Self.unprocessable("bad_fs", "fs \(i.fs) Hz is out of range (50 Hz to 10 kHz)") }
+        if i.preprocessed && i.fs != 256 { throw Self.unprocessable("bad_fs", "with preprocessed: true, fs must be 256") }
+        return i
+    }
+}
