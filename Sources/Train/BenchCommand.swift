@@ -22,6 +22,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time each conv layer alone with each algorithm (fastest of many runs) and exit.")
     var layers = false
 
+    @Flag(help: "Time what the server does per raw 10 s window besides the encoder (preprocessing at 256 Hz, signal-quality grading) against the encoder on one thread, and exit.")
+    var servingPath = false
+
     func validate() throws {
         guard let a = algorithms else { return }
         let items = a.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
@@ -31,7 +34,53 @@ struct BenchCommand: ParsableCommand {
         guard items.count == 6 else { throw ValidationError("--algorithms needs six of direct|dftM, e.g. direct,dft32,dft16,dft16,direct,direct") }
     }
 
+    /// Median milliseconds of `body` over at least `seconds` (and 5 runs).
+    func medianMs(_ body: () -> Void) -> Double {
+        body()
+        var t: [Double] = []
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline || t.count < 5 {
+            let s = DispatchTime.now().uptimeNanoseconds
+            body()
+            t.append(Double(DispatchTime.now().uptimeNanoseconds - s) / 1e6)
+        }
+        return t.sorted()[t.count / 2]
+    }
+
+    func servingPathBreakdown() throws {
+        let net = try WeightsDirectory.loadNetwork(weights)
+        // 10 s of ECG-like signal at 500 Hz (narrow R waves at 75 bpm on a slow baseline, a
+        // little noise), so that resampling, the detector and the beat rules all do their work.
+        var rng = SystemRandomNumberGenerator()
+        let fs = 500.0
+        let raw = (0..<5000).map { i -> Double in
+            let t = Double(i) / fs, phase = t.truncatingRemainder(dividingBy: 0.8) - 0.4
+            return exp(-phase * phase / (2 * 0.012 * 0.012)) + 0.2 * sin(2 * .pi * 0.3 * t) + Double.random(in: -0.03...0.03, using: &rng)
+        }
+        var prepared: [Float] = []
+        let pre = medianMs {
+            prepared = (try? Preprocessing.prepare(raw, fs: fs, filter: Preprocessing.highpassFilter,
+                                                   normalization: Preprocessing.windowNormalization))?.windows ?? []
+        }
+        guard prepared.count == EncoderGeometry.windowLength else { throw Failure("preprocessing gave \(prepared.count) samples") }
+        let x = prepared.map(Double.init)
+        let grade = HRVFeatures(peaks: RPeaks.detect(x, fs: EncoderGeometry.sampleRate), fs: EncoderGeometry.sampleRate, start: 0, end: x.count, signal: x)
+        let quality = medianMs {
+            _ = HRVFeatures(peaks: RPeaks.detect(x, fs: EncoderGeometry.sampleRate), fs: EncoderGeometry.sampleRate, start: 0, end: x.count, signal: x).quality
+        }
+        let ws = net.encoder.makeWorkspace()
+        var out = [Float](repeating: 0, count: EncoderGeometry.embeddingSize)
+        let enc = medianMs {
+            prepared.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { op in
+                net.encoder.embed(xp, count: 1, into: op, threads: 1, workspaces: [ws])
+            } }
+        }
+        print(String(format: "per raw 10 s window at 500 Hz, one thread (median ms): preprocessing (resample, high-pass, z-score) %.3f, quality grading %.3f (%d beats, %@), encoder %.3f; preprocessing + quality = %.1f %% of the encoder",
+                     pre, quality, grade.beats, grade.quality, enc, (pre + quality) / enc * 100))
+    }
+
     func run() throws {
+        if servingPath { try servingPathBreakdown(); return }
         if layers {
             let net = try WeightsDirectory.loadNetwork(weights)
             let cands: [[ConvAlgorithm]] = [[.direct], [.tiledDFT(tile: 32)], [.tiledDFT(tile: 32), .tiledDFT(tile: 16), .tiledDFT(tile: 8)],
