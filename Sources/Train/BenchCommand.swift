@@ -34,8 +34,8 @@ struct BenchCommand: ParsableCommand {
         guard items.count == 6 else { throw ValidationError("--algorithms needs six of direct|dftM, e.g. direct,dft32,dft16,dft16,direct,direct") }
     }
 
-    /// Median milliseconds of `body` over at least `seconds` (and 5 runs).
-    func medianMs(_ body: () -> Void) -> Double {
+    /// Median milliseconds of `body` after a warm-up run, over at least `seconds` and 5 runs.
+    func timed(_ body: () -> Void) -> (medianMs: Double, runs: Int) {
         body()
         var t: [Double] = []
         let deadline = Date().addingTimeInterval(seconds)
@@ -44,8 +44,10 @@ struct BenchCommand: ParsableCommand {
             body()
             t.append(Double(DispatchTime.now().uptimeNanoseconds - s) / 1e6)
         }
-        return t.sorted()[t.count / 2]
+        return (t.sorted()[t.count / 2], t.count)
     }
+
+    func medianMs(_ body: () -> Void) -> Double { timed(body).medianMs }
 
     func servingPathBreakdown() throws {
         let net = try WeightsDirectory.loadNetwork(weights)
@@ -118,19 +120,10 @@ struct BenchCommand: ParsableCommand {
                         }
                     }
                 }
-                once()
-                var rates: [Double] = []
-                let deadline = Date().addingTimeInterval(seconds)
-                while Date() < deadline || rates.count < 5 {
-                    let s = DispatchTime.now().uptimeNanoseconds
-                    once()
-                    let e = DispatchTime.now().uptimeNanoseconds
-                    rates.append(Double(b) / (Double(e - s) / 1e9))
-                }
-                rates.sort()
-                let med = rates[rates.count / 2]
+                let (ms, runs) = timed(once)
+                let med = Double(b) / (ms / 1000)  // the median rate: rate is monotonic in time
                 if format == .tsv { print("ecg-affect\t\(b)\t\(t)\t\(String(format: "%.1f", med))") } else {
-                    print(String(format: "batch %4d  threads %d  %8.1f windows/s  (%d runs)", b, t, med, rates.count))
+                    print(String(format: "batch %4d  threads %d  %8.1f windows/s  (%d runs)", b, t, med, runs))
                 }
             }
         }
