@@ -146,7 +146,7 @@ struct FinetuneCommand: ParsableCommand {
                                                          command: (["ecg-train"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
                                                          created: ISO8601DateFormatter().string(from: Date())), heads: heads)
         try writeFileAtomically(Array(csv.utf8), path: out + "/cv_\(head).csv")
-        let report: [String: Any] = ["head": head, "labels": wanted, "folds": folds, "split": split, "windows": rows.count,
+        let report: [String: Any] = ["head": head, "labels": wanted, "folds": folds, "split": split.rawValue, "windows": rows.count,
                                      "accuracy": ["mean": acc.0, "std": acc.1], "balanced_accuracy": ["mean": bal.0, "std": bal.1], "macro_f1": ["mean": mf1.0, "std": mf1.1],
                                      "paper_f1": ["mean": pf1.0, "std": pf1.1], "kappa": ["mean": kap.0, "std": kap.1], "protocol": protocolText,
                                      "per_fold": results.map { ["accuracy": $0.accuracy, "balanced_accuracy": $0.balancedAccuracy, "macro_f1": $0.macroF1, "kappa": $0.kappa, "paper_f1": $0.paperF1, "n": $0.n] }]
