@@ -183,6 +183,11 @@ struct ECGServer: ParsableCommand {
             s.activate()
             sources.append(s)
         }
-        withExtendedLifetime((sources, server, service, queue)) { dispatchMain() }
+        // The main thread parks here; the signal handlers above end the process. (Not
+        // dispatchMain(): it pthread_exits the main thread, and AddressSanitizer then takes
+        // libdispatch's signal mask, written where this frame was, for a stack overflow.)
+        withExtendedLifetime((sources, server, service, queue)) {
+            while true { pause() }
+        }
     }
 }
