@@ -111,19 +111,21 @@ package final class TLSSession {
     package var pending: Bool { SSL_pending(ssl) > 0 }
 
     package func read(_ buf: UnsafeMutableRawBufferPointer) -> Sys.IOResult {
-        guard failure == nil else { return .closed }
-        ERR_clear_error()
-        let n = SSL_read(ssl, buf.baseAddress, Int32(clamping: buf.count))
-        if n > 0 { readWantsWrite = false; return .bytes(Int(n)) }
-        return outcome(n, reading: true)
+        io(reading: true) { SSL_read(ssl, buf.baseAddress, Int32(clamping: buf.count)) }
     }
 
     package func write(_ buf: UnsafeRawBufferPointer) -> Sys.IOResult {
+        io(reading: false) { SSL_write(ssl, buf.baseAddress, Int32(clamping: buf.count)) }
+    }
+
+    /// One SSL_read or SSL_write on a clean error queue, and what its result means.
+    private func io(reading: Bool, _ call: () -> Int32) -> Sys.IOResult {
         guard failure == nil else { return .closed }
         ERR_clear_error()
-        let n = SSL_write(ssl, buf.baseAddress, Int32(clamping: buf.count))
-        if n > 0 { writeWantsRead = false; return .bytes(Int(n)) }
-        return outcome(n, reading: false)
+        let n = call()
+        guard n > 0 else { return outcome(n, reading: reading) }
+        if reading { readWantsWrite = false } else { writeWantsRead = false }
+        return .bytes(Int(n))
     }
 
     /// Sends close_notify if it can (best effort: the socket is non-blocking).

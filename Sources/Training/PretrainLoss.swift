@@ -115,6 +115,8 @@ public struct PretrainLoss: Sendable {
     final class WindowState {
         let ws: EncoderWorkspace
         let fast: FastPaths
+        /// Where each gradient goes in the flat buffer (read once per worker, not per window).
+        let layout = ParameterLayout.ssl
         var xp: [UnsafeMutablePointer<Float>] = []   // padded conv inputs
         var y: [UnsafeMutablePointer<Float>] = []    // conv outputs after leaky ReLU
         let dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>
@@ -201,7 +203,7 @@ public struct PretrainLoss: Sendable {
                 if !backward { continue }
                 let dl = scale[h] * (1 / (1 + exp(-logit)) - yv)
                 // backward (z1, z2 are after dropout; a dropped unit has mask 0 and gradient 0)
-                let o = ParameterLayout.ssl.heads[h], g = grads.base
+                let o = layout.heads[h], g = grads.base
                 g[o.outputBias] += dl
                 let g3 = g + o.outputKernel
                 for i in 0..<128 { g3[i] += z2[i] * dl }
@@ -226,7 +228,7 @@ public struct PretrainLoss: Sendable {
                 // cur: d(output of conv i after leaky) → d(pre-activation), in place.
                 Backward.leakyReLU(dx: cur, dy: cur, y: y[i], count: t * c.cout)
                 let fastDx = i > 0 && inputGradient(i, dx: other, dy: cur, layer: c, length: t)
-                Backward.conv(dW: grads.base + ParameterLayout.ssl.convKernel[i], db: grads.base + ParameterLayout.ssl.convBias[i], dx: i > 0 && !fastDx ? other : nil, dy: cur, xp: xp[i], layer: c,
+                Backward.conv(dW: grads.base + layout.convKernel[i], db: grads.base + layout.convBias[i], dx: i > 0 && !fastDx ? other : nil, dy: cur, xp: xp[i], layer: c,
                               layerID: i, length: t, scratch: scratch)
                 if i == 0 { break }
                 swap(&cur, &other)  // cur: d(input of conv i) = d(output of conv i-1 or of a pool)

@@ -24,6 +24,10 @@ struct ServiceConfig: Sendable {
 }
 
 /// The application: routes, request decoding, preprocessing, inference, answers.
+///
+/// Sendable because every stored property but `ready`, `warmed` and `draining` is a `let`
+/// of a Sendable type set in `init`, and those three are read and written only with
+/// `stateLock` held.
 final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
     let network: SSLNetwork
     let manifest: Manifest
