@@ -221,8 +221,27 @@ struct Biquad {
         return y
     }
 
-    /// Forwards then backwards: zero phase, squared magnitude response.
+    /// Forwards then backwards: zero phase, squared magnitude response. The backward pass
+    /// walks down the forward output in place; bit-identical to `filtfiltReference`.
     func filtfilt(_ x: [Double]) -> [Double] {
+        var y = run(x)
+        guard let last = y.last else { return y }
+        let g = (b0 + b1 + b2) / (1 + a1 + a2)
+        var z1 = g * last - b0 * last, z2 = b2 * last - a2 * g * last
+        y.withUnsafeMutableBufferPointer { y in
+            for i in stride(from: y.count - 1, through: 0, by: -1) {
+                let xi = y[i]
+                let v = b0 * xi + z1
+                z1 = b1 * xi - a1 * v + z2
+                z2 = b2 * xi - a2 * v
+                y[i] = v
+            }
+        }
+        return y
+    }
+
+    /// The plain definition of `filtfilt`: run, reverse, run, reverse.
+    func filtfiltReference(_ x: [Double]) -> [Double] {
         Array(run(Array(run(x).reversed())).reversed())
     }
 }

@@ -50,6 +50,54 @@ import NPY
         #expect(rel(got, try #require(Self.fx["hp_out"]).doubles()) <= 1e-8)
     }
 
+    @Test("robust statistics: selection = sort, on random, tied, sorted and adversarial inputs")
+    func selectionAgreesWithSort() {
+        var g = SystemRandomNumberGenerator()
+        var cases: [[Float]] = []
+        for n in [1, 2, 3, 17, 40, 41, 2560, 2561, 100_003] {
+            cases.append((0..<n).map { _ in Float.random(in: -5...5, using: &g) })
+        }
+        cases.append([Float](repeating: 0.25, count: 2560))                                  // flat
+        cases.append((0..<2560).map { Float($0 % 7) })                                     // many ties
+        cases.append((0..<2560).map { Float($0) })                                         // sorted
+        cases.append((0..<2560).map { Float(2560 - $0) })                                  // reversed
+        cases.append((0..<2560).map { Float(($0 % 2 == 0) ? $0 : 2560 - $0) })             // organ pipe
+        cases.append((0..<2560).map { _ in Float(Int.random(in: 0..<3, using: &g)) * 1e6 }) // 3 values, huge
+        for x in cases {
+            let (m, s) = x.withUnsafeBufferPointer { Preprocessing.robustStats($0) }
+            let (mr, sr) = x.withUnsafeBufferPointer { Preprocessing.robustStatsReference($0) }
+            #expect(m == mr, "n \(x.count)")
+            #expect(abs(s - sr) <= 1e-12 * max(1, abs(sr)), "n \(x.count): \(s) vs \(sr)")
+        }
+        // Selection itself: every rank of a random array with ties.
+        let x = (0..<300).map { _ in Float(Int.random(in: 0..<40, using: &g)) }
+        let sorted = x.sorted()
+        for rank in 0..<x.count {
+            var y = x
+            y.withUnsafeMutableBufferPointer { p in
+                Selection.select(p, rank: rank, in: 0..<p.count)
+                #expect(p[rank] == sorted[rank])
+                #expect(p[..<rank].allSatisfy { $0 <= p[rank] } && p[(rank + 1)...].allSatisfy { $0 >= p[rank] })
+            }
+        }
+    }
+
+    @Test("zero-phase filters: fast = reference, bit for bit")
+    func filtersAgree() {
+        var g = SystemRandomNumberGenerator()
+        let sos = Preprocessing.butterworthHighpass(order: 4, cutoff: 0.8, fs: 256)
+        for n in [2, 3, 10, 27, 28, 2560, 7681] {
+            let x = (0..<n).map { i in sin(Double(i) * 0.07) * 3 + Double.random(in: -1...1, using: &g) + 40 }
+            #expect(Preprocessing.sosfiltfilt(sos, x) == Preprocessing.sosfiltfiltReference(sos, x), "n \(n)")
+            for b in [Biquad.highpass(fc: 5, fs: 256), Biquad.lowpass(fc: 15, fs: 360)] {
+                #expect(b.filtfilt(x) == b.filtfiltReference(x), "n \(n)")
+            }
+        }
+        let odd = Preprocessing.butterworthHighpass(order: 3, cutoff: 2, fs: 500)   // a first-order section
+        let x = (0..<3000).map { _ in Double.random(in: -1...1, using: &g) }
+        #expect(Preprocessing.sosfiltfilt(odd, x) == Preprocessing.sosfiltfiltReference(odd, x))
+    }
+
     @Test("robust z-score matches numpy")
     func zscore() throws {
         var x = try #require(Self.fx["z_in"]).floats()
