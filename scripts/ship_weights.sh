@@ -48,5 +48,6 @@ m["provenance"] = {
 json.dump(m, open("weights.new/manifest.json", "w"), indent=2, sort_keys=True)
 open("weights.new/manifest.json", "a").write("\n")
 PY
+[ -d weights/pretrain-checkpoint ] && mv weights/pretrain-checkpoint weights.new/   # the resumable run stays
 rm -rf weights && mv weights.new weights
 echo "weights/ made from $CKPT; evaluation table in $WORK/table.md"

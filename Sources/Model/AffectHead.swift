@@ -39,6 +39,15 @@ public struct AffectHead: Sendable {
         self.name = name; self.labels = labels
     }
 
+    /// The same head with its logits divided by `temperature` (output kernel and bias
+    /// scaled): softmax(logits / T), the temperature-scaled probabilities.
+    public func scaled(temperature t: Float) -> AffectHead {
+        precondition(t > 0 && t.isFinite)
+        return AffectHead(name: name, labels: labels, hidden: hidden,
+                          output: DenseLayer(kernel: output.kernel.map { $0 / t }, bias: output.bias.map { $0 / t },
+                                             inputs: output.inputs, outputs: output.outputs))
+    }
+
     public var tensors: [String: NPYArray] {
         var out: [String: NPYArray] = [:]
         for (i, d) in hidden.enumerated() {

@@ -59,7 +59,8 @@ struct EvaluateCommand: ParsableCommand {
         /// Reliability curve: per decile of P(class 1), (mean P, observed frequency, count).
         var reliability: [[Double]]
         /// Brier score after temperature scaling fitted within each training fold (linear
-        /// models), and the mean fitted temperature.
+        /// models: on inner folds; MLP heads: on the other folds' out-of-fold probabilities),
+        /// and the mean fitted temperature.
         var brierCalibrated: Double?
         var temperature: Double?
     }
@@ -162,7 +163,15 @@ struct EvaluateCommand: ParsableCommand {
                 progress.update(f + 1)
             }
             progress.finish()
-            if !mlpHead { calibrated[name] = pCal }
+            if !mlpHead {
+                calibrated[name] = pCal
+            } else {
+                // The MLP is too costly to retrain on inner folds: its temperature for each
+                // test fold is fitted on the other folds' out-of-fold probabilities (cross-fitting).
+                let cf = crossFittedTemperature(p.flatMap { [1 - $0, $0] }, classes: 2, truth: y, fold: fold)
+                calibrated[name] = (0..<rows.count).map { cf.calibrated[2 * $0 + 1] }
+                temperatures[name] = cf.temperatures
+            }
             return p
         }
 

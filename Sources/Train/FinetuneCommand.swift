@@ -35,6 +35,8 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @OptionGroup var threadsOption: ThreadsOption
     var threads: Int { threadsOption.threads }
+    @Flag(inversion: .prefixedNo, help: "Temperature-scale the shipped head: fit T on the cross-validation's out-of-fold probabilities and divide the output layer by it, so that P(class) means what it says (--no-calibrate: the raw softmax).")
+    var calibrate = true
     @Flag(inversion: .prefixedNo, help: "Oversample the smaller classes while training so that every class weighs the same (--no-balance: plain sampling, as the paper).")
     var balance = true
 
@@ -100,12 +102,15 @@ struct FinetuneCommand: ParsableCommand {
         var results: [ClassMetrics] = []
         var csv = "fold,n_train,n_test,accuracy,balanced_accuracy,macro_f1,kappa,paper_f1\n"
         let progress = Progress(total: folds + 1, label: "finetune \(head)")
+        let k = wanted.count
+        var oof = [Double](repeating: .nan, count: rows.count * k)   // out-of-fold class probabilities
         for f in 0..<folds {
             let tr = (0..<rows.count).filter { fold[$0] != f }, te = (0..<rows.count).filter { fold[$0] == f }
             if te.isEmpty || tr.isEmpty { continue }
             let trb = balanced(tr, y, classes: wanted.count)
             let h = trainer.train(name: head, labels: wanted, x: trb.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] }, y: trb.map { y[$0] })
             let p = h.probabilities(te.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] })
+            for (i, r) in te.enumerated() { for c in 0..<k { oof[r * k + c] = Double(p[i * k + c]) } }
             let pred = (0..<te.count).map { r in (0..<wanted.count).max { p[r * wanted.count + $0] < p[r * wanted.count + $1] }! }
             let m = ClassMetrics(truth: te.map { y[$0] }, predicted: pred, classes: wanted.count)
             results.append(m)
@@ -119,10 +124,21 @@ struct FinetuneCommand: ParsableCommand {
         let acc = stats(results.map(\.accuracy)), mf1 = stats(results.map(\.macroF1)), pf1 = stats(results.map(\.paperF1))
         let kap = stats(results.map(\.kappa)), bal = stats(results.map(\.balancedAccuracy))
         csv += "mean,,,\(acc.0),\(bal.0),\(mf1.0),\(kap.0),\(pf1.0)\nstd,,,\(acc.1),\(bal.1),\(mf1.1),\(kap.1),\(pf1.1)\n"
+        // Temperature: fitted on every out-of-fold probability for the shipped head; its effect
+        // is measured honestly by cross-fitting (each fold rescaled with a T fitted on the others).
+        let scored = (0..<rows.count).filter { !oof[$0 * k].isNaN }
+        let oofP = scored.flatMap { oof[($0 * k)..<(($0 + 1) * k)] }, oofY = scored.map { y[$0] }
+        let temperature = fitTemperature(probabilities: oofP, classes: k, truth: oofY)
+        let raw = probabilityScores(oofP, classes: k, truth: oofY)
+        let cross = crossFittedTemperature(oofP, classes: k, truth: oofY, fold: scored.map { fold[$0] })
+        let cal = probabilityScores(cross.calibrated, classes: k, truth: oofY)
         let all = balanced(Array(0..<rows.count), y, classes: wanted.count)
-        let final = trainer.train(name: head, labels: wanted, x: all.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] }, y: all.map { y[$0] })
+        var final = trainer.train(name: head, labels: wanted, x: all.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] }, y: all.map { y[$0] })
         progress.update(folds + 1)
         progress.finish()
+        if calibrate { final = final.scaled(temperature: Float(temperature)) }
+        print(String(format: "out-of-fold probabilities: Brier %.4f, log-loss %.4f; temperature-scaled (T fitted on the other folds): Brier %.4f, log-loss %.4f; T on all folds %.3f%@",
+                     raw.brier, raw.logLoss, cal.brier, cal.logLoss, temperature, calibrate ? " (applied to the shipped head)" : " (not applied: --no-calibrate)"))
 
         // Output weights directory: encoder + existing heads + the new one.
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -137,8 +153,11 @@ struct FinetuneCommand: ParsableCommand {
         let bytes = NPZ.encode(t)
         try writeFileAtomically(bytes, path: out + "/head_\(head).npz")
         let protocolText = "\(folds)-fold CV split by \(split.rawValue), \(layers)×512 ReLU, dropout \(dropout), \(epochs) epochs, Adam 1e-3, seed \(seed), \(rows.count) windows" + (balance ? ", classes balanced by oversampling" : "")
+            + (calibrate ? String(format: ", temperature-scaled (T = %.3f fitted on the out-of-fold probabilities)", temperature) : "")
         heads.append(Manifest.Head(name: head, labels: wanted, file: "head_\(head).npz", sha256: sha256Hex(bytes),
-                           metrics: ["accuracy": acc.0, "accuracy_std": acc.1, "balanced_accuracy": bal.0, "balanced_accuracy_std": bal.1, "macro_f1": mf1.0, "macro_f1_std": mf1.1, "paper_f1": pf1.0, "paper_f1_std": pf1.1, "kappa": kap.0, "kappa_std": kap.1],
+                           metrics: ["accuracy": acc.0, "accuracy_std": acc.1, "balanced_accuracy": bal.0, "balanced_accuracy_std": bal.1, "macro_f1": mf1.0, "macro_f1_std": mf1.1, "paper_f1": pf1.0, "paper_f1_std": pf1.1, "kappa": kap.0, "kappa_std": kap.1,
+                                     "brier_oof": raw.brier, "log_loss_oof": raw.logLoss, "brier_oof_temperature_scaled": cal.brier,
+                                     "log_loss_oof_temperature_scaled": cal.logLoss, "temperature": calibrate ? temperature : 1],
                            protocolDescription: protocolText))
         _ = try WeightsDirectory.write(net, to: out, preprocessing: manifest.input.preprocessing,
                                        provenance: .init(description: manifest.provenance.description + "; head \(head) fine-tuned on \(data)",
@@ -149,6 +168,9 @@ struct FinetuneCommand: ParsableCommand {
         let report: [String: Any] = ["head": head, "labels": wanted, "folds": folds, "split": split.rawValue, "windows": rows.count,
                                      "accuracy": ["mean": acc.0, "std": acc.1], "balanced_accuracy": ["mean": bal.0, "std": bal.1], "macro_f1": ["mean": mf1.0, "std": mf1.1],
                                      "paper_f1": ["mean": pf1.0, "std": pf1.1], "kappa": ["mean": kap.0, "std": kap.1], "protocol": protocolText,
+                                     "calibration": ["temperature": temperature, "applied": calibrate, "brier_oof": raw.brier, "log_loss_oof": raw.logLoss,
+                                                     "brier_oof_cross_fitted": cal.brier, "log_loss_oof_cross_fitted": cal.logLoss,
+                                                     "brier_definition": "mean over windows of the sum over classes of (p - onehot)^2"],
                                      "per_fold": results.map { ["accuracy": $0.accuracy, "balanced_accuracy": $0.balancedAccuracy, "macro_f1": $0.macroF1, "kappa": $0.kappa, "paper_f1": $0.paperF1, "n": $0.n] }]
         try writeFileAtomically([UInt8](try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])), path: out + "/cv_\(head).json")
         print(String(format: "%@: balanced accuracy %.3f ± %.3f, accuracy %.3f ± %.3f, macro-F1 %.3f ± %.3f, kappa %.3f ± %.3f, paper F1 %.3f ± %.3f (%d-fold, split by %@); wrote %@",

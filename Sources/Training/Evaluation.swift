@@ -123,3 +123,73 @@ public func fitTemperature(logits: [Double], truth: [Int]) -> Double {
     }
     return exp((a + b) / 2)
 }
+
+// MARK: Temperature scaling of a K-class softmax
+
+/// The T > 0 minimising the log-loss of softmax(log p / T) over rows of class
+/// probabilities `p` (n × classes) with their true classes: temperature scaling of a head
+/// whose logits are known only through its probabilities (log p equals the logits up to a
+/// constant per row, which the softmax ignores). Golden-section search on log T in
+/// [1/20, 20]. For two classes it is `fitTemperature(logits:truth:)` on log(p₁/p₀).
+public func fitTemperature(probabilities p: [Double], classes k: Int, truth: [Int]) -> Double {
+    precondition(k >= 2 && p.count == truth.count * k)
+    let logp = p.map { log(max($0, 1e-12)) }
+    func loss(_ t: Double) -> Double {
+        var s = 0.0
+        for r in 0..<truth.count {
+            var m = -Double.infinity
+            for c in 0..<k { m = max(m, logp[r * k + c] / t) }
+            var z = 0.0
+            for c in 0..<k { z += exp(logp[r * k + c] / t - m) }
+            s += m + log(z) - logp[r * k + truth[r]] / t
+        }
+        return s
+    }
+    var a = log(1.0 / 20), b = log(20.0)
+    let g = (5.0.squareRoot() - 1) / 2
+    for _ in 0..<60 {
+        let c = b - g * (b - a), d = a + g * (b - a)
+        if loss(exp(c)) < loss(exp(d)) { b = d } else { a = c }
+    }
+    return exp((a + b) / 2)
+}
+
+/// Rows of class probabilities with temperature T applied: softmax(log p / T).
+public func applyTemperature(_ p: [Double], classes k: Int, temperature t: Double) -> [Double] {
+    var out = p
+    for r in 0..<(p.count / k) {
+        let l = (0..<k).map { log(max(p[r * k + $0], 1e-12)) / t }
+        let m = l.max()!
+        let e = l.map { exp($0 - m) }, s = e.reduce(0, +)
+        for c in 0..<k { out[r * k + c] = e[c] / s }
+    }
+    return out
+}
+
+/// Multi-class Brier score, mean over rows of Σ_c (p_c − [c = truth])² (for two classes
+/// twice the binary Brier score of P(class 1)), and the mean log-loss.
+public func probabilityScores(_ p: [Double], classes k: Int, truth: [Int]) -> (brier: Double, logLoss: Double) {
+    var b = 0.0, l = 0.0
+    for (r, y) in truth.enumerated() {
+        for c in 0..<k { let d = p[r * k + c] - (c == y ? 1 : 0); b += d * d }
+        l -= log(max(p[r * k + y], 1e-12))
+    }
+    return (b / Double(truth.count), l / Double(truth.count))
+}
+
+/// Temperature scaling evaluated without peeking: the rows of each fold are rescaled with
+/// a T fitted on the out-of-fold probabilities of the other folds only. Returns the rescaled
+/// rows and the T used per fold (folds with no rows get none).
+public func crossFittedTemperature(_ p: [Double], classes k: Int, truth: [Int], fold: [Int]) -> (calibrated: [Double], temperatures: [Double]) {
+    var out = p
+    var ts: [Double] = []
+    for f in Set(fold).sorted() {
+        let other = truth.indices.filter { fold[$0] != f }, mine = truth.indices.filter { fold[$0] == f }
+        guard !other.isEmpty, !mine.isEmpty else { continue }
+        let t = fitTemperature(probabilities: other.flatMap { p[($0 * k)..<(($0 + 1) * k)] }, classes: k, truth: other.map { truth[$0] })
+        ts.append(t)
+        let q = applyTemperature(mine.flatMap { p[($0 * k)..<(($0 + 1) * k)] }, classes: k, temperature: t)
+        for (i, r) in mine.enumerated() { for c in 0..<k { out[r * k + c] = q[i * k + c] } }
+    }
+    return (out, ts)
+}

@@ -79,6 +79,54 @@ import NPY
         #expect(abs(t - 2.5) < 0.15, "fitted \(t)")
     }
 
+    @Test("softmax temperature scaling: recovers a 3-class temperature, equals the binary fit, cross-fitting never uses the fold's own rows")
+    func softmaxTemperature() {
+        var rng = Transformations.RNG(seed: 6)
+        // Three classes, probabilities softmax(z) of random logits, labels drawn from softmax(z / 3).
+        var p: [Double] = [], y: [Int] = []
+        for _ in 0..<12_000 {
+            let z = (0..<3).map { _ in Double.random(in: -5...5, using: &rng) }
+            let e = z.map { exp($0) }, s = e.reduce(0, +)
+            p += e.map { $0 / s }
+            let et = z.map { exp($0 / 3) }, st = et.reduce(0, +)
+            let u = Double.random(in: 0..<1, using: &rng)
+            y.append(u < et[0] / st ? 0 : (u < (et[0] + et[1]) / st ? 1 : 2))
+        }
+        let t = fitTemperature(probabilities: p, classes: 3, truth: y)
+        #expect(abs(t - 3) < 0.2, "fitted \(t)")
+        let before = probabilityScores(p, classes: 3, truth: y), after = probabilityScores(applyTemperature(p, classes: 3, temperature: t), classes: 3, truth: y)
+        #expect(after.logLoss < before.logLoss && after.brier < before.brier)
+        // Two classes: the same T as the sigmoid fit on log(p1 / p0).
+        let q = (0..<4000).map { _ in Double.random(in: 0.001...0.999, using: &rng) }
+        let yb = q.map { Double.random(in: 0..<1, using: &rng) < 1 / (1 + exp(-log($0 / (1 - $0)) / 2)) ? 1 : 0 }
+        let t2 = fitTemperature(probabilities: q.flatMap { [1 - $0, $0] }, classes: 2, truth: yb)
+        let t1 = fitTemperature(logits: q.map { log($0 / (1 - $0)) }, truth: yb)
+        #expect(abs(t2 - t1) < 1e-6 * t1, "\(t2) vs \(t1)")
+        // Cross-fitting: a fold whose own labels are all flipped keeps the T of the others
+        // (fitting on its own rows would have changed it).
+        var yf = yb
+        let fold = (0..<q.count).map { $0 % 4 }
+        for i in yf.indices where fold[i] == 0 { yf[i] = 1 - yf[i] }
+        let cf = crossFittedTemperature(q.flatMap { [1 - $0, $0] }, classes: 2, truth: yf, fold: fold)
+        let others = yf.indices.filter { fold[$0] != 0 }
+        let want = fitTemperature(probabilities: others.flatMap { [1 - q[$0], q[$0]] }, classes: 2, truth: others.map { yf[$0] })
+        #expect(cf.temperatures.count == 4 && abs(cf.temperatures[0] - want) < 1e-9)
+        let r0 = yf.indices.first { fold[$0] == 0 }!
+        #expect(abs(cf.calibrated[2 * r0 + 1] - applyTemperature([1 - q[r0], q[r0]], classes: 2, temperature: want)[1]) < 1e-12)
+    }
+
+    @Test("a temperature-scaled head answers softmax(logits / T)")
+    func scaledHead() {
+        var rng = Transformations.RNG(seed: 7)
+        var t = HeadTrainer(); t.epochs = 3; t.hidden = [16]
+        let x = (0..<(64 * 128)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let h = t.train(name: "h", labels: ["a", "b", "c"], x: x, y: (0..<64).map { $0 % 3 })
+        let want = applyTemperature(h.probabilities(x).map(Double.init), classes: 3, temperature: 2.5)
+        let got = h.scaled(temperature: 2.5).probabilities(x)
+        #expect(zip(got, want).allSatisfy { abs(Double($0) - $1) < 1e-5 })
+        #expect(zip(h.probabilities(x), got).contains { abs($0 - $1) > 1e-3 })   // it did change something
+    }
+
     @Test("class-weighted logistic regression separates separable classes despite a 9:1 imbalance")
     func logistic() {
         var rng = Transformations.RNG(seed: 9)
