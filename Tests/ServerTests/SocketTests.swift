@@ -119,6 +119,15 @@ let wireCases: [WireCase] = {
         let e = (j["embeddings"] as! [[Double]]).flatMap { $0.map(Float.init) }
         #expect(relErr(e, Array(fixtureEmbeddings[0..<(4 * 128)])) <= 1e-5)
         #expect((j["windows"] as! [[String: Any]]).map { $0["recording"] as? Int } == [0, 1, 2, 3])
+        // Per-window stage histograms: every computed window has a queue wait and a compute time.
+        c.send(request("GET", "/metrics")); let m = try #require(c.response()).text
+        func value(_ name: String) -> Double? {
+            m.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+        }
+        let computed = try #require(value("ecg_inference_compute_seconds_count"))
+        #expect(computed >= 4 && value("ecg_inference_queue_seconds_count") == computed && value("ecg_windows_processed_total") == computed)
+        #expect(try #require(value("ecg_inference_compute_seconds_sum")) > 0)
+        #expect(m.contains("ecg_inference_compute_seconds_bucket{le=\"0.005\"}"))
     }
 
     @Test("npy in, npy out, gzip: bit-identical to `ecg-train embed --preprocessed`")

@@ -11,6 +11,8 @@ final class Metrics: ConnectionMetrics, @unchecked Sendable {
     private var latency: [String: Histogram] = [:]        // route
     private var batch = Histogram(bounds: [1, 2, 4, 8, 16, 32, 64, 128])
     private var windows = 0
+    private var queueWait = Histogram(bounds: Metrics.stageBounds)
+    private var compute = Histogram(bounds: Metrics.stageBounds)
     private var queueDepth = 0
     private var connections = 0
     private var connectionsTotal = 0
@@ -18,6 +20,8 @@ final class Metrics: ConnectionMetrics, @unchecked Sendable {
     private var evicted = 0
     private var tlsFailures = (handshake: 0, session: 0)
     static let latencyBounds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    /// Per-window stages (queue wait, compute): finer around the few milliseconds a window takes.
+    static let stageBounds = [0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1, 5]
 
     struct Histogram {
         let bounds: [Double]
@@ -38,9 +42,11 @@ final class Metrics: ConnectionMetrics, @unchecked Sendable {
     }
     /// A batch that ran `n` windows through the encoder (cancelled ones are not counted).
     func observeBatch(_ n: Int) { guard n > 0 else { return }; lock.lock(); batch.observe(Double(n)); lock.unlock() }
-    /// One window computed; counted before its answer goes out, so a client that has its
-    /// answer sees it counted.
-    func windowComputed() { lock.lock(); windows += 1; lock.unlock() }
+    /// One window computed, with how long it waited in the queue and how long the encoder
+    /// took; counted before its answer goes out, so a client that has its answer sees it counted.
+    func windowComputed(queued: Double, computed: Double) {
+        lock.lock(); windows += 1; queueWait.observe(queued); compute.observe(computed); lock.unlock()
+    }
     var windowsProcessed: Int { lock.lock(); defer { lock.unlock() }; return windows }
     func setQueueDepth(_ n: Int) { lock.lock(); queueDepth = n; lock.unlock() }
     func connectionOpened() { lock.lock(); connections += 1; connectionsTotal += 1; lock.unlock() }
@@ -64,6 +70,10 @@ final class Metrics: ConnectionMetrics, @unchecked Sendable {
         for r in latency.keys.sorted() { s += hist("ecg_http_request_duration_seconds", latency[r]!, label: "route=\"\(r)\"") }
         s += "# HELP ecg_inference_batch_size Windows per encoder batch.\n# TYPE ecg_inference_batch_size histogram\n"
         s += hist("ecg_inference_batch_size", batch, label: nil)
+        s += "# HELP ecg_inference_queue_seconds Time a window waited in the queue for a worker.\n# TYPE ecg_inference_queue_seconds histogram\n"
+        s += hist("ecg_inference_queue_seconds", queueWait, label: nil)
+        s += "# HELP ecg_inference_compute_seconds Time the encoder took for one window.\n# TYPE ecg_inference_compute_seconds histogram\n"
+        s += hist("ecg_inference_compute_seconds", compute, label: nil)
         s += "# HELP ecg_windows_processed_total Windows run through the encoder.\n# TYPE ecg_windows_processed_total counter\necg_windows_processed_total \(windows)\n"
         s += "# HELP ecg_inference_queue_depth Windows waiting for a worker.\n# TYPE ecg_inference_queue_depth gauge\necg_inference_queue_depth \(queueDepth)\n"
         s += "# HELP ecg_open_connections Open client connections.\n# TYPE ecg_open_connections gauge\necg_open_connections \(connections)\n"

@@ -50,7 +50,8 @@ final class InferenceJob: @unchecked Sendable {
 /// Sendable because `items`, `head`, `busy` and `stopping` are only touched with `cond`
 /// locked; the rest is immutable after init.
 final class InferenceQueue: @unchecked Sendable {
-    struct Item { let job: InferenceJob; let index: Int }
+    /// A window of a job, with the time it was queued (DispatchTime nanoseconds).
+    struct Item { let job: InferenceJob; let index: Int; let queued: UInt64 }
 
     let encoder: Encoder
     let workers: Int
@@ -99,7 +100,8 @@ final class InferenceQueue: @unchecked Sendable {
     func submit(_ job: InferenceJob) -> Bool {
         cond.lock(); defer { cond.unlock() }
         guard items.count - head + job.count <= capacity else { return false }
-        for i in 0..<job.count { items.append(Item(job: job, index: i)) }
+        let now = DispatchTime.now().uptimeNanoseconds
+        for i in 0..<job.count { items.append(Item(job: job, index: i, queued: now)) }
         metrics.setQueueDepth(items.count - head)
         cond.signal()
         return true
@@ -162,9 +164,11 @@ final class InferenceQueue: @unchecked Sendable {
                 out.withUnsafeMutableBufferPointer { op in
                     for (k, it) in batch.enumerated() {
                         if it.job.isCancelled { continue }
+                        let start = DispatchTime.now().uptimeNanoseconds
                         encoder.embed(UnsafeBufferPointer(rebasing: xp[(k * EncoderGeometry.windowLength)..<((k + 1) * EncoderGeometry.windowLength)]), count: 1,
                                       into: UnsafeMutableBufferPointer(rebasing: op[(k * 128)..<((k + 1) * 128)]), threads: 1, workspaces: [ws])
-                        metrics.windowComputed()
+                        let end = DispatchTime.now().uptimeNanoseconds
+                        metrics.windowComputed(queued: Double(start &- it.queued) / 1e9, computed: Double(end &- start) / 1e9)
                         it.job.finish(window: it.index, op.baseAddress! + k * 128)
                         computed += 1
                     }
