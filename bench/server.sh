@@ -55,7 +55,33 @@ P99=$(awk '$1=="99%" {print $2}' "$OUT/wrk.txt")
 NON2XX=$(awk '/Non-2xx/ {print $4}' "$OUT/wrk.txt"); NON2XX=${NON2XX:-0}
 HALF=$(python3 -c "print($RPS / 2)")
 cc -O2 -pthread -o "$OUT/paced" bench/paced.c
+curl -fs "http://127.0.0.1:$PORT/metrics" > "$OUT/metrics0.txt"
 read -r HP50 HP90 HP99 HERR HN < <("$OUT/paced" "$PORT" "$OUT/window.json" "$HALF" "$SECS" 16)
+curl -fs "http://127.0.0.1:$PORT/metrics" > "$OUT/metrics1.txt"
+# Where the half-load latency went, per window (the server's own histograms, paced run only).
+STAGES=$(python3 - "$OUT/metrics0.txt" "$OUT/metrics1.txt" <<'PY2'
+import re, sys
+def read(f):
+    h = {}
+    for line in open(f):
+        m = re.match(r'(ecg_inference_(queue|compute)_seconds)_(bucket\{le="([^"]+)"\}|sum|count) (\S+)', line)
+        if m: h[(m.group(2), m.group(4) or m.group(3))] = float(m.group(5))
+    return h
+a, b = read(sys.argv[1]), read(sys.argv[2])
+out = []
+for stage in ("queue", "compute"):
+    n = b[(stage, "count")] - a[(stage, "count")]
+    mean = (b[(stage, "sum")] - a[(stage, "sum")]) / n * 1000
+    bounds = sorted(float(k[1]) for k in b if k[0] == stage and k[1] not in ("sum", "count", "+Inf"))
+    def q(p):
+        for bd in bounds:
+            key = (stage, str(int(bd)) if bd == int(bd) else repr(bd))
+            if b[key] - a[key] >= p * n: return f"≤ {bd * 1000:g}"
+        return "> 5000"
+    out.append(f"{stage} mean {mean:.2f} ms, p50 {q(0.5)} ms, p99 {q(0.99)} ms")
+print("; ".join(out))
+PY2
+)
 
 python3 - <<PY
 rps, engine, b1ms = $RPS, $ENGINE, $B1MS
@@ -67,6 +93,7 @@ print(f"| engine windows/s (ecg-train embed, 512 windows, all cores) | {engine:.
 print(f"| served / engine | {rps / engine:.2f} |")
 print(f"| p50 / p99 latency at full load | $P50 / $P99 |")
 print(f"| p99 at half load ({rps/2:.0f} req/s, open loop) | {$HP99:.1f} ms (p50 {$HP50:.1f}) |")
+print(f"| per window at half load (server histograms) | $STAGES |")
 print(f"| batch-1 compute time (1 thread) | {b1ms:.2f} ms → p99/compute = {$HP99 / b1ms:.2f} |")
 print(f"| idle RSS after warm-up | {$RSS:.1f} MiB |")
 print(f"| start → /ready 200 | {$READY:.3f} s |")
