@@ -108,6 +108,15 @@ let wireCases: [WireCase] = {
         #expect(r.headers["x-request-id"] == "abc-123")
     }
 
+    @Test("inference workers carry their names in the OS (top -H, /proc/PID/task/*/comm)")
+    func workerThreadNames() throws {
+        _ = Self.srv.port
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")
+        let names = tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(names.contains("inference-0") && names.contains("inference-1"), "\(names)")
+    }
+
     @Test("parity through HTTP: fixture windows, preprocessed, equal TF's embeddings")
     func parityJSON() throws {
         let rows = (0..<4).map { i in fixtureInputs[(i * 2560)..<((i + 1) * 2560)].map(Double.init) }

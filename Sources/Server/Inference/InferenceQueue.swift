@@ -1,4 +1,5 @@
 import Dispatch
+import CSystem
 import Foundation
 import HTTP
 import Model
@@ -72,7 +73,11 @@ final class InferenceQueue: @unchecked Sendable {
         self.encoder = encoder; self.workers = workers; self.capacity = capacity; self.maxBatch = maxBatch
         batchWait = batchWaitMs / 1000; self.metrics = metrics
         for i in 0..<workers {
-            let t = Thread { [self] in self.work() }
+            let t = Thread { [self] in
+                // The OS thread name (what `top -H` and /proc/PID/task/*/comm show).
+                _ = ecg_set_thread_name("inference-\(i)")
+                self.work()
+            }
             t.name = "inference-\(i)"
             t.stackSize = 1 << 20
             threads.append(t)
