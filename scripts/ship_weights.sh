@@ -48,6 +48,7 @@ m["provenance"] = {
 json.dump(m, open("weights.new/manifest.json", "w"), indent=2, sort_keys=True)
 open("weights.new/manifest.json", "a").write("\n")
 PY
+python3 scripts/manifest_evaluation.py weights.new "$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['epoch'])" "$STATE")"
 [ -d weights/pretrain-checkpoint ] && mv weights/pretrain-checkpoint weights.new/   # the resumable run stays
 rm -rf weights && mv weights.new weights
 echo "weights/ made from $CKPT; evaluation table in $WORK/table.md"

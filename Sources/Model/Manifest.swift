@@ -59,6 +59,43 @@ public struct Manifest: Codable, Sendable, Equatable {
         }
     }
 
+    /// How a head was evaluated against baselines (written by `scripts/ship_weights.sh`
+    /// from `ecg-train evaluate`; `/v1/model` shows it). `report` is the full evaluation file.
+    public struct Evaluation: Codable, Sendable, Equatable {
+        public struct Model: Codable, Sendable, Equatable {
+            public var name: String
+            public var description: String
+            public var balancedAccuracy: Double
+            public var macroF1: Double
+            public var rocAUC: Double?
+            public var brier: Double
+            public var brierTemperatureScaled: Double?
+            public var subjectBalancedAccuracyMean: Double?
+            public var subjectBalancedAccuracyStd: Double?
+            public var recordingsBalancedAccuracy: Double?
+            enum CodingKeys: String, CodingKey {
+                case name, description, balancedAccuracy = "balanced_accuracy", macroF1 = "macro_f1", rocAUC = "roc_auc", brier,
+                     brierTemperatureScaled = "brier_temperature_scaled", subjectBalancedAccuracyMean = "subject_balanced_accuracy_mean",
+                     subjectBalancedAccuracyStd = "subject_balanced_accuracy_std", recordingsBalancedAccuracy = "recordings_balanced_accuracy"
+            }
+        }
+        public var head: String
+        public var protocolDescription: String
+        public var report: FileRef
+        public var models: [Model]
+        enum CodingKeys: String, CodingKey { case head, protocolDescription = "protocol", report, models }
+    }
+
+    /// The pretext tasks on held-out subjects for the shipped encoder's epoch (F1 by
+    /// transformation), with the run's per-epoch curves as `curves`.
+    public struct PretextValidation: Codable, Sendable, Equatable {
+        public var epoch: Int
+        public var step: Int
+        public var loss: Double
+        public var f1: [String: Double]
+        public var curves: FileRef
+    }
+
     public var formatVersion: Int
     public var model: String
     public var encoder: FileRef
@@ -68,10 +105,18 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var embeddingSize: Int
     public var heads: [Head]
     public var provenance: Provenance
+    public var evaluations: [Evaluation]?
+    public var pretextValidation: PretextValidation?
 
     enum CodingKeys: String, CodingKey {
         case formatVersion = "format_version", model, encoder, pretrainHeads = "pretrain_heads", input,
-             embeddingSize = "embedding_size", heads, provenance
+             embeddingSize = "embedding_size", heads, provenance, evaluations, pretextValidation = "pretext_validation"
+    }
+
+    /// Every file the manifest names besides the encoder and heads (evaluation reports,
+    /// training curves), for checking against their SHA-256.
+    public var reportFiles: [FileRef] {
+        (evaluations ?? []).map(\.report) + (pretextValidation.map { [$0.curves] } ?? [])
     }
 
     public init(encoder: FileRef, pretrainHeads: Bool, preprocessing: Preprocessing, heads: [Head] = [], provenance: Provenance) {

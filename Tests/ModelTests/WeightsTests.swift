@@ -149,8 +149,14 @@ import NPY
         let m = try Manifest.load(directory: Self.dir)
         _ = try Manifest.readChecked(directory: Self.dir, m.encoder)
         for h in m.heads { _ = try Manifest.readChecked(directory: Self.dir, .init(file: h.file, sha256: h.sha256)) }
+        for f in m.reportFiles { _ = try Manifest.readChecked(directory: Self.dir, f) }
         let net = try m.loadNetwork(directory: Self.dir)
         #expect(net.tasks.count == 7)
         #expect(!m.heads.isEmpty)
+        // The shipped head's evaluation against the baselines, and the pretext tasks, are in it.
+        let e = try #require(m.evaluations?.first { $0.head == "stress" })
+        #expect(Set(e.models.map(\.name)).isSuperset(of: ["ssl_mlp", "hr", "random_mlp", "ssl_linear"]))
+        let v = try #require(m.pretextValidation)
+        #expect(Set(v.f1.keys) == Set(EncoderGeometry.transformations))
     }
 }

@@ -108,6 +108,23 @@ let wireCases: [WireCase] = {
         #expect(r.headers["x-request-id"] == "abc-123")
     }
 
+    @Test("/v1/model of the shipped weights shows the stress head against its baselines and the pretext tasks")
+    func modelShowsEvaluation() throws {
+        let s = try TestServer(weights: repo("weights"))
+        let c = try RawClient(port: s.port)
+        c.send(request("GET", "/v1/model")); let r = try #require(c.response())
+        let m = try #require(r.json as? [String: Any])
+        let ev = try #require((m["evaluations"] as? [[String: Any]])?.first)
+        let models = try #require(ev["models"] as? [[String: Any]])
+        #expect(ev["head"] as? String == "stress" && models.count >= 4)
+        let hr = try #require(models.first { $0["name"] as? String == "hr" })
+        #expect((hr["balanced_accuracy"] as? Double).map { $0 > 0.5 && $0 < 1 } == true)
+        let pv = try #require(m["pretext_validation"] as? [String: Any])
+        #expect((pv["f1"] as? [String: Double])?.count == 7)
+        let stress = try #require((m["heads"] as? [[String: Any]])?.first { $0["name"] as? String == "stress" })
+        #expect(((stress["metrics"] as? [String: Double])?["temperature"] ?? 0) > 1)
+    }
+
     @Test("inference workers carry their names in the OS (top -H, /proc/PID/task/*/comm)")
     func workerThreadNames() throws {
         _ = Self.srv.port

@@ -26,8 +26,8 @@ final class TestServer: @unchecked Sendable {
     let queue: InferenceQueue
     let port: Int
 
-    init(_ extra: [String] = [], affect: [AffectHead] = []) throws {
-        let o = try ECGServer.parse(["--weights", fixtureWeightsDir, "--port", "0", "--host", "127.0.0.1", "--openapi", repo("openapi.yaml")] + extra)
+    init(_ extra: [String] = [], affect: [AffectHead] = [], weights: String = fixtureWeightsDir) throws {
+        let o = try ECGServer.parse(["--weights", weights, "--port", "0", "--host", "127.0.0.1", "--openapi", repo("openapi.yaml")] + extra)
         let m = try Manifest.load(directory: o.weights)
         let net = try m.loadNetwork(directory: o.weights)
         (server, service, queue) = ECGServer.assemble(network: net, manifest: m, affect: affect, options: o, logger: Logger(enabled: false))

@@ -113,6 +113,54 @@ paths:
                       licenses: {type: array, items: {type: string}}
                       command: {type: string}
                       created: {type: string}
+                  evaluations:
+                    description: >-
+                      How each head was evaluated against baselines (subject-wise cross-validation, same
+                      windows for every model); report names the full evaluation file in the weights.
+                    type: array
+                    items:
+                      type: object
+                      required: [head, protocol, report, models]
+                      properties:
+                        head: {type: string}
+                        protocol: {type: string}
+                        report:
+                          type: object
+                          required: [file, sha256]
+                          properties:
+                            file: {type: string}
+                            sha256: {type: string, pattern: "^[0-9a-f]{64}$"}
+                        models:
+                          type: array
+                          items:
+                            type: object
+                            required: [name, description, balanced_accuracy, macro_f1, brier]
+                            properties:
+                              name: {type: string}
+                              description: {type: string}
+                              balanced_accuracy: {type: number, minimum: 0, maximum: 1}
+                              macro_f1: {type: number, minimum: 0, maximum: 1}
+                              roc_auc: {type: number, minimum: 0, maximum: 1}
+                              brier: {type: number, minimum: 0}
+                              brier_temperature_scaled: {type: number, minimum: 0}
+                              subject_balanced_accuracy_mean: {type: number}
+                              subject_balanced_accuracy_std: {type: number}
+                              recordings_balanced_accuracy: {type: number}
+                  pretext_validation:
+                    description: F1 of each pretext task on held-out subjects at the shipped encoder's epoch.
+                    type: object
+                    required: [epoch, step, loss, f1, curves]
+                    properties:
+                      epoch: {type: integer}
+                      step: {type: integer}
+                      loss: {type: number}
+                      f1: {type: object, additionalProperties: {type: number, minimum: 0, maximum: 1}}
+                      curves:
+                        type: object
+                        required: [file, sha256]
+                        properties:
+                          file: {type: string}
+                          sha256: {type: string}
                   runtime:
                     type: object
                     properties:
