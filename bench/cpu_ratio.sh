@@ -12,19 +12,7 @@ OUT=bench/out; mkdir -p "$OUT"
 swift build -c release --product ecg-server >&2
 swift build -c release --product ecg-train >&2
 BIN=.build/release
-python3 - "$OUT" <<'PY'
-import json, struct, sys
-out = sys.argv[1]
-x = json.load(open("examples/ecg_500hz.json"))["ecg"]
-# 2560 samples resampled by taking every second-ish sample is not needed: send 256 Hz data.
-w = [x[int(i * 500 / 256)] for i in range(2560)]
-json.dump({"ecg": w, "fs": 256}, open(f"{out}/window.json", "w"))
-h = "{'descr': '<f4', 'fortran_order': False, 'shape': (2560,), }"
-h += " " * (64 - 10 - len(h) - 1) + "\n"
-open(f"{out}/window.npy", "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + struct.pack("<2560f", *w))
-import numpy as np
-np.save(f"{out}/windows512.npy", np.tile(np.load("Tests/ModelTests/Fixtures/inputs.npy"), (64, 1)))
-PY
+python3 bench/make_windows.py "$OUT"
 cpu() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }   # utime + stime, clock ticks at 100 Hz
 # Engine: windows per CPU-second of ecg-train embed over 512 windows (children's rusage).
 engine() {

@@ -13,19 +13,7 @@ swift build -c release --product ecg-server >&2
 swift build -c release --product ecg-train >&2
 BIN=.build/release
 
-# A real 10 s window: the first 2560 samples of a 256 Hz record of the corpus if it is
-# beside the checkout, else the fixture's synthetic ECG-like window.
-python3 - "$OUT" <<'PY'
-import json, os, sys, numpy as np
-out = sys.argv[1]; src = "../shared/data/ecg/biopsykit/Vp01_Baseline.npz"
-if os.path.exists(src):
-    z = np.load(src); x = np.asarray(z["ecg"], dtype=np.float64).ravel()[:2560]; fs = float(z["fs"]); what = src
-else:
-    x = np.load("Tests/ModelTests/Fixtures/inputs.npy")[0].astype(np.float64); fs = 256.0; what = "fixture row 0"
-json.dump({"ecg": x.tolist(), "fs": fs}, open(f"{out}/window.json", "w"))
-np.save(f"{out}/windows512.npy", np.tile(np.load("Tests/ModelTests/Fixtures/inputs.npy"), (64, 1)))
-print(f"window: {what}", file=sys.stderr)
-PY
+python3 bench/make_windows.py "$OUT"
 
 # Engine throughput, same machine, same run: ecg-train embed over 512 windows, all cores.
 T0=$(date +%s.%N)

@@ -11,11 +11,7 @@ SOAK=${1:-600}; WARM=${2:-60}
 OUT=bench/out; mkdir -p "$OUT"
 swift build -c release --product ecg-server >&2
 cc -O2 -pthread -o "$OUT/paced" bench/paced.c
-python3 - "$OUT" <<'PY'   # one 10 s window at 500 Hz (the shipped example's first 10 s)
-import json, sys
-x = json.load(open("examples/ecg_500hz.json"))["ecg"][:5000]
-json.dump({"ecg": x, "fs": 500}, open(f"{sys.argv[1]}/soak_window.json", "w"))
-PY
+python3 bench/make_windows.py "$OUT"
 LOG="$OUT/soak-server.log"
 .build/release/ecg-server --host 127.0.0.1 --port 0 --weights weights --quiet > "$LOG" 2>&1 &
 PID=$!
@@ -27,7 +23,7 @@ fds() { ls "/proc/$PID/fd" | wc -l; }
 echo "idle RSS $(rss) MiB, fds $(fds)"
 
 # Maximum: closed loop, 32 connections, 10 s.
-ECG_BODY="$OUT/soak_window.json" wrk -t1 -c32 -d10s -s bench/post.lua "http://127.0.0.1:$PORT/embed" > "$OUT/soak_wrk.txt" 2>&1
+ECG_BODY="$OUT/window_500hz.json" wrk -t1 -c32 -d10s -s bench/post.lua "http://127.0.0.1:$PORT/embed" > "$OUT/soak_wrk.txt" 2>&1
 if grep -q "Non-2xx" "$OUT/soak_wrk.txt"; then echo "wrk saw non-2xx answers:" >&2; cat "$OUT/soak_wrk.txt" >&2; exit 1; fi
 MAX=$(awk '/Requests\/sec/ {print $2}' "$OUT/soak_wrk.txt")
 RATE=$(python3 -c "print(round(0.7 * $MAX, 1))")
@@ -35,15 +31,15 @@ HALF=$(python3 -c "print(round($RATE / 2, 1))")
 echo "max $MAX req/s (wrk -c32, /embed); soak at 70 %: $RATE req/s ($HALF /embed + $HALF /classify)"
 
 # Warm-up, then the soak with RSS sampled every 10 s.
-"$OUT/paced" "$PORT" "$OUT/soak_window.json" "$HALF" "$WARM" 8 /embed > /dev/null &
+"$OUT/paced" "$PORT" "$OUT/window_500hz.json" "$HALF" "$WARM" 8 /embed > /dev/null &
 W1=$!
-"$OUT/paced" "$PORT" "$OUT/soak_window.json" "$HALF" "$WARM" 8 /classify > /dev/null
+"$OUT/paced" "$PORT" "$OUT/window_500hz.json" "$HALF" "$WARM" 8 /classify > /dev/null
 wait $W1 || true
 RSS0=$(rss); FD0=$(fds)
 echo "after ${WARM} s warm-up: RSS $RSS0 MiB, fds $FD0"
-"$OUT/paced" "$PORT" "$OUT/soak_window.json" "$HALF" "$SOAK" 8 /embed > "$OUT/soak_embed.txt" &
+"$OUT/paced" "$PORT" "$OUT/window_500hz.json" "$HALF" "$SOAK" 8 /embed > "$OUT/soak_embed.txt" &
 P1=$!
-"$OUT/paced" "$PORT" "$OUT/soak_window.json" "$HALF" "$SOAK" 8 /classify > "$OUT/soak_classify.txt" &
+"$OUT/paced" "$PORT" "$OUT/window_500hz.json" "$HALF" "$SOAK" 8 /classify > "$OUT/soak_classify.txt" &
 P2=$!
 echo "t,rss_mib,fds" > "$OUT/soak.csv"
 T=0

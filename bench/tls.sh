@@ -8,14 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 OUT=bench/out; mkdir -p "$OUT"
-python3 - "$OUT" <<'PY'   # one 10 s window at 256 Hz as float32 .npy (from the shipped example)
-import json, struct, sys
-x = json.load(open("examples/ecg_500hz.json"))["ecg"]
-w = [x[int(i * 500 / 256)] for i in range(2560)]
-h = "{'descr': '<f4', 'fortran_order': False, 'shape': (2560,), }"
-h += " " * (64 - 10 - len(h) - 1) + "\n"
-open(f"{sys.argv[1]}/window.npy", "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + struct.pack("<2560f", *w))
-PY
+python3 bench/make_windows.py "$OUT"
 swift build -c release --product ecg-server >&2
 BIN=.build/release/ecg-server
 TMP=$(mktemp -d)
