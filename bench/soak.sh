@@ -44,10 +44,14 @@ P2=$!
 echo "t,rss_mib,fds" > "$OUT/soak.csv"
 T=0
 while kill -0 $P1 2>/dev/null || kill -0 $P2 2>/dev/null; do
-    echo "$T,$(rss),$(fds)" >> "$OUT/soak.csv"
+    R=$(rss); F=$(fds)
+    echo "$T,$R,$F" >> "$OUT/soak.csv"
+    # Progress on stderr, one line rewritten in place: elapsed, RSS, descriptors.
+    printf '\rsoak %4d / %d s [%-30s] RSS %s MiB, fds %s ' "$T" "$SOAK" "$(head -c $((T * 30 / SOAK)) /dev/zero | tr '\0' '#')" "$R" "$F" >&2
     sleep 10; T=$((T + 10))
 done
 wait $P1 $P2 || true
+echo >&2
 RSS1=$(rss); FD1=$(fds)
 echo "$T,$RSS1,$FD1" >> "$OUT/soak.csv"
 read -r E50 E90 E99 EERR EN < "$OUT/soak_embed.txt"
