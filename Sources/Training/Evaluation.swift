@@ -115,6 +115,11 @@ public func fitTemperature(logits: [Double], truth: [Int]) -> Double {
             return s + max(z, 0) - z * Double(e.1) + log1p(exp(-abs(z)))
         }
     }
+    return minimiseOverTemperature(loss)
+}
+
+/// The T in [1/20, 20] minimising a unimodal loss: golden-section search on log T.
+private func minimiseOverTemperature(_ loss: (Double) -> Double) -> Double {
     var a = log(1.0 / 20), b = log(20.0)
     let g = (5.0.squareRoot() - 1) / 2
     for _ in 0..<60 {
@@ -145,13 +150,7 @@ public func fitTemperature(probabilities p: [Double], classes k: Int, truth: [In
         }
         return s
     }
-    var a = log(1.0 / 20), b = log(20.0)
-    let g = (5.0.squareRoot() - 1) / 2
-    for _ in 0..<60 {
-        let c = b - g * (b - a), d = a + g * (b - a)
-        if loss(exp(c)) < loss(exp(d)) { b = d } else { a = c }
-    }
-    return exp((a + b) / 2)
+    return minimiseOverTemperature(loss)
 }
 
 /// Rows of class probabilities with temperature T applied: softmax(log p / T).
