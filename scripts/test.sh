@@ -56,6 +56,22 @@ STEPS=$(($(wc -l < "$SMOKE/run/output/steps.csv") - 1))
 .build/debug/ecg-train finetune --data "$SMOKE/data.npz" --weights "$SMOKE/run/models/epoch_1" --head stress \
     --labels rest,stress --folds 2 --split window --epochs 3 --out "$SMOKE/ft"
 test -s "$SMOKE/ft/cv_stress.csv" && test -s "$SMOKE/ft/cv_stress.json" && grep -q '"stress"' "$SMOKE/ft/manifest.json"
+# The shipped head is the raw one, its output layer divided by the temperature when that helps.
+.build/debug/ecg-train finetune --data "$SMOKE/data.npz" --weights "$SMOKE/run/models/epoch_1" --head stress \
+    --labels rest,stress --folds 2 --split window --epochs 3 --no-calibrate --out "$SMOKE/ft-raw" > /dev/null
+"$VENV/bin/python" - "$SMOKE" <<'PY2'
+import json, sys, numpy as np
+d = sys.argv[1]
+cal, raw = np.load(f"{d}/ft/head_stress.npz"), np.load(f"{d}/ft-raw/head_stress.npz")
+c = json.load(open(f"{d}/ft/cv_stress.json"))["calibration"]
+assert json.load(open(f"{d}/ft-raw/cv_stress.json"))["calibration"]["applied"] is False
+assert c["applied"] == (c["log_loss_oof_cross_fitted"] < c["log_loss_oof"])   # applied only where it helps
+t = c["temperature"] if c["applied"] else 1.0
+for k in raw.files:
+    want = raw[k] / t if k.startswith("stress.output") else raw[k]
+    assert np.allclose(cal[k], want, rtol=1e-6, atol=1e-7), k
+print(f"finetune: shipped head = raw head with its output layer / {t:.3f} (T fitted {c['temperature']:.3f}, applied: {c['applied']})")
+PY2
 rm -rf "$SMOKE"
 SANITIZERS=${SANITIZERS-thread address}
 if [ -n "$SANITIZERS" ]; then bash scripts/sanitizers.sh $SANITIZERS; fi

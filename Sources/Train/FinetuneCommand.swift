@@ -35,7 +35,7 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @OptionGroup var threadsOption: ThreadsOption
     var threads: Int { threadsOption.threads }
-    @Flag(inversion: .prefixedNo, help: "Temperature-scale the shipped head: fit T on the cross-validation's out-of-fold probabilities and divide the output layer by it, so that P(class) means what it says (--no-calibrate: the raw softmax).")
+    @Flag(inversion: .prefixedNo, help: "Temperature-scale the shipped head: fit T on the cross-validation's out-of-fold probabilities and divide the output layer by it, so that P(class) means what it says — only if that lowers the log-loss with each fold rescaled by a T fitted on the other folds (--no-calibrate: the raw softmax).")
     var calibrate = true
     @Flag(inversion: .prefixedNo, help: "Oversample the smaller classes while training so that every class weighs the same (--no-balance: plain sampling, as the paper).")
     var balance = true
@@ -136,9 +136,13 @@ struct FinetuneCommand: ParsableCommand {
         var final = trainer.train(name: head, labels: wanted, x: all.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] }, y: all.map { y[$0] })
         progress.update(folds + 1)
         progress.finish()
-        if calibrate { final = final.scaled(temperature: Float(temperature)) }
+        // Applied only where it helps: when the cross-fitted log-loss is lower than the raw one.
+        let helps = cal.logLoss < raw.logLoss
+        let applied = calibrate && helps
+        if applied { final = final.scaled(temperature: Float(temperature)) }
         print(String(format: "out-of-fold probabilities: Brier %.4f, log-loss %.4f; temperature-scaled (T fitted on the other folds): Brier %.4f, log-loss %.4f; T on all folds %.3f%@",
-                     raw.brier, raw.logLoss, cal.brier, cal.logLoss, temperature, calibrate ? " (applied to the shipped head)" : " (not applied: --no-calibrate)"))
+                     raw.brier, raw.logLoss, cal.brier, cal.logLoss, temperature,
+                     applied ? " (applied to the shipped head)" : (calibrate ? " (not applied: it does not lower the cross-fitted log-loss)" : " (not applied: --no-calibrate)")))
 
         // Output weights directory: encoder + existing heads + the new one.
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -153,11 +157,11 @@ struct FinetuneCommand: ParsableCommand {
         let bytes = NPZ.encode(t)
         try writeFileAtomically(bytes, path: out + "/head_\(head).npz")
         let protocolText = "\(folds)-fold CV split by \(split.rawValue), \(layers)×512 ReLU, dropout \(dropout), \(epochs) epochs, Adam 1e-3, seed \(seed), \(rows.count) windows" + (balance ? ", classes balanced by oversampling" : "")
-            + (calibrate ? String(format: ", temperature-scaled (T = %.3f fitted on the out-of-fold probabilities)", temperature) : "")
+            + (applied ? String(format: ", temperature-scaled (T = %.3f fitted on the out-of-fold probabilities)", temperature) : "")
         heads.append(Manifest.Head(name: head, labels: wanted, file: "head_\(head).npz", sha256: sha256Hex(bytes),
                            metrics: ["accuracy": acc.0, "accuracy_std": acc.1, "balanced_accuracy": bal.0, "balanced_accuracy_std": bal.1, "macro_f1": mf1.0, "macro_f1_std": mf1.1, "paper_f1": pf1.0, "paper_f1_std": pf1.1, "kappa": kap.0, "kappa_std": kap.1,
                                      "brier_oof": raw.brier, "log_loss_oof": raw.logLoss, "brier_oof_temperature_scaled": cal.brier,
-                                     "log_loss_oof_temperature_scaled": cal.logLoss, "temperature": calibrate ? temperature : 1],
+                                     "log_loss_oof_temperature_scaled": cal.logLoss, "temperature": applied ? temperature : 1],
                            protocolDescription: protocolText))
         _ = try WeightsDirectory.write(net, to: out, preprocessing: manifest.input.preprocessing,
                                        provenance: .init(description: manifest.provenance.description + "; head \(head) fine-tuned on \(data)",
@@ -168,7 +172,7 @@ struct FinetuneCommand: ParsableCommand {
         let report: [String: Any] = ["head": head, "labels": wanted, "folds": folds, "split": split.rawValue, "windows": rows.count,
                                      "accuracy": ["mean": acc.0, "std": acc.1], "balanced_accuracy": ["mean": bal.0, "std": bal.1], "macro_f1": ["mean": mf1.0, "std": mf1.1],
                                      "paper_f1": ["mean": pf1.0, "std": pf1.1], "kappa": ["mean": kap.0, "std": kap.1], "protocol": protocolText,
-                                     "calibration": ["temperature": temperature, "applied": calibrate, "brier_oof": raw.brier, "log_loss_oof": raw.logLoss,
+                                     "calibration": ["temperature": temperature, "applied": applied, "requested": calibrate, "brier_oof": raw.brier, "log_loss_oof": raw.logLoss,
                                                      "brier_oof_cross_fitted": cal.brier, "log_loss_oof_cross_fitted": cal.logLoss,
                                                      "brier_definition": "mean over windows of the sum over classes of (p - onehot)^2"],
                                      "per_fold": results.map { ["accuracy": $0.accuracy, "balanced_accuracy": $0.balancedAccuracy, "macro_f1": $0.macroF1, "kappa": $0.kappa, "paper_f1": $0.paperF1, "n": $0.n] }]
