@@ -54,8 +54,7 @@ public enum Preprocessing {
         var mean = 0.0
         for v in x { mean += Double(v) }
         mean /= Double(n)
-        let lo = Int((Double(n) * 0.025).rounded(.down))
-        let hi = min(n, max(lo + 1, Int((Double(n) * 0.975).rounded(.up))))
+        let central = centralRanks(n), lo = central.lowerBound, hi = central.upperBound
         let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: n)
         defer { scratch.deallocate() }
         _ = scratch.initialize(fromContentsOf: x)
@@ -69,6 +68,12 @@ public enum Preprocessing {
         return (mean, (s / Double(hi - lo)).squareRoot())
     }
 
+    /// The central 95 % of n sorted samples: ranks ⌊0.025 n⌋ ..< ⌈0.975 n⌉ (at least one).
+    static func centralRanks(_ n: Int) -> Range<Int> {
+        let lo = Int((Double(n) * 0.025).rounded(.down))
+        return lo..<min(n, max(lo + 1, Int((Double(n) * 0.975).rounded(.up))))
+    }
+
     /// The plain definition of `robustStats`: sort, take the central ranks.
     public static func robustStatsReference(_ x: UnsafeBufferPointer<Float>) -> (mean: Double, sd: Double) {
         let n = x.count
@@ -76,8 +81,7 @@ public enum Preprocessing {
         for v in x { mean += Double(v) }
         mean /= Double(n)
         let sorted = x.sorted()
-        let lo = Int((Double(n) * 0.025).rounded(.down))
-        let hi = min(n, max(lo + 1, Int((Double(n) * 0.975).rounded(.up))))
+        let central = centralRanks(n), lo = central.lowerBound, hi = central.upperBound
         let mid = sorted[lo..<hi]
         var m2 = 0.0
         for v in mid { m2 += Double(v) }
@@ -296,9 +300,7 @@ extension Preprocessing {
     /// (test "zero-phase filter: fast = reference").
     public static func sosfiltfilt(_ sos: [[Double]], _ x: [Double]) -> [Double] {
         guard x.count > 1 else { return x }
-        let zerosB = sos.filter { $0[2] == 0 }.count, zerosA = sos.filter { $0[5] == 0 }.count
-        let ntaps = 2 * sos.count + 1 - min(zerosB, zerosA)
-        let edge = min(3 * ntaps, x.count - 1)
+        let edge = padLength(sos, count: x.count)
         let n = x.count, m = n + 2 * edge
         let ns = sos.count
         // Normalised coefficients, 5 per section, and each section's step-response state.
@@ -328,6 +330,13 @@ extension Preprocessing {
         return Array(ext[edge..<(edge + n)])
     }
 
+    /// scipy's default odd-extension length: 3·(2·sections + 1 − trailing zero coefficients),
+    /// at most count − 1.
+    static func padLength(_ sos: [[Double]], count: Int) -> Int {
+        let zerosB = sos.filter { $0[2] == 0 }.count, zerosA = sos.filter { $0[5] == 0 }.count
+        return min(3 * (2 * sos.count + 1 - min(zerosB, zerosA)), count - 1)
+    }
+
     /// One sample through every section (direct form II transposed), states updated.
     @inline(__always)
     private static func cascade(_ v: Double, _ c: UnsafeBufferPointer<Double>, _ z: UnsafeMutableBufferPointer<Double>, _ ns: Int) -> Double {
@@ -345,9 +354,7 @@ extension Preprocessing {
     /// The plain definition of `sosfiltfilt`: filter the extended signal section by section,
     /// reverse, filter again, reverse.
     public static func sosfiltfiltReference(_ sos: [[Double]], _ x: [Double]) -> [Double] {
-        let zerosB = sos.filter { $0[2] == 0 }.count, zerosA = sos.filter { $0[5] == 0 }.count
-        let ntaps = 2 * sos.count + 1 - min(zerosB, zerosA)
-        let edge = min(3 * ntaps, x.count - 1)
+        let edge = padLength(sos, count: x.count)
         guard x.count > 1 else { return x }
         var ext = [Double]()
         ext.reserveCapacity(x.count + 2 * edge)

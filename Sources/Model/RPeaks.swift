@@ -207,29 +207,20 @@ struct Biquad {
 
     /// Direct form II transposed, starting from rest at the first sample's value (steady state).
     func run(_ x: [Double]) -> [Double] {
-        guard let x0 = x.first else { return [] }
-        var y = [Double](repeating: 0, count: x.count)
-        // Steady state for a constant input x0: gain g = (b0+b1+b2)/(1+a1+a2).
-        let g = (b0 + b1 + b2) / (1 + a1 + a2)
-        var z1 = g * x0 - b0 * x0, z2 = b2 * x0 - a2 * g * x0
-        for i in 0..<x.count {
-            let v = b0 * x[i] + z1
-            z1 = b1 * x[i] - a1 * v + z2
-            z2 = b2 * x[i] - a2 * v
-            y[i] = v
-        }
+        var y = x
+        filterInPlace(&y, backward: false)
         return y
     }
 
-    /// Forwards then backwards: zero phase, squared magnitude response. The backward pass
-    /// walks down the forward output in place; bit-identical to `filtfiltReference`.
-    func filtfilt(_ x: [Double]) -> [Double] {
-        var y = run(x)
-        guard let last = y.last else { return y }
+    /// Filters `y` in place, walking up or (backward) down, from the steady state at the first
+    /// sample it meets.
+    private func filterInPlace(_ y: inout [Double], backward: Bool) {
+        guard let x0 = backward ? y.last : y.first else { return }
+        // Steady state for a constant input x0: gain g = (b0+b1+b2)/(1+a1+a2).
         let g = (b0 + b1 + b2) / (1 + a1 + a2)
-        var z1 = g * last - b0 * last, z2 = b2 * last - a2 * g * last
+        var z1 = g * x0 - b0 * x0, z2 = b2 * x0 - a2 * g * x0
         y.withUnsafeMutableBufferPointer { y in
-            for i in stride(from: y.count - 1, through: 0, by: -1) {
+            for i in stride(from: backward ? y.count - 1 : 0, through: backward ? 0 : y.count - 1, by: backward ? -1 : 1) {
                 let xi = y[i]
                 let v = b0 * xi + z1
                 z1 = b1 * xi - a1 * v + z2
@@ -237,6 +228,14 @@ struct Biquad {
                 y[i] = v
             }
         }
+    }
+
+    /// Forwards then backwards: zero phase, squared magnitude response. The backward pass
+    /// walks down the forward output in place; bit-identical to `filtfiltReference`.
+    func filtfilt(_ x: [Double]) -> [Double] {
+        var y = x
+        filterInPlace(&y, backward: false)
+        filterInPlace(&y, backward: true)
         return y
     }
 
