@@ -12,7 +12,12 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var filter: String
         /// "window-robust-zscore", "subject-robust-zscore", ... or "none".
         public var normalization: String
-        public init(filter: String, normalization: String) { self.filter = filter; self.normalization = normalization }
+        /// "qrs-up": each recording is negated if its QRS complexes point down
+        /// (`Preprocessing.qrsPolarity`); absent: the signal's sign is kept.
+        public var polarity: String?
+        public init(filter: String, normalization: String, polarity: String? = nil) {
+            self.filter = filter; self.normalization = normalization; self.polarity = polarity
+        }
     }
 
     public struct Input: Codable, Sendable, Equatable {

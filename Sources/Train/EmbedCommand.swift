@@ -55,7 +55,7 @@ struct EmbedCommand: ParsableCommand {
             for i in 0..<n {
                 let row = x[(i * w)..<((i + 1) * w)].map(Double.init)
                 do {
-                    let p = try Preprocessing.prepare(row, fs: 256, filter: pre.filter, normalization: pre.normalization)
+                    let p = try Preprocessing.prepare(row, fs: 256, filter: pre.filter, normalization: pre.normalization, polarity: pre.polarity)
                     x.replaceSubrange((i * w)..<((i + 1) * w), with: p.windows)
                 } catch { throw Failure("\(input): row \(i): \(error)") }
             }

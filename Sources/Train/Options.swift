@@ -57,6 +57,11 @@ enum Normalization: String, ExpressibleByArgument, CaseIterable {
     case window, recording, subject
 }
 
+/// `prepare --polarity`: the sign as recorded, or every record turned QRS-up.
+enum Polarity: String, ExpressibleByArgument, CaseIterable {
+    case keep, qrsUp = "qrs-up"
+}
+
 /// Output of `bench`.
 enum BenchFormat: String, ExpressibleByArgument, CaseIterable {
     case table, tsv

@@ -17,6 +17,10 @@ struct PrepareCommand: ParsableCommand {
           recording  mean and central-95 % std of the whole record
           subject    mean of all the subject's samples, std over the central 95 % of them
                      (exactly the authors' per-subject statistic)
+        --polarity qrs-up negates every record whose QRS complexes point down (after the
+        filter; the rule is Preprocessing.qrsPolarity's, the one ecg-server applies when the
+        weights' manifest says "polarity": "qrs-up"), so that every window has its R waves
+        upwards whatever the lead; keep (default) leaves the sign as recorded.
         Records with quality=poor are skipped unless --include-poor.
         --npy FILE --layout person,label: the authors' 2-D layout instead (id/label columns,
         then \(EncoderGeometry.windowLength) samples at 256 Hz, already normalised).
@@ -29,6 +33,7 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "Output dataset .npz.") var out: String
     @Option(help: "Window overlap in percent (0 ≤ P < 100).") var overlap: Double = 0
     @Option(help: "What each window is z-scored with: its own statistics, its recording's, or its subject's.") var normalize: Normalization = .window
+    @Option(help: "keep: the sign as recorded; qrs-up: negate records whose QRS points down.") var polarity: Polarity = .keep
     @Flag(help: "Keep records whose quality is 'poor'.") var includePoor = false
     @OptionGroup var quietOption: QuietOption
     var quiet: Bool { quietOption.quiet }
@@ -73,6 +78,8 @@ struct PrepareCommand: ParsableCommand {
         let rows = try readManifest(dir).filter { includePoor || $0.quality != "poor" }
         var d = Dataset()
         d.names.preprocessing = ["filter": Preprocessing.highpassFilter, "normalization": normalize.rawValue, "overlap_percent": "\(overlap)"]
+        if polarity == .qrsUp { d.names.preprocessing["polarity"] = Preprocessing.qrsUp }
+        var flipped = 0
         var signals: [(row: Row, y: [Double])] = []
         let progress = Progress(total: rows.count, label: "prepare", enabled: !quiet)
         for (k, r) in rows.enumerated() {
@@ -87,10 +94,15 @@ struct PrepareCommand: ParsableCommand {
             guard let (up, down) = Preprocessing.ratio(from: fs) else { throw Failure("\(file): sampling rate \(fs) Hz is not supported") }
             var y = Preprocessing.resamplePoly(x, up: up, down: down)
             if y.count >= EncoderGeometry.windowLength { y = Preprocessing.sosfiltfilt(Preprocessing.butterworthHighpass(order: 4, cutoff: 0.8, fs: 256), y) }
+            if polarity == .qrsUp, Preprocessing.qrsPolarity(y) < 0 {
+                for i in y.indices { y[i] = -y[i] }
+                flipped += 1
+            }
             signals.append((r, y))
             progress.update(k + 1)
         }
         progress.finish()
+        if polarity == .qrsUp && !quiet { print("polarity: negated \(flipped) of \(signals.count) records (QRS pointing down)") }
         // Subject statistics over all of a subject's samples (the authors' normalisation).
         var subjectStats: [String: (Double, Double)] = [:]
         if normalize == .subject {

@@ -12,12 +12,12 @@ extension PretrainCommand {
     /// Writes the checkpoint into `dir.partial-PID`, then renames it to `dir` (the old
     /// `dir`, if any, is first renamed aside and removed after): at every moment either
     /// the old or the new checkpoint is complete on disk.
-    func save(_ net: SSLNetwork, _ adam: Adam, _ st: State, to dir: String) throws {
+    func save(_ net: SSLNetwork, _ adam: Adam, _ st: State, preprocessing: Manifest.Preprocessing, to dir: String) throws {
         let fm = FileManager.default
         let tmp = dir + ".partial-\(getpid())", old = dir + ".old-\(getpid())"
         try? fm.removeItem(atPath: tmp)
         try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        try writeCheckpoint(net, adam, st, to: tmp)
+        try writeCheckpoint(net, adam, st, preprocessing: preprocessing, to: tmp)
         if fm.fileExists(atPath: dir) {
             guard rename(dir, old) == 0 else { throw Failure("cannot move \(dir) aside: \(String(cString: strerror(errno)))") }
         }
@@ -25,8 +25,31 @@ extension PretrainCommand {
         try? fm.removeItem(atPath: old)
     }
 
-    func writeCheckpoint(_ net: SSLNetwork, _ adam: Adam, _ st: State, to dir: String) throws {
-        _ = try WeightsDirectory.write(net, to: dir, preprocessing: .init(filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization),
+    /// How the dataset's windows were made, as the manifest states it (a dataset from
+    /// `prepare` records its filter, normalisation and polarity).
+    static func preprocessing(of ds: Dataset) -> Manifest.Preprocessing {
+        let p = ds.names.preprocessing
+        let norm: String
+        switch p["normalization"] {
+        case nil, "window"?: norm = Preprocessing.windowNormalization
+        case let n?: norm = n + "-robust-zscore"
+        }
+        return .init(filter: p["filter"] ?? Preprocessing.highpassFilter, normalization: norm, polarity: p["polarity"])
+    }
+
+    /// A dataset made by `prepare` must have been turned the way the encoder was trained
+    /// (`--polarity`); otherwise the embeddings a head learns from are not the ones the
+    /// server will compute.
+    static func checkPolarity(_ ds: Dataset, _ dataPath: String, _ manifest: Manifest, _ weightsPath: String) throws {
+        guard ds.names.preprocessing["filter"] != nil else { return }   // not from `prepare` (authors' layout)
+        let have = ds.names.preprocessing["polarity"], want = manifest.input.preprocessing.polarity
+        guard have != want else { return }
+        throw Failure("\(dataPath) was prepared with polarity \(have ?? "keep") but \(weightsPath) expects \(want ?? "keep"): "
+                      + "run `ecg-train prepare` again with --polarity \(want ?? "keep")")
+    }
+
+    func writeCheckpoint(_ net: SSLNetwork, _ adam: Adam, _ st: State, preprocessing: Manifest.Preprocessing, to dir: String) throws {
+        _ = try WeightsDirectory.write(net, to: dir, preprocessing: preprocessing,
                                        provenance: .init(description: "ecg-train pretrain, epoch \(st.epoch), step \(st.step), seed \(seed)",
                                                          datasets: [data], licenses: ["see the corpus README"],
                                                          command: (["ecg-train"] + CommandLine.arguments.dropFirst()).joined(separator: " "),

@@ -1,5 +1,8 @@
 import Testing
 import Foundation
+import NPY
+@testable import Model
+@testable import Training
 
 /// Runs ecg-train with arguments; returns its exit status and stderr.
 func ecgTrain(_ args: [String]) throws -> (status: Int32, stderr: String) {
@@ -50,3 +53,36 @@ func ecgTrain(_ args: [String]) throws -> (status: Int32, stderr: String) {
     }
 }
 
+
+@Suite struct PreparePolarity {
+    @Test("prepare --polarity qrs-up turns inverted records upright; evaluate refuses a dataset turned otherwise than its weights")
+    func polarity() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecg-polarity-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Two records of 25 s at 360 Hz: one upright, the same one inverted (lead aVR-like).
+        let x = PreprocessingVsScipy.syntheticECG(seconds: 25 * 360 / 256, seed: 11)
+        for (name, sign) in [("up", 1.0), ("down", -1.0)] {
+            try NPZ.write(["ecg": NPYArray(dtype: .f8, shape: [x.count], data: x.map { $0 * sign }.withUnsafeBytes { Array($0) }),
+                           "fs": NPYArray(dtype: .f8, shape: [], data: withUnsafeBytes(of: 360.0) { Array($0) })], path: "\(dir)/\(name).npz")
+        }
+        try "path,dataset,subject,record,label,fs,quality\nup.npz,syn,a,up,rest,360,ok\ndown.npz,syn,b,down,stress,360,ok\n"
+            .write(toFile: "\(dir)/manifest.csv", atomically: true, encoding: .utf8)
+        for p in ["keep", "qrs-up"] {
+            let r = try ecgTrain(["prepare", "--corpus", dir, "--out", "\(dir)/\(p).npz", "--polarity", p, "--quiet"])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        let kept = try Dataset.read(path: "\(dir)/keep.npz"), turned = try Dataset.read(path: "\(dir)/qrs-up.npz")
+        let n = EncoderGeometry.windowLength, half = turned.windows.count / 2
+        #expect(turned.count == 4 && turned.names.preprocessing["polarity"] == "qrs-up" && kept.names.preprocessing["polarity"] == nil)
+        #expect(Array(turned.windows[..<half]) == Array(turned.windows[half...]))          // both records upright
+        #expect(relErr(Array(kept.windows[half..<(half + n)]), Array(turned.windows[half..<(half + n)]).map { -$0 }) <= 1e-6)
+        // Weights trained without the step refuse the turned dataset, naming the fix.
+        let weights = "\(dir)/weights"
+        _ = try WeightsDirectory.write(TF.network, to: weights, preprocessing: .init(filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization),
+                                       provenance: .init(description: "tests", datasets: [], licenses: [], command: "tests", created: "tests"))
+        let r = try ecgTrain(["evaluate", "--data", "\(dir)/qrs-up.npz", "--weights", weights, "--labels", "rest,stress", "--out", "\(dir)/eval"])
+        #expect(r.status != 0 && r.stderr.contains("--polarity keep"), "\(r.stderr)")
+    }
+}

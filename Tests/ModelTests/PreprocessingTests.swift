@@ -98,6 +98,46 @@ import NPY
         #expect(Preprocessing.sosfiltfilt(odd, x) == Preprocessing.sosfiltfiltReference(odd, x))
     }
 
+    /// A synthetic ECG at 256 Hz: narrow R waves (upwards) every 0.8 s, a slower T wave, a
+    /// little wander and noise.
+    static func syntheticECG(seconds: Double, seed: UInt64) -> [Double] {
+        var g = Rng(s: seed &* 0x9E3779B97F4A7C15 | 1)
+        return (0..<Int(seconds * 256)).map { i in
+            let t = Double(i) / 256, ph = t.truncatingRemainder(dividingBy: 0.8)
+            let r = exp(-(ph - 0.4) * (ph - 0.4) / (2 * 0.012 * 0.012)), tw = 0.25 * exp(-(ph - 0.65) * (ph - 0.65) / (2 * 0.05 * 0.05))
+            return r - 0.15 * exp(-(ph - 0.43) * (ph - 0.43) / (2 * 0.01 * 0.01)) + tw + 0.3 * sin(2 * .pi * 0.2 * t) + 0.05 * Double(g.float())
+        }
+    }
+
+    @Test("QRS polarity: upright beats keep their sign, inverted ones are turned; fast = reference")
+    func polarity() throws {
+        for (seconds, seed) in [(10.0, 1 as UInt64), (25, 2), (61, 3), (4, 4)] {
+            let x = Self.syntheticECG(seconds: seconds, seed: seed)
+            let neg = x.map { -$0 }
+            #expect(Preprocessing.qrsPolarity(x) == 1, "\(seconds) s")
+            #expect(Preprocessing.qrsPolarity(neg) == -1, "\(seconds) s")
+            #expect(Preprocessing.qrsPolarity(x) == Preprocessing.qrsPolarityReference(x))
+            #expect(Preprocessing.qrsPolarity(neg) == Preprocessing.qrsPolarityReference(neg))
+        }
+        // Random and degenerate inputs: the fast path and the sort agree on every one.
+        var g = Rng(s: 9)
+        for n in [2, 3, 100, 2559, 2560, 2561, 7680, 12_345] {
+            let v = (0..<n).map { _ in Double(g.float()) * (g.float() > 0.99 ? 20 : 1) }
+            #expect(Preprocessing.qrsPolarity(v) == Preprocessing.qrsPolarityReference(v), "n \(n)")
+        }
+        #expect(Preprocessing.qrsPolarity([Double](repeating: 3, count: 5000)) == 1)
+        // Through prepare: with "qrs-up" a recording and its negation give the same windows.
+        let x = Self.syntheticECG(seconds: 30, seed: 5)
+        let a = try Preprocessing.prepare(x, fs: 256, filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization, polarity: Preprocessing.qrsUp)
+        let b = try Preprocessing.prepare(x.map { -$0 }, fs: 256, filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization, polarity: Preprocessing.qrsUp)
+        let c = try Preprocessing.prepare(x.map { -$0 }, fs: 256, filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization)
+        #expect(a.windows == b.windows)
+        #expect(relErr(a.windows, c.windows.map { -$0 }) <= 1e-6)
+        #expect(throws: PreprocessingError.unknownPolarity("down")) {
+            try Preprocessing.prepare(x, fs: 256, filter: "none", normalization: "none", polarity: "down")
+        }
+    }
+
     @Test("robust z-score matches numpy")
     func zscore() throws {
         var x = try #require(Self.fx["z_in"]).floats()

@@ -107,6 +107,45 @@ import Testing
     }
 }
 
+@Suite struct PolarityOverHTTP {
+    /// The fixture's weights with a manifest that asks for QRS-up recordings.
+    static let weights: String = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecg-fixture-qrsup-\(getpid())").path
+        let (net, _) = try! WeightsDirectory.importTensors(from: repo("Tests/ModelTests/Fixtures/weights.npz"))
+        _ = try! WeightsDirectory.write(net, to: dir, preprocessing: .init(filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization,
+                                                                           polarity: Preprocessing.qrsUp),
+                                        provenance: .init(description: "TF parity fixture, qrs-up (tests)", datasets: [], licenses: [], command: "tests", created: "tests"))
+        return dir
+    }()
+
+    @Test("weights that say \"polarity\": \"qrs-up\" embed a recording and its negation alike; /v1/model says so")
+    func qrsUp() throws {
+        // 20 s at 500 Hz: upright R waves every 0.8 s on a slow wander.
+        let x = (0..<10_000).map { i -> Double in
+            let t = Double(i) / 500, ph = t.truncatingRemainder(dividingBy: 0.8)
+            return exp(-(ph - 0.4) * (ph - 0.4) / (2 * 0.012 * 0.012)) + 0.25 * exp(-(ph - 0.65) * (ph - 0.65) / 0.005) + 0.3 * sin(t)
+        }
+        func embed(_ port: Int, _ ecg: [Double]) throws -> [[Double]] {
+            let c = try RawClient(port: port)
+            c.send(request("POST", "/embed", body: jsonBody(["ecg": ecg, "fs": 500]), headers: ["Content-Type": "application/json"]))
+            let r = try #require(c.response())
+            #expect(r.status == 200, "\(r.text.prefix(200))")
+            return try #require((r.json as? [String: Any])?["embeddings"] as? [[Double]])
+        }
+        let up = try TestServer(weights: Self.weights), keep = try TestServer()
+        let a = try embed(up.port, x), b = try embed(up.port, x.map { -$0 })
+        #expect(a.count == 2 && a == b)
+        // Without the polarity step the two differ (so the equality above is the step's doing).
+        let c = try embed(keep.port, x), d = try embed(keep.port, x.map { -$0 })
+        #expect(c == a && c != d)
+        let m = try RawClient(port: up.port)
+        m.send(request("GET", "/v1/model"))
+        let model = try #require(m.response()?.json as? [String: Any])
+        let pre = ((model["input"] as? [String: Any])?["preprocessing"] as? [String: Any])
+        #expect(pre?["polarity"] as? String == "qrs-up", "\(model["input"] ?? "")")
+    }
+}
+
 @Suite struct ReadmeExamples {
     @Test("every `curl -s localhost:8080…` line of the README runs as written and answers 200",
           .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")))

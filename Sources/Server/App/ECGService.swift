@@ -178,7 +178,7 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
             var total = 0
             for (i, rec) in input.recordings.enumerated() {
                 do {
-                    let p = try Preprocessing.prepare(rec, fs: input.fs, filter: pre.filter, normalization: pre.normalization,
+                    let p = try Preprocessing.prepare(rec, fs: input.fs, filter: pre.filter, normalization: pre.normalization, polarity: pre.polarity,
                                                       preprocessed: input.preprocessed)
                     total += p.count
                     guard total <= config.maxWindows else {

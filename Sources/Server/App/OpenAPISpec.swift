@@ -92,6 +92,15 @@ paths:
                         properties:
                           filter: {type: string}
                           normalization: {type: string}
+                          polarity:
+                            type: string
+                            enum: [qrs-up]
+                            description: >-
+                              Present when the encoder was trained on recordings turned QRS-up:
+                              the server then negates each recording whose QRS complexes point
+                              down (after the filter; median over 10 s blocks of
+                              log((q99.7 - mean) / (mean - q0.3)) below 0) before cutting it into
+                              windows. Clients sending `preprocessed: true` do this themselves.
                   embedding_size: {type: integer, const: 128}
                   heads:
                     type: array
