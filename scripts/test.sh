@@ -72,6 +72,17 @@ for k in raw.files:
     assert np.allclose(cal[k], want, rtol=1e-6, atol=1e-7), k
 print(f"finetune: shipped head = raw head with its output layer / {t:.3f} (T fitted {c['temperature']:.3f}, applied: {c['applied']})")
 PY2
+# --layers 0: a logistic-regression head, written as an output layer alone.
+.build/debug/ecg-train finetune --data "$SMOKE/data.npz" --weights "$SMOKE/run/models/epoch_1" --head stress \
+    --labels rest,stress --folds 2 --split window --layers 0 --out "$SMOKE/ft-linear" > /dev/null
+"$VENV/bin/python" - "$SMOKE" <<'PY3'
+import json, sys, numpy as np
+d = sys.argv[1]
+h = np.load(f"{d}/ft-linear/head_stress.npz")
+assert sorted(h.files) == ["stress.output.bias", "stress.output.kernel"] and h["stress.output.kernel"].shape == (128, 2), h.files
+assert "logistic regression" in json.load(open(f"{d}/ft-linear/cv_stress.json"))["protocol"]
+print("finetune --layers 0: a (128, 2) output layer, protocol says logistic regression")
+PY3
 rm -rf "$SMOKE"
 SANITIZERS=${SANITIZERS-thread address}
 if [ -n "$SANITIZERS" ]; then bash scripts/sanitizers.sh $SANITIZERS; fi

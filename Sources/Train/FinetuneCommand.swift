@@ -15,6 +15,9 @@ struct FinetuneCommand: ParsableCommand {
              accuracy, macro-F1 and the paper's F1 (harmonic mean of macro precision and
              macro recall) per fold, mean and std;
           2. a final head trained on all of them.
+        --layers 0 makes the head a logistic regression on the embedding (two labels only;
+        standardised with the training windows' statistics, classes weighted, L2 1e-2: the
+        `ssl_linear` model of `ecg-train evaluate`), served as a head without hidden layers.
         Writes --out as a weights directory: the encoder, the heads already in --weights, and
         the new head (head_NAME.npz, with its metrics and protocol in the manifest), plus
         cv_NAME.csv and cv_NAME.json beside it.
@@ -30,7 +33,7 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "subject: no subject on both sides of a fold; window: the authors' protocol (windows of one subject on both sides).") var split: FoldSplit = .subject
     @Option(help: "Training epochs per model.") var epochs: Int = 200
     @Option(help: "Embeddings per batch.") var batch: Int = 128
-    @Option(help: "Hidden layers: 2 or 3 of 512 units.") var layers: Int = 2
+    @Option(help: "Hidden layers of 512 units: 2 or 3 as the paper; 0 = logistic regression (two labels).") var layers: Int = 2
     @Option(help: "Dropout rate while training.") var dropout: Float = 0.3
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @OptionGroup var threadsOption: ThreadsOption
@@ -52,7 +55,7 @@ struct FinetuneCommand: ParsableCommand {
 
     func validate() throws {
         guard folds >= 2 else { throw ValidationError("--folds must be at least 2") }
-        guard (1...4).contains(layers) else { throw ValidationError("--layers must be 1…4") }
+        guard (0...4).contains(layers) else { throw ValidationError("--layers must be 0…4 (0: logistic regression)") }
         guard dropout >= 0, dropout < 1, epochs >= 1 else { throw ValidationError("--dropout in [0, 1), --epochs ≥ 1") }
         guard !head.isEmpty, head.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
             throw ValidationError("--head must be letters, digits, _ or -")
@@ -72,6 +75,7 @@ struct FinetuneCommand: ParsableCommand {
             throw Failure("label '\(l)' does not occur in \(data) (it has: \(ds.names.labels.joined(separator: ", ")))")
         }
         guard wanted.count >= 2 else { throw Failure("need at least two labels, got \(wanted)") }
+        guard layers > 0 || wanted.count == 2 else { throw Failure("--layers 0 (logistic regression) needs exactly two labels, got \(wanted.count)") }
         var rows: [Int] = [], y: [Int] = []
         for i in 0..<ds.count where ds.label[i] >= 0 {
             if let c = wanted.firstIndex(of: ds.names.labels[Int(ds.label[i])]) { rows.append(i); y.append(c) }
@@ -100,6 +104,16 @@ struct FinetuneCommand: ParsableCommand {
         var trainer = HeadTrainer()
         trainer.hidden = [Int](repeating: 512, count: layers); trainer.dropout = dropout; trainer.epochs = epochs; trainer.seed = seed
         trainer.batch = batch
+        /// One head trained on these rows: the MLP on class-balanced rows, or the logistic
+        /// regression (which weights the classes itself) on the rows as they are.
+        func fit(_ rows: [Int]) -> AffectHead {
+            if layers == 0 {
+                let lr = LogisticRegression(x: rows.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)].map(Double.init) }, y: rows.map { y[$0] }, dims: 128)
+                return lr.head(name: head, labels: wanted)
+            }
+            let b = balanced(rows, y, classes: wanted.count)
+            return trainer.train(name: head, labels: wanted, x: b.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] }, y: b.map { y[$0] })
+        }
         var results: [ClassMetrics] = []
         var csv = "fold,n_train,n_test,accuracy,balanced_accuracy,macro_f1,kappa,paper_f1\n"
         let progress = Progress(total: folds + 1, label: "finetune \(head)")
@@ -108,8 +122,7 @@ struct FinetuneCommand: ParsableCommand {
         for f in 0..<folds {
             let tr = (0..<rows.count).filter { fold[$0] != f }, te = (0..<rows.count).filter { fold[$0] == f }
             if te.isEmpty || tr.isEmpty { continue }
-            let trb = balanced(tr, y, classes: wanted.count)
-            let h = trainer.train(name: head, labels: wanted, x: trb.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] }, y: trb.map { y[$0] })
+            let h = fit(tr)
             let p = h.probabilities(te.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] })
             for (i, r) in te.enumerated() { for c in 0..<k { oof[r * k + c] = Double(p[i * k + c]) } }
             let pred = (0..<te.count).map { r in (0..<wanted.count).max { p[r * wanted.count + $0] < p[r * wanted.count + $1] }! }
@@ -133,8 +146,7 @@ struct FinetuneCommand: ParsableCommand {
         let raw = probabilityScores(oofP, classes: k, truth: oofY)
         let cross = crossFittedTemperature(oofP, classes: k, truth: oofY, fold: scored.map { fold[$0] })
         let cal = probabilityScores(cross.calibrated, classes: k, truth: oofY)
-        let all = balanced(Array(0..<rows.count), y, classes: wanted.count)
-        var final = trainer.train(name: head, labels: wanted, x: all.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] }, y: all.map { y[$0] })
+        var final = fit(Array(0..<rows.count))
         progress.update(folds + 1)
         progress.finish()
         // Applied only where it helps: when the cross-fitted log-loss is lower than the raw one.
@@ -157,7 +169,9 @@ struct FinetuneCommand: ParsableCommand {
         for (k, v) in final.tensors { t[k.replacingOccurrences(of: "/", with: ".")] = v }
         let bytes = NPZ.encode(t)
         try writeFileAtomically(bytes, path: out + "/head_\(head).npz")
-        let protocolText = "\(folds)-fold CV split by \(split.rawValue), \(layers)×512 ReLU, dropout \(dropout), \(epochs) epochs, Adam 1e-3, seed \(seed), \(rows.count) windows" + (balance ? ", classes balanced by oversampling" : "")
+        let model = layers == 0 ? "logistic regression on the standardised embedding (classes weighted, L2 1e-2, 400 Adam steps)"
+            : "\(layers)×512 ReLU, dropout \(dropout), \(epochs) epochs, Adam 1e-3, seed \(seed)" + (balance ? ", classes balanced by oversampling" : "")
+        let protocolText = "\(folds)-fold CV split by \(split.rawValue), \(model), \(rows.count) windows"
             + (applied ? String(format: ", temperature-scaled (T = %.3f fitted on the out-of-fold probabilities)", temperature) : "")
         heads.append(Manifest.Head(name: head, labels: wanted, file: "head_\(head).npz", sha256: sha256Hex(bytes),
                            metrics: ["accuracy": acc.0, "accuracy_std": acc.1, "balanced_accuracy": bal.0, "balanced_accuracy_std": bal.1, "macro_f1": mf1.0, "macro_f1_std": mf1.1, "paper_f1": pf1.0, "paper_f1_std": pf1.1, "kappa": kap.0, "kappa_std": kap.1,

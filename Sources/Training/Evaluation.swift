@@ -58,6 +58,24 @@ public struct LogisticRegression: Sendable {
     }
 }
 
+extension LogisticRegression {
+    /// The same model as a servable head with no hidden layer: the standardisation folded
+    /// into the output layer (class 1's logit w·(x − mean)/scale + b, class 0's logit 0),
+    /// so that softmax gives exactly `probabilities` (to float32 rounding).
+    public func head(name: String, labels: [String]) -> AffectHead {
+        precondition(labels.count == 2)
+        let d = weights.count
+        var kernel = [Float](repeating: 0, count: d * 2)
+        var b = bias
+        for j in 0..<d {
+            let wj = weights[j] / scale[j]
+            kernel[j * 2 + 1] = Float(wj)
+            b -= wj * mean[j]
+        }
+        return AffectHead(name: name, labels: labels, hidden: [], output: DenseLayer(kernel: kernel, bias: [0, Float(b)], inputs: d, outputs: 2))
+    }
+}
+
 /// Binary classification scores from P(positive) and the truth.
 public struct BinaryScores: Sendable, Codable {
     public var n: Int

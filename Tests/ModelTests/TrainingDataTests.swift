@@ -140,4 +140,28 @@ import NPY
         let s = BinaryScores(truth: y, probability: m.probabilities(x))
         #expect(s.balancedAccuracy > 0.97, "\(s.balancedAccuracy)")
     }
+
+    @Test("a logistic regression served as a head (no hidden layer) gives the regression's probabilities")
+    func logisticAsHead() {
+        var rng = Transformations.RNG(seed: 4)
+        let d = EncoderWeights.embeddingSize
+        var x: [Double] = [], y: [Int] = []
+        for _ in 0..<300 {
+            var row = [Double](repeating: 0, count: d)
+            for j in 0..<d {
+                let spread = Double(1 + j % 5), offset: Double = j % 7 == 0 ? 3 : 0
+                row[j] = Double.random(in: -1...1, using: &rng) * spread + offset
+            }
+            x += row
+            let score: Double = row[0] + 0.5 * row[7] - 0.3 * row[12] + Double.random(in: -1...1, using: &rng)
+            y.append(score > 3 ? 1 : 0)
+        }
+        let m = LogisticRegression(x: x, y: y, dims: d)
+        let h = m.head(name: "stress", labels: ["rest", "stress"])
+        #expect(h.hidden.isEmpty)
+        let want = m.probabilities(x), got = h.probabilities(x.map(Float.init))
+        let worst = (0..<y.count).map { abs(Double(got[$0 * 2 + 1]) - want[$0]) }.max()!
+        #expect(worst < 1e-4, "\(worst)")
+        #expect(Set(want.map { $0 > 0.5 }).count == 2)   // both classes predicted: not a constant model
+    }
 }

@@ -280,6 +280,28 @@ struct ServerProcess {
     }
 }
 
+@Suite struct LinearHead {
+    @Test("a logistic-regression head (no hidden layer, as `finetune --layers 0` writes) is served: /classify = the regression on /embed's embedding")
+    func served() throws {
+        var rng = Transformations.RNG(seed: 3)
+        let x = (0..<(64 * 128)).map { _ in Double.random(in: -1...1, using: &rng) }
+        let lr = LogisticRegression(x: x, y: (0..<64).map { x[$0 * 128] + x[$0 * 128 + 1] > 0 ? 1 : 0 }, dims: 128)
+        let s = try TestServer(affect: [lr.head(name: "stress", labels: ["rest", "stress"])])
+        let body = jsonBody(["ecg": Array(fixtureInputs[0..<(2 * 2560)]).map(Double.init), "preprocessed": true])
+        let c = try RawClient(port: s.port)
+        c.send(request("POST", "/embed", body: body, headers: ["Content-Type": "application/json"]))
+        let emb = try #require((c.response()?.json as? [String: Any])?["embeddings"] as? [[Double]])
+        c.send(request("POST", "/classify", body: body, headers: ["Content-Type": "application/json"]))
+        let r = try #require(c.response())
+        #expect(r.status == 200, "\(r.text.prefix(300))")
+        let heads = try #require((r.json as? [String: Any])?["heads"] as? [String: [String: Any]])
+        let p = try #require(heads["stress"]?["probabilities"] as? [[Double]])
+        let want = lr.probabilities(emb.flatMap { $0 })
+        #expect(p.count == 2 && emb.count == 2)
+        for k in 0..<2 { #expect(abs(p[k][1] - want[k]) < 1e-5 && abs(p[k][0] + p[k][1] - 1) < 1e-5, "\(p[k]) vs \(want[k])") }
+    }
+}
+
 @Suite struct APIKeyAuth {
     @Test("API keys: model routes need a bearer token (raw or sha256-listed), probes stay open, no key and no sample in the logs")
     func keys() throws {
