@@ -4,19 +4,22 @@ the stress head against its baselines (from evaluation_stress.json, made by `ecg
 evaluate`) and the pretext tasks on held-out subjects at the shipped encoder's epoch (from
 pretrain_epochs.csv), each naming its file with SHA-256 (checked by the ShippedWeights test).
 
-    scripts/manifest_evaluation.py WEIGHTS_DIR EPOCH
+    scripts/manifest_evaluation.py WEIGHTS_DIR EPOCH [SERVED_MODEL]
+
+SERVED_MODEL (default ssl_mlp) names the evaluated model that is the served head.
 """
 import csv, hashlib, json, sys
 
 d, epoch = sys.argv[1], int(sys.argv[2])
+served = sys.argv[3] if len(sys.argv) > 3 else "ssl_mlp"
 TASKS = ["original", "noise", "scaling", "negation", "time_reversal", "permutation", "time_warp"]
 DESCRIPTIONS = {
     "ssl_linear": "logistic regression on the shipped encoder's 128-d embedding",
     "random_linear": "the same logistic regression on a randomly initialised encoder",
     "hr": "heart-rate baseline: logistic regression on mean HR, SDNN, RMSSD (Pan-Tompkins R peaks)",
     "ssl_linear_hr": "logistic regression on the embedding and the three HR features",
-    "ssl_mlp": "the served head's architecture (2 x 512 ReLU, classes balanced) on the shipped encoder",
-    "random_mlp": "the served head's architecture on a randomly initialised encoder",
+    "ssl_mlp": "the paper's head (2 x 512 ReLU, classes balanced) on the shipped encoder",
+    "random_mlp": "the paper's head on a randomly initialised encoder",
 }
 
 
@@ -29,7 +32,8 @@ e = json.load(open(f"{d}/evaluation_stress.json"))
 models = []
 for r in e["models"]:
     p = r["pooled"]
-    row = {"name": r["name"], "description": DESCRIPTIONS.get(r["name"], r["name"]),
+    desc = DESCRIPTIONS.get(r["name"], r["name"]) + (" (the served head)" if r["name"] == served else "")
+    row = {"name": r["name"], "description": desc,
            "balanced_accuracy": p["balancedAccuracy"], "macro_f1": p["macroF1"], "brier": p["brier"],
            "subject_balanced_accuracy_mean": r["subjectMean"], "subject_balanced_accuracy_std": r["subjectStd"],
            "recordings_balanced_accuracy": r["recordings"]["balancedAccuracy"]}
