@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Plots a pre-training run's validation curves (loss, and F1 per pretext task per epoch)
-from its epochs.csv into a PNG.  Usage: plot_pretrain.py EPOCHS_CSV OUT_PNG  (matplotlib)"""
+from its epochs.csv into a PNG.  Usage: plot_pretrain.py EPOCHS_CSV OUT_PNG [MARK_EPOCH LABEL]
+(matplotlib). MARK_EPOCH: a vertical line after that epoch, e.g. where the data changed."""
 import csv, sys
 import matplotlib
 matplotlib.use("Agg")
@@ -20,6 +21,10 @@ for i, n in enumerate(names):
 b.axhline(0.9, color="gray", ls="--", lw=1, label="target 0.9")
 b.set_ylim(-0.02, 1.02); b.set_xlabel("epoch"); b.set_ylabel("F1 on held-out subjects"); b.set_title("Pretext tasks")
 b.legend(fontsize=8, loc="lower right"); b.grid(alpha=0.3)
+if len(sys.argv) > 4:
+    for ax in (a, b):
+        ax.axvline(float(sys.argv[3]) + 0.5, color="black", ls=":", lw=1)
+    b.text(float(sys.argv[3]) + 0.7, 0.02, sys.argv[4], fontsize=8, rotation=90, va="bottom")
 steps = rows[-1]["steps"]
 fig.suptitle(f"SSL-ECG pre-training on the public corpus (batch 128 × 7, {steps} steps)", fontsize=11)
 fig.tight_layout()

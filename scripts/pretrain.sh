@@ -6,21 +6,23 @@
 #   scripts/pretrain.sh save [RUN]    # copies RUN's newest checkpoint and its CSVs into
 #                                     # weights/pretrain-checkpoint/ for committing
 #
-# RUN defaults to ../runs/ssl (outside git). The settings below are the run's; changing
-# them and resuming mixes two runs.
+# RUN defaults to ../runs/ssl-pol (outside git). The settings below are the run's; changing
+# them and resuming mixes two runs. The run: 17 epochs on the corpus as recorded, then (from
+# epoch 17's weights, fresh optimizer) on the corpus turned QRS-up (--polarity qrs-up);
+# the committed checkpoint is of the second part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CMD=${1:-start}
-RUN=${2:-../runs/ssl}
+RUN=${2:-../runs/ssl-pol}
 CORPUS=${CORPUS:-../shared/data/ecg}
-DATA=${DATA:-$(dirname "$RUN")/corpus_ov50.npz}
+DATA=${DATA:-$(dirname "$RUN")/corpus_ov50_pol.npz}
 ARGS=(--epochs 100 --batch 128 --seed 20201 --save-every 20)
 case "$CMD" in
 start)
     swift build -c release --product ecg-train
     BIN=$(swift build -c release --show-bin-path)/ecg-train
     mkdir -p "$RUN"
-    [ -s "$DATA" ] || "$BIN" prepare --corpus "$CORPUS" --out "$DATA" --overlap 50 --quiet
+    [ -s "$DATA" ] || "$BIN" prepare --corpus "$CORPUS" --out "$DATA" --overlap 50 --polarity qrs-up --quiet
     if [ -f weights/pretrain-checkpoint/state.json ]; then
         have=$(python3 -c "import json,glob; print(max([json.load(open(f))['step'] for f in glob.glob('$RUN/models/*/state.json')] or [-1]))")
         committed=$(python3 -c "import json; print(json.load(open('weights/pretrain-checkpoint/state.json'))['step'])")

@@ -7,6 +7,9 @@
 # LAYERS: the stress head's hidden layers (0, the default: logistic regression on the
 # embedding, the best model on unseen subjects; 2: the paper's 2 x 512 MLP). The evaluation
 # set is prepared with the checkpoint's polarity (its manifest's input.preprocessing).
+# EPOCH_OFFSET: when RUN's epochs.csv numbers the checkpoint's epochs after an earlier
+# part of the run (e.g. 17), the checkpoint's epoch N is row N + EPOCH_OFFSET there;
+# MARK="17 text" draws a line after that epoch in the plot.
 # Needs python3 with matplotlib for the plot (PLOT_PYTHON, default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,16 +30,18 @@ rm -rf weights.new && mkdir weights.new
 cp "$WORK/w"/{encoder.npz,head_stress.npz,manifest.json,cv_stress.csv,cv_stress.json} weights.new/
 cp "$WORK/eval/evaluation.json" weights.new/evaluation_stress.json
 cp "$RUN/output/epochs.csv" weights.new/pretrain_epochs.csv
-${PLOT_PYTHON:-python3} scripts/plot_pretrain.py "$RUN/output/epochs.csv" weights.new/pretrain_validation.png
-python3 - "$STATE" "$LAYERS" "$POLARITY" "$(tr -d '\n' < "$CKPT/manifest.json" | python3 -c "import json,sys; print(json.load(sys.stdin)['provenance']['command'])")" <<'PY'
+${PLOT_PYTHON:-python3} scripts/plot_pretrain.py "$RUN/output/epochs.csv" weights.new/pretrain_validation.png ${MARK:+"${MARK%% *}" "${MARK#* }"}
+python3 - "$STATE" "$LAYERS" "$POLARITY" "${EPOCH_OFFSET:-0}" "$(tr -d '\n' < "$CKPT/manifest.json" | python3 -c "import json,sys; print(json.load(sys.stdin)['provenance']['command'])")" <<'PY'
 import json, sys, datetime
-state, layers, polarity, ckpt_command = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+state, layers, polarity, offset, ckpt_command = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+part = (f" (epoch {state['epoch']} of the run's second part, which continued epoch {offset}'s weights on the QRS-up corpus)"
+        if offset else "")
 head = ("a logistic regression on the standardised embedding, classes weighted" if layers == 0
         else f"{layers} x 512 ReLU, classes balanced")
 turned = " turned QRS-up (--polarity qrs-up)" if polarity == "qrs-up" else ""
 m = json.load(open("weights.new/manifest.json"))
 m["provenance"] = {
-    "description": (f"SSL-ECG encoder and its 7 pre-training heads after epoch {state['epoch']} (step {state['step']}, batch 128 x 7 versions, "
+    "description": (f"SSL-ECG encoder and its 7 pre-training heads after epoch {state['epoch'] + offset}{part} (step {state['step']}, batch 128 x 7 versions, "
                     f"seed {state['seed']}) of the long run of scripts/pretrain.sh on the public corpus of ../shared/data/ecg (records with "
                     f"quality=poor skipped; 11,515 ten-second windows with 50 % overlap{turned}, 106 subjects, 11 held out for validation); head "
                     f"\"stress\" (rest vs mental arithmetic / MIST) on the frozen encoder: {head}, 10-fold CV by subject "
@@ -55,7 +60,7 @@ m["provenance"] = {
 json.dump(m, open("weights.new/manifest.json", "w"), indent=2, sort_keys=True)
 open("weights.new/manifest.json", "a").write("\n")
 PY
-python3 scripts/manifest_evaluation.py weights.new "$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['epoch'])" "$STATE")" "$([ "$LAYERS" = 0 ] && echo ssl_linear || echo ssl_mlp)"
+python3 scripts/manifest_evaluation.py weights.new "$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['epoch'] + int(sys.argv[2]))" "$STATE" "${EPOCH_OFFSET:-0}")" "$([ "$LAYERS" = 0 ] && echo ssl_linear || echo ssl_mlp)"
 [ -d weights/pretrain-checkpoint ] && mv weights/pretrain-checkpoint weights.new/   # the resumable run stays
 rm -rf weights && mv weights.new weights
 echo "weights/ made from $CKPT; evaluation table in $WORK/table.md"
