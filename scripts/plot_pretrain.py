@@ -24,7 +24,7 @@ b.legend(fontsize=8, loc="lower right"); b.grid(alpha=0.3)
 if len(sys.argv) > 4:
     for ax in (a, b):
         ax.axvline(float(sys.argv[3]) + 0.5, color="black", ls=":", lw=1)
-    b.text(float(sys.argv[3]) + 0.7, 0.02, sys.argv[4], fontsize=8, rotation=90, va="bottom")
+    a.text(float(sys.argv[3]) + 0.3, 0.98, sys.argv[4], fontsize=8, rotation=90, va="top", ha="right", transform=a.get_xaxis_transform())
 steps = rows[-1]["steps"]
 fig.suptitle(f"SSL-ECG pre-training on the public corpus (batch 128 × 7, {steps} steps)", fontsize=11)
 fig.tight_layout()

@@ -9,7 +9,8 @@
 # set is prepared with the checkpoint's polarity (its manifest's input.preprocessing).
 # EPOCH_OFFSET: when RUN's epochs.csv numbers the checkpoint's epochs after an earlier
 # part of the run (e.g. 17), the checkpoint's epoch N is row N + EPOCH_OFFSET there;
-# MARK="17 text" draws a line after that epoch in the plot.
+# MARK="17 text" draws a line after that epoch in the plot; LINEAGE: the commands of the
+# earlier part, put first in the manifest's provenance command.
 # Needs python3 with matplotlib for the plot (PLOT_PYTHON, default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,9 +32,9 @@ cp "$WORK/w"/{encoder.npz,head_stress.npz,manifest.json,cv_stress.csv,cv_stress.
 cp "$WORK/eval/evaluation.json" weights.new/evaluation_stress.json
 cp "$RUN/output/epochs.csv" weights.new/pretrain_epochs.csv
 ${PLOT_PYTHON:-python3} scripts/plot_pretrain.py "$RUN/output/epochs.csv" weights.new/pretrain_validation.png ${MARK:+"${MARK%% *}" "${MARK#* }"}
-python3 - "$STATE" "$LAYERS" "$POLARITY" "${EPOCH_OFFSET:-0}" "$(tr -d '\n' < "$CKPT/manifest.json" | python3 -c "import json,sys; print(json.load(sys.stdin)['provenance']['command'])")" <<'PY'
+python3 - "$STATE" "$LAYERS" "$POLARITY" "${EPOCH_OFFSET:-0}" "${LINEAGE:-}" "$(tr -d '\n' < "$CKPT/manifest.json" | python3 -c "import json,sys; print(json.load(sys.stdin)['provenance']['command'])")" <<'PY'
 import json, sys, datetime
-state, layers, polarity, offset, ckpt_command = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+state, layers, polarity, offset, lineage, ckpt_command = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
 part = (f" (epoch {state['epoch']} of the run's second part, which continued epoch {offset}'s weights on the QRS-up corpus)"
         if offset else "")
 head = ("a logistic regression on the standardised embedding, classes weighted" if layers == 0
@@ -51,7 +52,8 @@ m["provenance"] = {
                  "tpcp-mitdb (MIT-BIH Arrhythmia Database)", "wfdb-mimic (MIMIC / MIMIC-II waveform samples)", "wfdb-challenge2015",
                  "wfdb-icu-sample", "cinc2021 (PhysioNet/CinC Challenge 2021 samples)", "cpsc2021 samples", "biosignalsnotebooks samples"],
     "licenses": ["ODC-By-1.0", "CC-BY-4.0", "MIT"],
-    "command": (f"ecg-train prepare --corpus ../shared/data/ecg --out corpus_ov50.npz --overlap 50 --polarity {polarity} && "
+    "command": ((lineage + " && " if lineage else "") +
+                f"ecg-train prepare --corpus ../shared/data/ecg --out {'corpus_ov50_pol.npz' if polarity == 'qrs-up' else 'corpus_ov50.npz'} --overlap 50 --polarity {polarity} && "
                 f"{ckpt_command} (this checkpoint: epoch {state['epoch']}, step {state['step']}) && ecg-train prepare --corpus ../shared/data/ecg --out eval.npz --polarity {polarity} && "
                 f"ecg-train finetune --data eval.npz --weights run/models/epoch_{state['epoch']} --head stress --labels rest,stress --folds 10 --split subject --layers {layers} --seed 1 --out weights && "
                 "ecg-train evaluate --data eval.npz --weights weights --labels rest,stress --out eval --mlp --seed 1"),
