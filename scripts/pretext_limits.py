@@ -7,10 +7,14 @@ transformation separates originals from their transformed copies: the best balan
 accuracy of a single threshold on it (chosen on the same data, so an upper bound for that
 statistic alone), overall and per source dataset.
 
-  scripts/pretext_limits.py DATASET.npz [--seed 1]     (numpy, scipy)
+  scripts/pretext_limits.py DATASET.npz [--seed 1] [--subjects RUN/output/validation_subjects.tsv]
+  (numpy, scipy; --subjects: only these subjects, e.g. a pre-training run's held-out ones)
 
 - negation: v = log((q99.7 - mean) / (mean - q0.3)), "negated" when v < 0. Reaches 1.0
-  only if every original has its QRS upwards (`prepare --polarity qrs-up`).
+  only if every original has its QRS upwards (`prepare --polarity qrs-up`). Also its F1
+  as pre-training scores it, against all 7 versions of each window: a window that looks
+  inverted (fraction p) makes its 6 other versions false positives and its negated copy a
+  miss, so F1 = 2(1 - p) / (2 + 5p), which is below 0.9 once p > 3.1 %.
 - scaling x1.1: the largest |sample| (what max pooling sees) and the std of the central
   95 % (what the robust z-score fixes at 1 for every original).
 - time warp (9 pieces, each x1.05 or x1/1.05, as `Transformations.timeWarp`): the largest
@@ -25,12 +29,17 @@ ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDe
 ap.add_argument("data")
 ap.add_argument("--seed", type=int, default=1)
 ap.add_argument("--json", help="also write the figures to this file")
+ap.add_argument("--subjects", help="TSV whose first column names the subjects to keep (header line skipped)")
 a = ap.parse_args()
 
 d = np.load(a.data)
 w = d["windows"].astype(np.float64)
 meta = json.loads(bytes(d["names"]).decode())
 ds_names = np.array(meta["datasets"])[d["dataset"]]
+if a.subjects:
+    keep = {l.split("\t")[0] for l in open(a.subjects).read().splitlines()[1:] if l.strip()}
+    m = np.isin(np.array(meta["subjects"])[d["subject"]], list(keep))
+    w, ds_names = w[m], ds_names[m]
 rng = np.random.default_rng(a.seed)
 n, L = w.shape
 
@@ -93,12 +102,13 @@ for g, m in groups:
         "windows": int(m.sum()),
         "qrs_down_fraction": float((pol[m] < 0).mean()),
         "negation_sign_rule": best_balanced_accuracy(-pol[m], pol[m]),      # negated copy has -v
+        "negation_sign_rule_f1_7_versions": float(2 * (1 - (pol[m] < 0).mean()) / (2 + 5 * (pol[m] < 0).mean())),
         "scaling_max_abs": best_balanced_accuracy(amax[m], 1.1 * amax[m]),
         "scaling_central_sd": best_balanced_accuracy(csd[m], 1.1 * csd[m]),
         "warp_rr_jump": best_balanced_accuracy(jump_o[m], jump_w[m]),
         "rr_jump_median_original": float(np.median(jump_o[m])),
     }
-hdr = ["windows", "qrs_down_fraction", "negation_sign_rule", "scaling_max_abs", "scaling_central_sd", "warp_rr_jump", "rr_jump_median_original"]
+hdr = ["windows", "qrs_down_fraction", "negation_sign_rule", "negation_sign_rule_f1_7_versions", "scaling_max_abs", "scaling_central_sd", "warp_rr_jump", "rr_jump_median_original"]
 print("| dataset | " + " | ".join(hdr) + " |")
 print("|---|" + "---:|" * len(hdr))
 for g, r in rows.items():

@@ -138,6 +138,12 @@ struct PretrainCommand: ParsableCommand {
         loss.coefficients = coefficients; loss.l2 = l2; loss.dropout = dropout
         let tp = transformParameters
         if !quiet { FileHandle.standardError.write(Data("training on \(n) windows (\(subjects.count - nVal) subjects), validating on \(valIdx.count) windows (\(nVal) subjects)\n".utf8)) }
+        // Which subjects are held out, with their window counts (the same for every epoch
+        // and on resume: the split depends on the seed only).
+        let heldOut = subjects.prefix(nVal).map { s in
+            "\(ds.names.subjects.indices.contains(Int(s)) ? ds.names.subjects[Int(s)] : "subject \(s)")\t\(valIdx.filter { ds.subject[$0] == s }.count)"
+        }
+        try writeFileAtomically(Array(("subject\twindows\n" + heldOut.joined(separator: "\n") + "\n").utf8), path: out + "/output/validation_subjects.tsv")
         let batchesPerEpoch = (n + batch - 1) / batch
         for epoch in (state.epoch + (state.batchInEpoch > 0 ? 0 : 1))...max(epochs, 1) where epoch <= epochs {
             var shuffleRng = Transformations.RNG(seed: seed &+ UInt64(epoch) &* 1_000_003)
