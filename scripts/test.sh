@@ -51,6 +51,7 @@ SMOKE=$(mktemp -d)
 .build/debug/ecg-train prepare --corpus "$SMOKE/corpus" --out "$SMOKE/data.npz" --quiet
 .build/debug/ecg-train pretrain --data "$SMOKE/data.npz" --out "$SMOKE/run" --epochs 1 --batch 4 --quiet
 STEPS=$(($(wc -l < "$SMOKE/run/output/steps.csv") - 1))
+[ "$(wc -l < "$SMOKE/run/output/validation_subjects.tsv")" -ge 2 ] || { echo "pretrain did not list its held-out subjects" >&2; exit 1; }
 "$VENV/bin/python" scripts/check_tensorboard.py "$SMOKE/run" "$STEPS"
 .build/debug/ecg-train embed --weights "$SMOKE/run/models/epoch_1" --in Tests/ModelTests/Fixtures/inputs.npy --out "$SMOKE/emb.npy" --quiet
 .build/debug/ecg-train finetune --data "$SMOKE/data.npz" --weights "$SMOKE/run/models/epoch_1" --head stress \
