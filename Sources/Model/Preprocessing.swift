@@ -413,6 +413,14 @@ extension Preprocessing {
         return median(votes) < 0 ? -1 : 1
     }
 
+    /// Negates `y` in place if its QRS complexes point down (`qrsPolarity`); true if it did.
+    @discardableResult
+    public static func turnQRSUp(_ y: inout [Double]) -> Bool {
+        guard qrsPolarity(y) < 0 else { return false }
+        for i in y.indices { y[i] = -y[i] }
+        return true
+    }
+
     /// The plain definition of `qrsPolarity`: sort each block.
     public static func qrsPolarityReference(_ y: [Double]) -> Double {
         let n = y.count
@@ -471,8 +479,7 @@ extension Preprocessing {
             }
             switch polarity {
             case nil: break
-            case qrsUp?:
-                if qrsPolarity(y) < 0 { for i in y.indices { y[i] = -y[i] } }
+            case qrsUp?: turnQRSUp(&y)
             case let p?: throw PreprocessingError.unknownPolarity(p)
             }
         } else if fs != targetRate {

@@ -68,7 +68,7 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         let ds: Dataset, net: SSLNetwork
         do { ds = try Dataset.read(path: data); net = try WeightsDirectory.loadNetwork(weights) } catch { throw Failure("\(error)") }
-        if let m = try? Manifest.load(directory: weights) { try PretrainCommand.checkPolarity(ds, data, m, weights) }
+        if let m = try? Manifest.load(directory: weights) { try ds.checkPolarity(path: data, against: m, weights: weights) }
         let wanted = labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         for l in wanted where !ds.names.labels.contains(l) {
             throw Failure("label '\(l)' does not occur in \(data) (it has: \(ds.names.labels.joined(separator: ", ")))")

@@ -69,7 +69,7 @@ struct FinetuneCommand: ParsableCommand {
         do { ds = try Dataset.read(path: data); net = try WeightsDirectory.loadNetwork(weights); manifest = try Manifest.load(directory: weights) } catch {
             throw Failure("\(error)")
         }
-        try PretrainCommand.checkPolarity(ds, data, manifest, weights)
+        try ds.checkPolarity(path: data, against: manifest, weights: weights)
         let wanted = labels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? ds.names.labels
         for l in wanted where !ds.names.labels.contains(l) {
             throw Failure("label '\(l)' does not occur in \(data) (it has: \(ds.names.labels.joined(separator: ", ")))")

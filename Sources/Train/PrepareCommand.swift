@@ -94,10 +94,7 @@ struct PrepareCommand: ParsableCommand {
             guard let (up, down) = Preprocessing.ratio(from: fs) else { throw Failure("\(file): sampling rate \(fs) Hz is not supported") }
             var y = Preprocessing.resamplePoly(x, up: up, down: down)
             if y.count >= EncoderGeometry.windowLength { y = Preprocessing.sosfiltfilt(Preprocessing.butterworthHighpass(order: 4, cutoff: 0.8, fs: 256), y) }
-            if polarity == .qrsUp, Preprocessing.qrsPolarity(y) < 0 {
-                for i in y.indices { y[i] = -y[i] }
-                flipped += 1
-            }
+            if polarity == .qrsUp, Preprocessing.turnQRSUp(&y) { flipped += 1 }
             signals.append((r, y))
             progress.update(k + 1)
         }

@@ -25,29 +25,6 @@ extension PretrainCommand {
         try? fm.removeItem(atPath: old)
     }
 
-    /// How the dataset's windows were made, as the manifest states it (a dataset from
-    /// `prepare` records its filter, normalisation and polarity).
-    static func preprocessing(of ds: Dataset) -> Manifest.Preprocessing {
-        let p = ds.names.preprocessing
-        let norm: String
-        switch p["normalization"] {
-        case nil, "window"?: norm = Preprocessing.windowNormalization
-        case let n?: norm = n + "-robust-zscore"
-        }
-        return .init(filter: p["filter"] ?? Preprocessing.highpassFilter, normalization: norm, polarity: p["polarity"])
-    }
-
-    /// A dataset made by `prepare` must have been turned the way the encoder was trained
-    /// (`--polarity`); otherwise the embeddings a head learns from are not the ones the
-    /// server will compute.
-    static func checkPolarity(_ ds: Dataset, _ dataPath: String, _ manifest: Manifest, _ weightsPath: String) throws {
-        guard ds.names.preprocessing["filter"] != nil else { return }   // not from `prepare` (authors' layout)
-        let have = ds.names.preprocessing["polarity"], want = manifest.input.preprocessing.polarity
-        guard have != want else { return }
-        throw Failure("\(dataPath) was prepared with polarity \(have ?? "keep") but \(weightsPath) expects \(want ?? "keep"): "
-                      + "run `ecg-train prepare` again with --polarity \(want ?? "keep")")
-    }
-
     func writeCheckpoint(_ net: SSLNetwork, _ adam: Adam, _ st: State, preprocessing: Manifest.Preprocessing, to dir: String) throws {
         _ = try WeightsDirectory.write(net, to: dir, preprocessing: preprocessing,
                                        provenance: .init(description: "ecg-train pretrain, epoch \(st.epoch), step \(st.step), seed \(seed)",

@@ -178,13 +178,13 @@ struct PretrainCommand: ParsableCommand {
                 let wps = Double(count * batch * 7) / max(Date().timeIntervalSince(t0), 1e-9)
                 progress.update(b + 1, extra: String(format: "loss %.4f, %.0f windows/s (×7 versions)", r.total, wps))
                 if saveEvery > 0, state.step % saveEvery == 0, b + 1 < batchesPerEpoch {
-                    try save(net, adam, state, preprocessing: Self.preprocessing(of: ds), to: out + "/models/latest")
+                    try save(net, adam, state, preprocessing: ds.manifestPreprocessing, to: out + "/models/latest")
                     tb.flush()
                 }
                 if interrupted.load(ordering: .sequentiallyConsistent) {
                     progress.finish()
                     let dir = out + "/models/interrupted"
-                    try save(net, adam, state, preprocessing: Self.preprocessing(of: ds), to: dir)
+                    try save(net, adam, state, preprocessing: ds.manifestPreprocessing, to: dir)
                     tb.flush()
                     print("interrupted: saved \(dir) (epoch \(epoch), step \(state.step)); continue with --resume")
                     throw ExitCode(130)
@@ -209,7 +209,7 @@ struct PretrainCommand: ParsableCommand {
             }
             state.batchInEpoch = 0
             let dir = out + "/models/epoch_\(epoch)"
-            try save(net, adam, state, preprocessing: Self.preprocessing(of: ds), to: dir)
+            try save(net, adam, state, preprocessing: ds.manifestPreprocessing, to: dir)
             tb.flush()
             if !quiet { FileHandle.standardError.write(Data(String(format: "epoch %d: mean loss %.4f, %.1f windows/s (×7 versions), saved %@\n", epoch, count > 0 ? sums[0] / Double(count) : .nan, wps, dir).utf8)) }
         }
