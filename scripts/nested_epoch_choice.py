@@ -8,7 +8,7 @@ as `ecg-train evaluate`'s ssl_linear (standardised, classes weighted, L2 1e-2, A
 balanced accuracy is the estimate for "this pipeline, epoch choice included".
 (This numpy regression reproduces ecg-train's ssl_linear LOSO figures to 3 decimals.)
 
-  scripts/nested_epoch_choice.py DIR EPOCH [EPOCH ...]
+  scripts/nested_epoch_choice.py DIR EPOCH [EPOCH ...] [--plain]
 
 DIR holds eval_y.npy, eval_subject.npy (the 729 labelled windows of the evaluation set, rest = 0,
 stress = 1) and emb_EPOCH.npy for each epoch: the 128-d embeddings of those windows, e.g.
@@ -16,8 +16,14 @@ stress = 1) and emb_EPOCH.npy for each epoch: the 128-d embeddings of those wind
 (the windows taken from a `prepare`d evaluation set with the encoder's polarity).
 """
 import numpy as np, sys, time
-D = sys.argv[1].rstrip('/') + '/'
-epochs = [int(e) for e in sys.argv[2:] if e != '--plain']
+import argparse
+ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+ap.add_argument("dir", help="folder with eval_y.npy, eval_subject.npy and emb_EPOCH.npy")
+ap.add_argument("epochs", type=int, nargs="+", help="the epochs to choose among")
+ap.add_argument("--plain", action="store_true", help="also print each epoch's plain LOSO figure")
+args = ap.parse_args()
+D = args.dir.rstrip('/') + '/'
+epochs = args.epochs
 X = {e: np.load(f'{D}emb_{e}.npy').astype(np.float64) for e in epochs}
 y = np.load(f'{D}eval_y.npy'); subj = np.load(f'{D}eval_subject.npy')
 S = np.unique(subj)
@@ -67,7 +73,7 @@ def loso(Xe, rows, k=None):
 
 t0 = time.time()
 allrows = np.arange(len(y))
-if '--plain' in sys.argv:
+if args.plain:
     print('plain LOSO per epoch:', {e: round(loso(X[e], allrows), 3) for e in epochs}, flush=True)
 p = np.zeros(len(y)); chosen = []
 for k, s in enumerate(S):
