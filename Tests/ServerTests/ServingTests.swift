@@ -169,6 +169,43 @@ import Testing
     }
 }
 
+@Suite struct SpinningWorkers {
+    /// Windows taken by a polling worker, read from /metrics.
+    func pickups(_ c: RawClient) throws -> Double {
+        c.send(request("GET", "/metrics"))
+        let m = try #require(c.response()).text
+        let line = try #require(m.split(separator: "\n").first { $0.hasPrefix("ecg_inference_spin_pickups_total ") })
+        return try #require(Double(line.split(separator: " ")[1]))
+    }
+
+    @Test("--spin-us: an idle worker that polls takes the next window without sleeping; answers unchanged; 0 never polls",
+          arguments: [0.0, 100_000.0])
+    func spin(_ us: Double) throws {
+        let s = try TestServer(["--workers", "1", "--spin-us", String(us)])
+        let c = try RawClient(port: s.port)
+        let before = try pickups(c)
+        // Back to back: each request reaches the queue within the 100 ms the worker polls
+        // after the previous answer (npy, already preprocessed: little to decode).
+        for k in 0..<4 {
+            let w = Array(fixtureInputs[(k * 2560)..<((k + 1) * 2560)])
+            let npy = NPY.encode(NPYArray(dtype: .f4, shape: [2560], data: w.withUnsafeBytes { Array($0) }))
+            c.send(request("POST", "/embed?preprocessed=true", body: npy, headers: ["Content-Type": "application/x-npy"]))
+            let r = try #require(c.response())
+            #expect(r.status == 200, "\(r.text)")
+            let e = ((r.json as? [String: Any])?["embeddings"] as? [[Double]])?.first?.map(Float.init) ?? []
+            #expect(relErr(e, Array(fixtureEmbeddings[(k * 128)..<((k + 1) * 128)])) <= 1e-5)
+        }
+        let taken = try pickups(c) - before
+        if us == 0 { #expect(taken == 0) } else { #expect(taken >= 1, "none of 3 back-to-back windows was taken while polling") }
+    }
+
+    @Test("--spin-us is bounded")
+    func bounds() {
+        #expect(throws: (any Error).self) { try ECGServer.parse(["--spin-us", "-1"]) }
+        #expect(throws: (any Error).self) { try ECGServer.parse(["--spin-us", "100001"]) }
+    }
+}
+
 @Suite struct OpenInferenceProtocol {
     @Test("/v2 infer: JSON tensors give the /embed embeddings; hostile shapes and methods are refused, never a crash")
     func v2() throws {

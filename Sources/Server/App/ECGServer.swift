@@ -39,6 +39,8 @@ struct ECGServer: ParsableCommand {
     @Option(help: "Most windows per encoder batch. [ECG_MAX_BATCH]") var maxBatch: Int = env("ECG_MAX_BATCH", 32)
     @Option(help: "Milliseconds a busy server waits for a batch to fill. Default 0: on one core the engine computes a window as fast alone as in a batch (ecg-train bench --threads 1), so waiting only adds latency (p99 at half load 14–16 ms with 2 ms, 10–12 ms with 0). [ECG_BATCH_WAIT_MS]")
     var batchWaitMs: Double = env("ECG_BATCH_WAIT_MS", 0.0)
+    @Option(help: "Microseconds an idle inference worker keeps polling the queue before it sleeps (0…100000). A window that arrives meanwhile starts at once instead of waking a sleeping thread: lower tail latency at moderate load, paid in CPU time while idle (each worker polls up to this long after each batch). Default 0: never poll. [ECG_SPIN_US]")
+    var spinUs: Double = env("ECG_SPIN_US", 0.0)
     @Option(help: "Windows that may wait in the queue before requests get 503. [ECG_QUEUE_CAPACITY]") var queueCapacity: Int = env("ECG_QUEUE_CAPACITY", 2048)
     @Option(help: "Most bytes of a request body, before and after gzip (413). [ECG_MAX_BODY_BYTES]") var maxBodyBytes: Int = env("ECG_MAX_BODY_BYTES", 8 << 20)
     @Option(help: "Most bytes of the header section (431). [ECG_MAX_HEADER_BYTES]") var maxHeaderBytes: Int = env("ECG_MAX_HEADER_BYTES", 32 << 10)
@@ -67,7 +69,7 @@ struct ECGServer: ParsableCommand {
         -> (HTTPServer, ECGService, InferenceQueue) {
         let metrics = Metrics()
         let queue = InferenceQueue(encoder: network.encoder, workers: o.workers, capacity: o.queueCapacity, maxBatch: o.maxBatch,
-                                   batchWaitMs: o.batchWaitMs, metrics: metrics)
+                                   batchWaitMs: o.batchWaitMs, spinMicroseconds: o.spinUs, metrics: metrics)
         let limits = HTTPLimits(maxRequestLine: o.maxRequestLine, maxHeaderBytes: o.maxHeaderBytes, maxHeaderCount: 100, maxBodyBytes: o.maxBodyBytes)
         let service = ECGService(network: network, manifest: manifest, affect: affect, queue: queue, metrics: metrics, logger: logger,
                                  config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: 1024, apiKeys: apiKeys, openapiPath: o.openapi), limits: limits)
@@ -83,6 +85,7 @@ struct ECGServer: ParsableCommand {
         guard (1...256).contains(workers) else { throw ValidationError("--workers must be 1…256") }
         guard (1...1024).contains(maxBatch) else { throw ValidationError("--max-batch must be 1…1024") }
         guard batchWaitMs >= 0 && batchWaitMs <= 1000 else { throw ValidationError("--batch-wait-ms must be 0…1000") }
+        guard spinUs >= 0 && spinUs <= 100_000 else { throw ValidationError("--spin-us must be 0…100000") }
         guard queueCapacity >= 1, maxBodyBytes >= 1024, maxHeaderBytes >= 1024, maxRequestLine >= 64, maxWindows >= 1, maxConnections >= 1 else {
             throw ValidationError("limits must be positive (body and header at least 1024 bytes, request line at least 64)")
         }

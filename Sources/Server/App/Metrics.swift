@@ -14,6 +14,7 @@ final class Metrics: ConnectionMetrics, @unchecked Sendable {
     private var queueWait = Histogram(bounds: Metrics.stageBounds)
     private var compute = Histogram(bounds: Metrics.stageBounds)
     private var queueDepth = 0
+    private var spinPickups = 0
     private var connections = 0
     private var connectionsTotal = 0
     private var rejected = 0
@@ -48,6 +49,7 @@ final class Metrics: ConnectionMetrics, @unchecked Sendable {
         lock.lock(); windows += 1; queueWait.observe(queued); compute.observe(computed); lock.unlock()
     }
     var windowsProcessed: Int { lock.lock(); defer { lock.unlock() }; return windows }
+    func spinPickup() { lock.lock(); spinPickups += 1; lock.unlock() }
     func setQueueDepth(_ n: Int) { lock.lock(); queueDepth = n; lock.unlock() }
     func connectionOpened() { lock.lock(); connections += 1; connectionsTotal += 1; lock.unlock() }
     func connectionClosed() { lock.lock(); connections -= 1; lock.unlock() }
@@ -75,6 +77,7 @@ final class Metrics: ConnectionMetrics, @unchecked Sendable {
         s += "# HELP ecg_inference_compute_seconds Time the encoder took for one window.\n# TYPE ecg_inference_compute_seconds histogram\n"
         s += hist("ecg_inference_compute_seconds", compute, label: nil)
         s += "# HELP ecg_windows_processed_total Windows run through the encoder.\n# TYPE ecg_windows_processed_total counter\necg_windows_processed_total \(windows)\n"
+        s += "# HELP ecg_inference_spin_pickups_total Batches an idle worker took while polling (--spin-us), without parking and being woken.\n# TYPE ecg_inference_spin_pickups_total counter\necg_inference_spin_pickups_total \(spinPickups)\n"
         s += "# HELP ecg_inference_queue_depth Windows waiting for a worker.\n# TYPE ecg_inference_queue_depth gauge\necg_inference_queue_depth \(queueDepth)\n"
         s += "# HELP ecg_open_connections Open client connections.\n# TYPE ecg_open_connections gauge\necg_open_connections \(connections)\n"
         s += "# HELP ecg_connections_total Connections accepted.\n# TYPE ecg_connections_total counter\necg_connections_total \(connectionsTotal)\n"

@@ -3,6 +3,7 @@ import CSystem
 import Foundation
 import HTTP
 import Model
+import Synchronization
 
 /// One request's windows on their way through the encoder.
 ///
@@ -49,7 +50,7 @@ final class InferenceJob: @unchecked Sendable {
 /// each) that gather windows from concurrent requests into batches.
 ///
 /// Sendable because `items`, `head`, `busy` and `stopping` are only touched with `cond`
-/// locked; the rest is immutable after init.
+/// locked; `pending` is an atomic; the rest is immutable after init.
 final class InferenceQueue: @unchecked Sendable {
     /// A window of a job, with the time it was queued (DispatchTime nanoseconds).
     struct Item { let job: InferenceJob; let index: Int; let queued: UInt64 }
@@ -68,10 +69,16 @@ final class InferenceQueue: @unchecked Sendable {
     private var busy = 0
     private var stopping = false
     private var threads: [Thread] = []
+    /// How long an idle worker polls `pending` before it parks on `cond` (nanoseconds).
+    let spinNanoseconds: UInt64
+    /// Windows queued, written with `cond` locked, read without it by spinning workers.
+    private let pending = Atomic<Int>(0)
 
-    init(encoder: Encoder, workers: Int, capacity: Int, maxBatch: Int, batchWaitMs: Double, metrics: Metrics) {
+    init(encoder: Encoder, workers: Int, capacity: Int, maxBatch: Int, batchWaitMs: Double, spinMicroseconds: Double = 0,
+         metrics: Metrics) {
         self.encoder = encoder; self.workers = workers; self.capacity = capacity; self.maxBatch = maxBatch
         batchWait = batchWaitMs / 1000; self.metrics = metrics
+        spinNanoseconds = UInt64(max(0, spinMicroseconds) * 1000)
         for i in 0..<workers {
             let t = Thread { [self] in
                 // The OS thread name (what `top -H` and /proc/PID/task/*/comm show).
@@ -97,7 +104,7 @@ final class InferenceQueue: @unchecked Sendable {
         for it in items[head...] where it?.job !== job { kept.append(it) }
         if kept.count != items.count - head {
             items = kept; head = 0
-            metrics.setQueueDepth(items.count)
+            publishDepth()
         }
     }
 
@@ -107,9 +114,34 @@ final class InferenceQueue: @unchecked Sendable {
         guard items.count - head + job.count <= capacity else { return false }
         let now = DispatchTime.now().uptimeNanoseconds
         for i in 0..<job.count { items.append(Item(job: job, index: i, queued: now)) }
-        metrics.setQueueDepth(items.count - head)
+        publishDepth()
         cond.signal()
         return true
+    }
+
+    /// The queue depth to the gauge and to spinning workers; `cond` must be locked.
+    private func publishDepth() {
+        metrics.setQueueDepth(items.count - head)
+        pending.store(items.count - head, ordering: .releasing)
+    }
+
+    /// An idle worker's wait: poll for up to `spinNanoseconds` (a window that arrives
+    /// meanwhile starts without a futex wake-up of a parked thread), then park on `cond`.
+    /// Called and returns with `cond` locked.
+    private func waitForWork(_ batch: inout [Item]) {
+        if spinNanoseconds > 0 {
+            cond.unlock()
+            let until = DispatchTime.now().uptimeNanoseconds + spinNanoseconds
+            var seen = false
+            while !seen && DispatchTime.now().uptimeNanoseconds < until { seen = pending.load(ordering: .acquiring) > 0 }
+            cond.lock()
+            if seen {
+                take(into: &batch)
+                if !batch.isEmpty { metrics.spinPickup(); return }
+            }
+            if stopping || items.count > head { return }
+        }
+        cond.wait()
     }
 
     func stop() { cond.lock(); stopping = true; cond.broadcast(); cond.unlock() }
@@ -139,7 +171,8 @@ final class InferenceQueue: @unchecked Sendable {
                 if stopping { cond.unlock(); return }
                 take(into: &batch)
                 if !batch.isEmpty { break }
-                cond.wait()
+                waitForWork(&batch)
+                if !batch.isEmpty { break }
             }
             // Under load (another worker busy), wait briefly for the batch to fill; a
             // lone request on an idle server is not held back.
@@ -151,7 +184,7 @@ final class InferenceQueue: @unchecked Sendable {
                 }
             }
             busy += 1
-            metrics.setQueueDepth(items.count - head)
+            publishDepth()
             cond.unlock()
 
             for (k, it) in batch.enumerated() {
