@@ -3,7 +3,8 @@
 # against the engine's own throughput (`ecg-train embed`) in the same run.
 #   [SERVER_ARGS="--batch-wait-ms 0"] bench/server.sh [SECONDS]
 # Prints: requests/s, windows/s, p50/p99 at full load (32 connections), p99 at half of
-# that load (open loop), the batch-1 compute time, idle RSS, and time to /ready.
+# that load (open loop), the batches the workers gathered at each load, the batch-1 compute
+# time, idle RSS, and time to /ready.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-15}
@@ -36,7 +37,9 @@ S1=$(date +%s.%N)
 READY=$(python3 -c "print($S1 - $S0)")
 RSS=$(awk '/VmRSS/ {print $2/1024}' /proc/$PID/status)
 
+curl -fs "http://127.0.0.1:$PORT/metrics" > "$OUT/metrics_full0.txt"
 wrk -t1 -c32 -d"${SECS}s" --latency -s bench/post.lua "http://127.0.0.1:$PORT/embed" > "$OUT/wrk.txt"
+curl -fs "http://127.0.0.1:$PORT/metrics" > "$OUT/metrics_full1.txt"
 RPS=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk.txt")
 P50=$(awk '$1=="50%" {print $2}' "$OUT/wrk.txt")
 P99=$(awk '$1=="99%" {print $2}' "$OUT/wrk.txt")
@@ -70,6 +73,32 @@ for stage in ("queue", "compute"):
 print("; ".join(out))
 PY2
 )
+# Batches the workers actually gathered (each computed window by window; README "Batches").
+batches() {
+python3 - "$1" "$2" <<'PY3'
+import re, sys
+def read(f):
+    h = {}
+    for line in open(f):
+        m = re.match(r'ecg_inference_batch_size_(bucket\{le="([^"]+)"\}|sum|count) (\S+)', line)
+        if m: h[m.group(2) or m.group(1)] = float(m.group(3))
+    return h
+a, b = read(sys.argv[1]), read(sys.argv[2])
+n = b["count"] - a["count"]
+if n == 0: print("none"); sys.exit()
+les = sorted((float(k), k) for k in b if k not in ("sum", "count", "+Inf"))
+prev, lo, parts = 0.0, 1, []
+for v, k in les:
+    c = (b[k] - a[k]) - prev; prev = b[k] - a[k]
+    if c > 0: parts.append(f"{f'{v:g}' if lo == v else f'{lo}–{v:g}'}: {100 * c / n:.1f} %")
+    lo = int(v) + 1
+rest = n - prev
+if rest > 0: parts.append(f">{les[-1][0]:g}: {100 * rest / n:.0f} %")
+print(f"{n:.0f} batches, mean {(b['sum'] - a['sum']) / n:.2f} windows ({', '.join(parts)})")
+PY3
+}
+BFULL=$(batches "$OUT/metrics_full0.txt" "$OUT/metrics_full1.txt")
+BHALF=$(batches "$OUT/metrics0.txt" "$OUT/metrics1.txt")
 
 python3 - <<PY
 rps, engine, b1ms = $RPS, $ENGINE, $B1MS
@@ -82,6 +111,8 @@ print(f"| served / engine | {rps / engine:.2f} |")
 print(f"| p50 / p99 latency at full load | $P50 / $P99 |")
 print(f"| p99 at half load ({rps/2:.0f} req/s, open loop) | {$HP99:.1f} ms (p50 {$HP50:.1f}) |")
 print(f"| per window at half load (server histograms) | $STAGES |")
+print(f"| batches gathered at full load | $BFULL |")
+print(f"| batches gathered at half load | $BHALF |")
 print(f"| batch-1 compute time (1 thread) | {b1ms:.2f} ms → p99/compute = {$HP99 / b1ms:.2f} |")
 print(f"| idle RSS after warm-up | {$RSS:.1f} MiB |")
 print(f"| start → /ready 200 | {$READY:.3f} s |")
