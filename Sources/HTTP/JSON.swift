@@ -82,7 +82,7 @@ package struct JSONParser {
                 ws()
                 guard i < b.count else { throw fail("unterminated array") }
                 if items == nil, b[i] == UInt8(ascii: "-") || (b[i] >= 0x30 && b[i] <= 0x39) {
-                    nums.append(try number())
+                    if !shortDecimalRun(&nums) { nums.append(try number()) }
                 } else {
                     if items == nil { items = nums.map { .number($0) } }
                     items!.append(try value(depth: depth + 1))
@@ -121,6 +121,7 @@ package struct JSONParser {
     /// result equals strtod's. Anything else goes to strtod (`numberReference`), which
     /// the tests compare it with.
     package mutating func number() throws -> Double {
+        if let (v, end) = b.withUnsafeBufferPointer({ Self.shortDecimal($0, from: i) }) { i = end; return v }
         let s = i
         var neg = false
         if b[i] == UInt8(ascii: "-") { neg = true; i += 1 }
@@ -157,6 +158,82 @@ package struct JSONParser {
             }
         }
         return try Self.numberReference(b, s, i)
+    }
+
+    /// Appends a run of short decimals (`shortDecimal`) separated by commas, in one pass over
+    /// the bytes (the ECG payload: thousands of them). Leaves `i` just after the last number
+    /// it took, so the general array loop reads whatever follows (a comma before an element
+    /// of another kind, the closing bracket, or an error). False when the element at `i`
+    /// (which must exist) is not a short decimal.
+    mutating func shortDecimalRun(_ nums: inout [Double]) -> Bool {
+        var at = i, took = false
+        b.withUnsafeBufferPointer { p in
+            let n = p.count
+            @inline(__always) func isWS(_ c: UInt8) -> Bool { c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 }
+            var j = at
+            while let (v, e) = Self.shortDecimal(p, from: j) {
+                nums.append(v); took = true; at = e
+                var k = e
+                while k < n && isWS(p[k]) { k += 1 }
+                guard k < n && p[k] == UInt8(ascii: ",") else { break }
+                k += 1
+                while k < n && isWS(p[k]) { k += 1 }
+                guard k < n else { break }
+                j = k
+            }
+        }
+        i = at
+        return took
+    }
+
+    /// 10^k for k in 0…22, exact (a switch the compiler turns into a table; no lazy global).
+    @inline(__always)
+    static func exactPowerOfTen(_ k: Int) -> Double {
+        switch k {
+        case 0: return 1e0; case 1: return 1e1; case 2: return 1e2; case 3: return 1e3; case 4: return 1e4
+        case 5: return 1e5; case 6: return 1e6; case 7: return 1e7; case 8: return 1e8; case 9: return 1e9
+        case 10: return 1e10; case 11: return 1e11; case 12: return 1e12; case 13: return 1e13; case 14: return 1e14
+        case 15: return 1e15; case 16: return 1e16; case 17: return 1e17; case 18: return 1e18; case 19: return 1e19
+        case 20: return 1e20; case 21: return 1e21; default: return 1e22
+        }
+    }
+
+    /// The common case in one tight pass: `-?(0|[1-9][0-9]*)(\.[0-9]+)?` with no exponent,
+    /// at most 19 digits in all (so the integer cannot overflow) and at most 22 after the
+    /// point; nil for anything else (exponents, long or malformed numbers), which
+    /// `number()` then scans with its general path and its error messages. Returns the
+    /// value and the index after the number. The same Clinger step as the general path:
+    /// an integer ≤ 2^53 divided by an exact power of ten, one correctly rounded division.
+    @inline(__always)
+    static func shortDecimal(_ p: UnsafeBufferPointer<UInt8>, from start: Int) -> (Double, Int)? {
+        let n = p.count
+        var i = start
+        let neg = p[i] == UInt8(ascii: "-")
+        if neg { i += 1 }
+        guard i < n else { return nil }
+        var mant: UInt64 = 0
+        let first = p[i] &- 0x30
+        if first > 9 { return nil }
+        i += 1
+        mant = UInt64(first)
+        if first != 0 {
+            while i < n { let d = p[i] &- 0x30; if d > 9 { break }; mant = mant &* 10 &+ UInt64(d); i += 1 }
+        }
+        var digits = i - start - (neg ? 1 : 0), frac = 0
+        if i < n && p[i] == UInt8(ascii: ".") {
+            i += 1
+            let f0 = i
+            while i < n { let d = p[i] &- 0x30; if d > 9 { break }; mant = mant &* 10 &+ UInt64(d); i += 1 }
+            frac = i - f0
+            if frac == 0 { return nil }
+            digits += frac
+        }
+        if i < n && (p[i] | 0x20) == UInt8(ascii: "e") { return nil }
+        guard digits <= 19, frac <= 22, mant <= 1 << 53 else { return nil }
+        if mant == 0 { return (neg ? -0.0 : 0.0, i) }
+        let m = Double(mant)
+        let v = frac == 0 ? m : m / exactPowerOfTen(frac)
+        return (neg ? -v : v, i)
     }
 
     /// The plain reference: strtod on the number's bytes (range checked).

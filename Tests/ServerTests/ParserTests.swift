@@ -174,5 +174,22 @@ func runParser(_ bytes: [UInt8], byteByByte: Bool, limits: HTTPLimits = small) -
             if fast.bitPattern != ref.bitPattern { mismatches.append("\(c): \(fast) vs \(ref)") }
         }
         #expect(mismatches.isEmpty, "\(mismatches.count) of \(cases.count) differ, e.g. \(mismatches.prefix(5))")
+        #expect((0...22).allSatisfy { JSONParser.exactPowerOfTen($0) == JSONParser.exactPowersOfTen[$0] })
+        // The same numbers as one array (the ECG payload's shape: `shortDecimalRun`, with the
+        // exponent and long ones falling back to the general path), every element bit for bit.
+        let body = Array(("[" + cases.joined(separator: ", ") + "]").utf8)
+        guard case let .numbers(all) = try JSONParser.parse(body) else { Issue.record("the array did not parse as numbers"); return }
+        #expect(all.count == cases.count)
+        let differ = zip(cases, all).filter { c, v in
+            let bytes = Array(c.utf8)
+            return (try? JSONParser.numberReference(bytes, 0, bytes.count))?.bitPattern != v.bitPattern
+        }
+        #expect(differ.isEmpty, "\(differ.count) array elements differ, e.g. \(differ.prefix(5))")
+    }
+
+    @Test("JSON numbers: malformed ones are still refused (the short path hands them to the general one)",
+          arguments: ["01", "-", "-a", "1.", "1.e5", ".5", "1e", "1e+", "--1", "[1.]", "[-]", "[01]", "[1,]", "+1", "0x10"])
+    func malformed(_ text: String) throws {
+        #expect(throws: JSONError.self) { try JSONParser.parse(Array(text.utf8)) }
     }
 }

@@ -158,6 +158,7 @@ final class InferenceQueue: @unchecked Sendable {
         }
         if head == items.count { items.removeAll(keepingCapacity: items.capacity <= 4096); head = 0 }
         else if head >= 1024 && head * 2 >= items.count { items.removeFirst(head); head = 0 }
+        pending.store(items.count - head, ordering: .releasing)  // a spinning worker need not wait for the gauge
     }
 
     private func work() {
