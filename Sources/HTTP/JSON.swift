@@ -198,12 +198,19 @@ package struct JSONParser {
         }
     }
 
-    /// The common case in one tight pass: `-?(0|[1-9][0-9]*)(\.[0-9]+)?` with no exponent,
-    /// at most 19 digits in all (so the integer cannot overflow) and at most 22 after the
-    /// point; nil for anything else (exponents, long or malformed numbers), which
-    /// `number()` then scans with its general path and its error messages. Returns the
-    /// value and the index after the number. The same Clinger step as the general path:
-    /// an integer ≤ 2^53 divided by an exact power of ten, one correctly rounded division.
+    /// The common case in one tight pass: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    /// with at most 19 significant digits (so their integer cannot overflow); nil for
+    /// anything else (longer or malformed numbers), which `number()` then scans with its
+    /// general path and its error messages. Returns the value and the index after the
+    /// number. Correctly rounded, in two exact steps:
+    /// - Clinger: an integer ≤ 2^53 times or divided by 10^k, k ≤ 22 (both exact doubles):
+    ///   one IEEE operation, one rounding.
+    /// - Otherwise, on x86-64, the same in 80-bit extended precision (64-bit significand:
+    ///   any 19-digit integer and 10^k for k ≤ 27 are exact), then rounded to double. Two
+    ///   roundings differ from one only when the extended result lies exactly halfway
+    ///   between two doubles (its 11 bits below a double's are 100 0000 0000): that case
+    ///   returns nil and goes to strtod. This covers the 17-digit numbers that Python's
+    ///   `json.dumps` and most other float64 printers write.
     @inline(__always)
     static func shortDecimal(_ p: UnsafeBufferPointer<UInt8>, from start: Int) -> (Double, Int)? {
         let n = p.count
@@ -211,30 +218,69 @@ package struct JSONParser {
         let neg = p[i] == UInt8(ascii: "-")
         if neg { i += 1 }
         guard i < n else { return nil }
-        var mant: UInt64 = 0
+        var mant: UInt64 = 0, sig = 0, exp10 = 0
         let first = p[i] &- 0x30
         if first > 9 { return nil }
         i += 1
-        mant = UInt64(first)
         if first != 0 {
+            mant = UInt64(first)
+            let s0 = i
             while i < n { let d = p[i] &- 0x30; if d > 9 { break }; mant = mant &* 10 &+ UInt64(d); i += 1 }
+            sig = 1 + i - s0
         }
-        var digits = i - start - (neg ? 1 : 0), frac = 0
         if i < n && p[i] == UInt8(ascii: ".") {
             i += 1
             let f0 = i
+            if mant == 0 { while i < n && p[i] == 0x30 { i += 1 } }   // leading zeros: not significant
+            let s0 = i
             while i < n { let d = p[i] &- 0x30; if d > 9 { break }; mant = mant &* 10 &+ UInt64(d); i += 1 }
-            frac = i - f0
-            if frac == 0 { return nil }
-            digits += frac
+            if i == f0 { return nil }
+            sig += i - s0
+            exp10 = f0 - i
         }
-        if i < n && (p[i] | 0x20) == UInt8(ascii: "e") { return nil }
-        guard digits <= 19, frac <= 22, mant <= 1 << 53 else { return nil }
+        if i < n && (p[i] | 0x20) == UInt8(ascii: "e") {
+            i += 1
+            var eneg = false
+            if i < n && (p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-")) { eneg = p[i] == UInt8(ascii: "-"); i += 1 }
+            let e0 = i
+            var e = 0
+            while i < n { let d = p[i] &- 0x30; if d > 9 { break }; if e < 10_000 { e = e * 10 + Int(d) }; i += 1 }
+            if i == e0 { return nil }
+            exp10 += eneg ? -e : e
+        }
+        guard sig <= 19 else { return nil }
         if mant == 0 { return (neg ? -0.0 : 0.0, i) }
-        let m = Double(mant)
-        let v = frac == 0 ? m : m / exactPowerOfTen(frac)
-        return (neg ? -v : v, i)
+        if mant <= 1 << 53 && exp10 >= -22 && exp10 <= 22 {
+            let m = Double(mant)
+            let v = exp10 >= 0 ? m * exactPowerOfTen(exp10) : m / exactPowerOfTen(-exp10)
+            return (neg ? -v : v, i)
+        }
+        #if arch(x86_64) && !os(Windows)
+        if exp10 >= -27 && exp10 <= 27 {
+            let m = Float80(mant)
+            let y = exp10 >= 0 ? m * exactPowerOfTen80(exp10) : m / exactPowerOfTen80(-exp10)
+            if y.significandBitPattern & 0x7FF == 0x400 { return nil }   // a double midpoint: strtod decides
+            let v = Double(y)
+            return (neg ? -v : v, i)
+        }
+        #endif
+        return nil
     }
+
+    #if arch(x86_64) && !os(Windows)
+    /// 10^k for k in 0…27, exact in 80-bit extended precision (5^27 < 2^64).
+    @inline(__always)
+    static func exactPowerOfTen80(_ k: Int) -> Float80 {
+        switch k {
+        case 0: return 1e0; case 1: return 1e1; case 2: return 1e2; case 3: return 1e3; case 4: return 1e4
+        case 5: return 1e5; case 6: return 1e6; case 7: return 1e7; case 8: return 1e8; case 9: return 1e9
+        case 10: return 1e10; case 11: return 1e11; case 12: return 1e12; case 13: return 1e13; case 14: return 1e14
+        case 15: return 1e15; case 16: return 1e16; case 17: return 1e17; case 18: return 1e18; case 19: return 1e19
+        case 20: return 1e20; case 21: return 1e21; case 22: return 1e22; case 23: return 1e23; case 24: return 1e24
+        case 25: return 1e25; case 26: return 1e26; default: return 1e27
+        }
+    }
+    #endif
 
     /// The plain reference: strtod on the number's bytes (range checked).
     package static func numberReference(_ b: [UInt8], _ s: Int, _ e: Int) throws -> Double {

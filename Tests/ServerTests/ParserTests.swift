@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import HTTP
 @testable import Server
@@ -174,7 +175,23 @@ func runParser(_ bytes: [UInt8], byteByByte: Bool, limits: HTTPLimits = small) -
             if fast.bitPattern != ref.bitPattern { mismatches.append("\(c): \(fast) vs \(ref)") }
         }
         #expect(mismatches.isEmpty, "\(mismatches.count) of \(cases.count) differ, e.g. \(mismatches.prefix(5))")
+        // What float64 printers write (Python's json.dumps, Swift's description: the shortest
+        // string that reads back, 15–17 significant digits, exponents for small and large
+        // magnitudes): must read back to the same double, equal to strtod's.
+        for _ in 0..<100_000 {
+            let x = Double.random(in: 1...10, using: &rng) * pow(10, Double(Int.random(in: -30...30, using: &rng))) * (Bool.random(using: &rng) ? -1 : 1)
+            cases.append(x.description)
+        }
+        var lost: [String] = []
+        for c in cases.suffix(100_000) {
+            guard case let .number(v) = try JSONParser.parse(Array(c.utf8)) else { continue }
+            if v.description != c { lost.append(c) }
+        }
+        #expect(lost.isEmpty, "\(lost.count) printed doubles did not read back, e.g. \(lost.prefix(5))")
         #expect((0...22).allSatisfy { JSONParser.exactPowerOfTen($0) == JSONParser.exactPowersOfTen[$0] })
+        #if arch(x86_64) && !os(Windows)
+        #expect((0...27).allSatisfy { k in JSONParser.exactPowerOfTen80(k) == (0..<k).reduce(Float80(1)) { r, _ in r * 10 } })
+        #endif
         // The same numbers as one array (the ECG payload's shape: `shortDecimalRun`, with the
         // exponent and long ones falling back to the general path), every element bit for bit.
         let body = Array(("[" + cases.joined(separator: ", ") + "]").utf8)
