@@ -4,24 +4,26 @@
 # (bench/cpu_ratio.sh alternates them instead, and the engine's own rate moved 2x between
 # two of its rounds). Per round, for a body kind (JSON or npy):
 #   core A: ecg-server --workers 1 (all its threads), loaded by wrk (8 connections, one raw
-#           10 s window per request: json, npy; or 80 s = 8 windows per request: npy8)
+#           10 s window per request: json (2-4-digit numbers), json64 (as json.dumps writes
+#           float64), npy; or 80 s = 8 windows per request: npy8)
 #           -> served windows per CPU-second of the server process
 #   core B: ecg-train embed --threads 1 over 512 preprocessed windows, repeated for the same
 #           seconds, and wrk itself -> engine windows per CPU-second (its rusage)
 # The cores swap every round (a per-core difference cancels); the result is the median of
 # the per-round ratios. Needs taskset (util-linux) and at least 2 cores.
-#   [KINDS="json npy npy8"] bench/cpu_ratio_side_by_side.sh [SECONDS] [ROUNDS]   (defaults: 6 s, 6 rounds)
+#   [KINDS="json json64 npy npy8"] [SERVER=other/ecg-server] bench/cpu_ratio_side_by_side.sh [SECONDS] [ROUNDS]   (defaults: 6 s, 6 rounds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-6}
 ROUNDS=${2:-6}
-KINDS=${KINDS:-json npy npy8}
+KINDS=${KINDS:-json json64 npy npy8}
 [ "$(nproc)" -ge 2 ] || { echo "needs at least 2 cores" >&2; exit 2; }
 OUT=bench/out; mkdir -p "$OUT"
 command -v wrk >/dev/null || { apt-get update && apt-get install -y --no-install-recommends wrk; }
 swift build -c release --product ecg-server >&2
 swift build -c release --product ecg-train >&2
 BIN=.build/release
+SERVER=${SERVER:-$BIN/ecg-server}   # another build's server to compare, e.g. SERVER=/tmp/old/ecg-server
 python3 bench/make_windows.py "$OUT" >&2
 cpu() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }   # utime + stime of a process, s
 
@@ -41,11 +43,12 @@ print(f'{n / (r.ru_utime + r.ru_stime):.2f}')"
 # One round: server on core $1, engine + wrk on core $2, body kind $3 (json|npy).
 round() {
     local log="$OUT/side_server.log"
-    taskset -c "$1" "$BIN/ecg-server" --host 127.0.0.1 --port 0 --weights weights --workers 1 --quiet > "$log" 2>&1 &
+    taskset -c "$1" "$SERVER" --host 127.0.0.1 --port 0 --weights weights --workers 1 --quiet > "$log" 2>&1 &
     local pid=$!; PIDS+=("$pid")
     until grep -q '"ready"' "$log"; do sleep 0.05; done
     local port; port=$(grep -o '"port":[0-9]*' "$log" | head -1 | cut -d: -f2)
     local script=bench/post.lua body="$OUT/window.json" per=1
+    if [ "$3" = json64 ]; then body="$OUT/window_f64.json"; fi
     if [ "$3" = npy ]; then script=bench/post_npy.lua body="$OUT/window.npy"; fi
     if [ "$3" = npy8 ]; then script=bench/post_npy.lua body="$OUT/window8.npy" per=8; fi
     ECG_BODY="$body" taskset -c "$2" wrk -t1 -c8 -d1s -s "$script" "http://127.0.0.1:$port/embed" > /dev/null   # warm-up
