@@ -359,6 +359,24 @@ struct ServerProcess {
         let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(msg.contains("line 1") && !msg.contains("short"), "\(msg)")
     }
+
+    @Test("an ECG_… variable that does not read as its option's type stops the server at start, named; never a silent default")
+    func unreadableEnvironment() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Process_.serverBin)
+        p.arguments = ["--port", "0", "--host", "127.0.0.1", "--weights", fixtureWeightsDir]
+        p.environment = ProcessInfo.processInfo.environment.merging(["ECG_SPIN_US": "abc", "ECG_MAX_BODY_BYTES": "8MB"]) { $1 }
+        let err = Pipe()
+        p.standardError = err; p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(20)
+        while p.isRunning && Date() < deadline { usleep(10_000) }
+        if p.isRunning { p.terminate(); Issue.record("the server started with unreadable ECG_ variables") }
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 64 || p.terminationStatus == 2, "exit \(p.terminationStatus)")
+        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(msg.contains("ECG_SPIN_US='abc'") && msg.contains("ECG_MAX_BODY_BYTES='8MB'"), "\(msg)")
+    }
 }
 
 @Suite struct DrainUnderLoad {

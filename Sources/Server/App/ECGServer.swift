@@ -2,13 +2,20 @@ import ArgumentParser
 import CSystem
 import Dispatch
 import Foundation
+import Synchronization
 import HTTP
 import Model
 import NPY
 
 func env<T: LosslessStringConvertible>(_ name: String, _ fallback: T) -> T {
-    ProcessInfo.processInfo.environment[name].flatMap { T($0) } ?? fallback
+    guard let raw = ProcessInfo.processInfo.environment[name] else { return fallback }
+    if let v = T(raw) { return v }
+    unreadableEnvironment.withLock { $0[name] = raw }   // refused in `validate()`, never silently replaced
+    return fallback
 }
+
+/// ECG_* variables that are set but do not read as their option's type (name → value).
+let unreadableEnvironment = Mutex<[String: String]>([:])
 
 @main
 struct ECGServer: ParsableCommand {
@@ -81,6 +88,11 @@ struct ECGServer: ParsableCommand {
     }
 
     func validate() throws {
+        let bad = unreadableEnvironment.withLock { $0 }
+        if !bad.isEmpty {
+            throw ValidationError(bad.keys.sorted().map { "\($0)='\(bad[$0]!)' is not a valid value for its option (see --help)" }
+                .joined(separator: "; "))
+        }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
         guard (1...256).contains(workers) else { throw ValidationError("--workers must be 1…256") }
         guard (1...1024).contains(maxBatch) else { throw ValidationError("--max-batch must be 1…1024") }
