@@ -186,15 +186,17 @@ package struct JSONParser {
         return took
     }
 
-    /// 10^k for k in 0…22, exact (a switch the compiler turns into a table; no lazy global).
+    /// 10^k for k in 0…27 (a switch the compiler turns into a table; no lazy global):
+    /// exact as a Double up to 10^22, as an x86 Float80 up to 10^27 (5^27 < 2^64).
     @inline(__always)
-    static func exactPowerOfTen(_ k: Int) -> Double {
+    static func exactPowerOfTen<T: BinaryFloatingPoint>(_ k: Int, as _: T.Type) -> T {
         switch k {
         case 0: return 1e0; case 1: return 1e1; case 2: return 1e2; case 3: return 1e3; case 4: return 1e4
         case 5: return 1e5; case 6: return 1e6; case 7: return 1e7; case 8: return 1e8; case 9: return 1e9
         case 10: return 1e10; case 11: return 1e11; case 12: return 1e12; case 13: return 1e13; case 14: return 1e14
         case 15: return 1e15; case 16: return 1e16; case 17: return 1e17; case 18: return 1e18; case 19: return 1e19
-        case 20: return 1e20; case 21: return 1e21; default: return 1e22
+        case 20: return 1e20; case 21: return 1e21; case 22: return 1e22; case 23: return 1e23; case 24: return 1e24
+        case 25: return 1e25; case 26: return 1e26; default: return 1e27
         }
     }
 
@@ -252,13 +254,13 @@ package struct JSONParser {
         if mant == 0 { return (neg ? -0.0 : 0.0, i) }
         if mant <= 1 << 53 && exp10 >= -22 && exp10 <= 22 {
             let m = Double(mant)
-            let v = exp10 >= 0 ? m * exactPowerOfTen(exp10) : m / exactPowerOfTen(-exp10)
+            let v = exp10 >= 0 ? m * exactPowerOfTen(exp10, as: Double.self) : m / exactPowerOfTen(-exp10, as: Double.self)
             return (neg ? -v : v, i)
         }
         #if arch(x86_64) && !os(Windows)
         if exp10 >= -27 && exp10 <= 27 {
             let m = Float80(mant)
-            let y = exp10 >= 0 ? m * exactPowerOfTen80(exp10) : m / exactPowerOfTen80(-exp10)
+            let y = exp10 >= 0 ? m * exactPowerOfTen(exp10, as: Float80.self) : m / exactPowerOfTen(-exp10, as: Float80.self)
             if y.significandBitPattern & 0x7FF == 0x400 { return nil }   // a double midpoint: strtod decides
             let v = Double(y)
             return (neg ? -v : v, i)
@@ -267,20 +269,6 @@ package struct JSONParser {
         return nil
     }
 
-    #if arch(x86_64) && !os(Windows)
-    /// 10^k for k in 0…27, exact in 80-bit extended precision (5^27 < 2^64).
-    @inline(__always)
-    static func exactPowerOfTen80(_ k: Int) -> Float80 {
-        switch k {
-        case 0: return 1e0; case 1: return 1e1; case 2: return 1e2; case 3: return 1e3; case 4: return 1e4
-        case 5: return 1e5; case 6: return 1e6; case 7: return 1e7; case 8: return 1e8; case 9: return 1e9
-        case 10: return 1e10; case 11: return 1e11; case 12: return 1e12; case 13: return 1e13; case 14: return 1e14
-        case 15: return 1e15; case 16: return 1e16; case 17: return 1e17; case 18: return 1e18; case 19: return 1e19
-        case 20: return 1e20; case 21: return 1e21; case 22: return 1e22; case 23: return 1e23; case 24: return 1e24
-        case 25: return 1e25; case 26: return 1e26; default: return 1e27
-        }
-    }
-    #endif
 
     /// The plain reference: strtod on the number's bytes (range checked).
     package static func numberReference(_ b: [UInt8], _ s: Int, _ e: Int) throws -> Double {
