@@ -269,7 +269,6 @@ package struct JSONParser {
         return nil
     }
 
-
     /// The plain reference: strtod on the number's bytes (range checked).
     package static func numberReference(_ b: [UInt8], _ s: Int, _ e: Int) throws -> Double {
         let d = withUnsafeTemporaryAllocation(of: CChar.self, capacity: e - s + 1) { tmp in
