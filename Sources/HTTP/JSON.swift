@@ -250,7 +250,7 @@ package struct JSONParser {
             if i == e0 { return nil }
             exp10 += eneg ? -e : e
         }
-        guard sig <= 19 else { return nil }
+        guard sig <= 19, i - start <= 64 else { return nil }   // too long: the general path refuses it
         if mant == 0 { return (neg ? -0.0 : 0.0, i) }
         if mant <= 1 << 53 && exp10 >= -22 && exp10 <= 22 {
             let m = Double(mant)
