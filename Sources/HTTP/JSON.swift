@@ -109,54 +109,31 @@ package struct JSONParser {
         i += u.count
     }
 
-    /// Exact powers of ten as doubles (10^0 … 10^22 are exactly representable).
-    static let exactPowersOfTen: [Double] = (0...22).map { e in (0..<e).reduce(1.0) { r, _ in r * 10 } }
-
     /// RFC 8259 number grammar; NaN and Infinity are not JSON.
     ///
-    /// Fast path (Clinger 1990, the first step of fast_float): digits are accumulated into
-    /// an integer while scanning; when it has at most 19 significant digits, is at most
-    /// 2^53 and the decimal exponent is within ±22, the value is that integer times or
-    /// divided by an exact power of ten — one correctly rounded IEEE operation, so the
-    /// result equals strtod's. Anything else goes to strtod (`numberReference`), which
-    /// the tests compare it with.
+    /// Numbers of at most 19 significant digits (all that float64 printers write) are read
+    /// exactly by `shortDecimal`, in one pass. Everything else is scanned here — for the
+    /// grammar, its error messages and the length limit — and read by strtod
+    /// (`numberReference`), which the tests compare the fast path with bit for bit.
     package mutating func number() throws -> Double {
         if let (v, end) = b.withUnsafeBufferPointer({ Self.shortDecimal($0, from: i) }) { i = end; return v }
         let s = i
-        var neg = false
-        if b[i] == UInt8(ascii: "-") { neg = true; i += 1 }
+        if b[i] == UInt8(ascii: "-") { i += 1 }
+        @inline(__always) func digits() { while i < b.count, b[i] >= 0x30 && b[i] <= 0x39 { i += 1 } }
         guard i < b.count, b[i] >= 0x30 && b[i] <= 0x39 else { throw fail("invalid number") }
-        var mant: UInt64 = 0, sig = 0, exp10 = 0, exact = true
-        @inline(__always) func digit(_ d: UInt64, fraction: Bool) {
-            if mant == 0 && d == 0 { if fraction { exp10 -= 1 }; return }
-            if sig < 19 { mant = mant &* 10 &+ d; sig += 1; if fraction { exp10 -= 1 } } else { exact = false }
-        }
-        if b[i] == 0x30 { i += 1 } else {
-            while i < b.count, b[i] >= 0x30 && b[i] <= 0x39 { digit(UInt64(b[i] - 0x30), fraction: false); i += 1 }
-        }
+        if b[i] == 0x30 { i += 1 } else { digits() }
         if i < b.count, b[i] == UInt8(ascii: ".") {
             i += 1
             guard i < b.count, b[i] >= 0x30 && b[i] <= 0x39 else { throw fail("invalid number: digits must follow '.'") }
-            while i < b.count, b[i] >= 0x30 && b[i] <= 0x39 { digit(UInt64(b[i] - 0x30), fraction: true); i += 1 }
+            digits()
         }
         if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
             i += 1
-            var eneg = false
-            if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { eneg = b[i] == UInt8(ascii: "-"); i += 1 }
+            if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
             guard i < b.count, b[i] >= 0x30 && b[i] <= 0x39 else { throw fail("invalid number exponent") }
-            var e = 0
-            while i < b.count, b[i] >= 0x30 && b[i] <= 0x39 { if e < 100_000 { e = e * 10 + Int(b[i] - 0x30) }; i += 1 }
-            exp10 += eneg ? -e : e
+            digits()
         }
         guard i - s <= 64 else { throw JSONError(message: "number too long", offset: s) }
-        if exact {
-            if mant == 0 { return neg ? -0.0 : 0.0 }
-            if mant <= 1 << 53, exp10 >= -22, exp10 <= 22 {
-                let m = Double(mant)
-                let v = exp10 >= 0 ? m * Self.exactPowersOfTen[exp10] : m / Self.exactPowersOfTen[-exp10]
-                return neg ? -v : v
-            }
-        }
         return try Self.numberReference(b, s, i)
     }
 
