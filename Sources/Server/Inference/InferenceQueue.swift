@@ -119,7 +119,8 @@ final class InferenceQueue: @unchecked Sendable {
         return true
     }
 
-    /// The queue depth to the gauge and to spinning workers; `cond` must be locked.
+    /// The queue depth to the gauge and to spinning workers, after every change of it
+    /// (submit, cancel, take); `cond` must be locked.
     private func publishDepth() {
         metrics.setQueueDepth(items.count - head)
         pending.store(items.count - head, ordering: .releasing)
@@ -158,7 +159,7 @@ final class InferenceQueue: @unchecked Sendable {
         }
         if head == items.count { items.removeAll(keepingCapacity: items.capacity <= 4096); head = 0 }
         else if head >= 1024 && head * 2 >= items.count { items.removeFirst(head); head = 0 }
-        pending.store(items.count - head, ordering: .releasing)  // a spinning worker need not wait for the gauge
+        publishDepth()
     }
 
     private func work() {
@@ -185,7 +186,6 @@ final class InferenceQueue: @unchecked Sendable {
                 }
             }
             busy += 1
-            publishDepth()
             cond.unlock()
 
             for (k, it) in batch.enumerated() {
