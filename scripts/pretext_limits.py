@@ -98,11 +98,12 @@ jump_w = np.array([rr_jump(warp(x)) for x in w])
 rows = collections.OrderedDict()
 groups = [("all", np.ones(n, bool))] + [(g, ds_names == g) for g in sorted(set(ds_names))]
 for g, m in groups:
+    down = float((pol[m] < 0).mean())
     rows[g] = {
         "windows": int(m.sum()),
-        "qrs_down_fraction": float((pol[m] < 0).mean()),
+        "qrs_down_fraction": down,
         "negation_sign_rule": best_balanced_accuracy(-pol[m], pol[m]),      # negated copy has -v
-        "negation_sign_rule_f1_7_versions": float(2 * (1 - (pol[m] < 0).mean()) / (2 + 5 * (pol[m] < 0).mean())),
+        "negation_sign_rule_f1_7_versions": 2 * (1 - down) / (2 + 5 * down),
         "scaling_max_abs": best_balanced_accuracy(amax[m], 1.1 * amax[m]),
         "scaling_central_sd": best_balanced_accuracy(csd[m], 1.1 * csd[m]),
         "warp_rr_jump": best_balanced_accuracy(jump_o[m], jump_w[m]),
