@@ -28,8 +28,14 @@ public enum Preprocessing {
     public static var windowLength: Int { EncoderGeometry.windowLength }
     /// Manifest names.
     public static let highpassFilter = "butterworth4-highpass-0.8Hz-zero-phase"
+    /// The high-pass, a 4th-order Butterworth low-pass at 40 Hz and notches at 50 and 60 Hz
+    /// (Q = 30), all zero-phase in one pass (issue #17: mains hum and out-of-band noise never
+    /// reach the network; scripts/preprocessing_choice.py measured the choice).
+    public static let bandFilter = "butterworth4-0.8-40Hz-notch50-60Hz-zero-phase"
     public static let windowNormalization = "window-robust-zscore"
     public static let qrsUp = "qrs-up"
+    /// The beat-based rule (issue #17 item 7): turned only when QRS and T both point down.
+    public static let qrsUpBeats = "qrs-t-down-beats"
 
     // MARK: Robust z-score
 
@@ -262,6 +268,57 @@ extension Preprocessing {
         return sections
     }
 
+    /// Second-order sections of a digital Butterworth low-pass (as
+    /// scipy.signal.butter(order, fc, 'lowpass', fs=fs)): unit gain at DC.
+    public static func butterworthLowpass(order: Int, cutoff: Double, fs: Double) -> [[Double]] {
+        let wn = cutoff / (fs / 2)
+        let warped = 4 * tan(Double.pi * wn / 2)
+        var sections: [[Double]] = []
+        for k in 0..<order {
+            let theta = Double.pi * Double(2 * k + order + 1) / Double(2 * order)
+            let pr = cos(theta), pi = sin(theta)
+            if pi < -1e-12 { continue }
+            // Low-pass transform p' = warped · p, then bilinear z = (4 + p') / (4 − p').
+            let hr = warped * pr, hi = warped * pi
+            let nr = 4 + hr, ni = hi, dr = 4 - hr, di = -hi
+            let dd = dr * dr + di * di
+            let zr = (nr * dr + ni * di) / dd, zi = (ni * dr - nr * di) / dd
+            if abs(pi) <= 1e-12 {
+                sections.append([1, 1, 0, 1, -zr, 0])
+            } else {
+                sections.append([1, 2, 1, 1, -2 * zr, zr * zr + zi * zi])
+            }
+        }
+        var g = 1.0
+        for s in sections { g *= (s[0] + s[1] + s[2]) / (s[3] + s[4] + s[5]) }
+        let gain = 1 / g
+        sections[0][0] *= gain; sections[0][1] *= gain; sections[0][2] *= gain
+        return sections
+    }
+
+    /// A second-order IIR notch at f0 with quality factor q, as scipy.signal.iirnotch(f0, q, fs).
+    public static func notch(f0: Double, q: Double, fs: Double) -> [Double] {
+        let w0 = 2 * f0 / fs * Double.pi, bw = (2 * f0 / fs / q) * Double.pi
+        let beta = tan(bw / 2)   // gb = 1/√2: √(1 − gb²)/gb = 1
+        let gain = 1 / (1 + beta)
+        return [gain, -2 * cos(w0) * gain, gain, 1, -2 * gain * cos(w0), 2 * gain - 1]
+    }
+
+    /// The sections a manifest's filter name stands for at 256 Hz (empty: no filter), or nil
+    /// for an unknown name.
+    public static func sections(forFilter name: String) -> [[Double]]? {
+        switch name {
+        case "none": return []
+        case highpassFilter, "highpass-0.8Hz-zero-phase":
+            return butterworthHighpass(order: 4, cutoff: 0.8, fs: targetRate)
+        case bandFilter:
+            return butterworthHighpass(order: 4, cutoff: 0.8, fs: targetRate)
+                + butterworthLowpass(order: 4, cutoff: 40, fs: targetRate)
+                + [notch(f0: 50, q: 30, fs: targetRate), notch(f0: 60, q: 30, fs: targetRate)]
+        default: return nil
+        }
+    }
+
     /// Direct-form II transposed filtering through cascaded sections, with per-section
     /// initial state `zi` (n_sections × 2), which is updated.
     static func sosfilt(_ sos: [[Double]], _ x: inout [Double], zi: inout [[Double]]) {
@@ -421,6 +478,44 @@ extension Preprocessing {
         return true
     }
 
+    /// The beat-based rule: a recording is turned over only when, at its detected beats
+    /// (`RPeaks` at 256 Hz), both the QRS and the T wave point down. Per beat, against the
+    /// median of y over ±400 ms (the isoelectric level, nearly), the QRS votes down when its
+    /// largest downward excursion within ±60 ms exceeds its largest upward one, and the T wave
+    /// votes down when the extreme 150–400 ms after the beat is below the level. The recording
+    /// is turned when more than half the beats vote down for both. A lead whose S wave is
+    /// deeper than its R wave but whose T wave is upright (the case the quantile rule
+    /// `qrsPolarity` turns wrongly) keeps its sign; an inverted lead (QRS and T down) is turned.
+    /// Fewer than 4 beats: the sign is kept (in doubt, do nothing).
+    /// - Complexity: O(n) plus the detector's.
+    public static func qrsPolarityBeats(_ y: [Double]) -> Double {
+        let fs = targetRate, n = y.count
+        let peaks = RPeaks.detect(y, fs: fs)
+        guard peaks.count >= 4 else { return 1 }
+        let half = Int(0.4 * fs), q = Int(0.06 * fs), t0 = Int(0.15 * fs), t1 = Int(0.4 * fs)
+        var both = 0, counted = 0
+        for p in peaks where p - half >= 0 && p + half < n {
+            let level = median(Array(y[(p - half)...(p + half)]))
+            var hi = -Double.infinity, lo = Double.infinity
+            for i in (p - q)...(p + q) { hi = max(hi, y[i]); lo = min(lo, y[i]) }
+            var tExt = 0.0
+            for i in (p + t0)...(p + t1) where abs(y[i] - level) > abs(tExt) { tExt = y[i] - level }
+            counted += 1
+            if level - lo > hi - level && tExt < 0 { both += 1 }
+        }
+        guard counted >= 4 else { return 1 }
+        return 2 * both > counted ? -1 : 1
+    }
+
+    /// Negates `y` in place by the rule `name` names (`qrsUp` or `qrsUpBeats`); true if it did.
+    @discardableResult
+    public static func turnUp(_ y: inout [Double], rule name: String) -> Bool {
+        let sign = name == qrsUpBeats ? qrsPolarityBeats(y) : qrsPolarity(y)
+        guard sign < 0 else { return false }
+        for i in y.indices { y[i] = -y[i] }
+        return true
+    }
+
     /// The plain definition of `qrsPolarity`: sort each block.
     public static func qrsPolarityReference(_ y: [Double]) -> Double {
         let n = y.count
@@ -471,15 +566,12 @@ extension Preprocessing {
         var y = x
         if !preprocessed {
             y = resamplePoly(y, up: up, down: down)
-            switch filter {
-            case "none": break
-            case highpassFilter, "highpass-0.8Hz-zero-phase":
-                y = sosfiltfilt(butterworthHighpass(order: 4, cutoff: 0.8, fs: targetRate), y)
-            default: throw PreprocessingError.unknownFilter(filter)
-            }
+            guard let sos = sections(forFilter: filter) else { throw PreprocessingError.unknownFilter(filter) }
+            if !sos.isEmpty { y = sosfiltfilt(sos, y) }
             switch polarity {
             case nil: break
             case qrsUp?: turnQRSUp(&y)
+            case qrsUpBeats?: turnUp(&y, rule: qrsUpBeats)
             case let p?: throw PreprocessingError.unknownPolarity(p)
             }
         } else if fs != targetRate {

@@ -59,7 +59,7 @@ enum Normalization: String, ExpressibleByArgument, CaseIterable {
 
 /// `prepare --polarity`: the sign as recorded, or every record turned QRS-up.
 enum Polarity: String, ExpressibleByArgument, CaseIterable {
-    case keep, qrsUp = "qrs-up"
+    case keep, qrsUp = "qrs-up", qrsTDownBeats = "qrs-t-down-beats"
 }
 
 /// Output of `bench`.

@@ -11,8 +11,10 @@ struct PrepareCommand: ParsableCommand {
         discussion: """
         --corpus DIR: a folder with manifest.csv (columns path, dataset, subject, record, label,
         fs, quality, …) and one .npz per record holding `ecg` (samples) and `fs` (Hz), as
-        ../shared/data/ecg is laid out. Each record is resampled to 256 Hz, high-passed at
-        0.8 Hz (zero phase), cut into 10 s windows (--overlap percent) and normalised:
+        ../shared/data/ecg is laid out. Each record is resampled to 256 Hz, filtered (--filter,
+        zero phase; default: high-pass 0.8 Hz, low-pass 40 Hz, notches at 50 and 60 Hz, what
+        ecg-server applies to weights whose manifest names it), cut into 10 s windows
+        (--overlap percent) and normalised:
           window     robust z-score of each window (as ecg-server does; default)
           recording  mean and central-95 % std of the whole record
           subject    mean of all the subject's samples, std over the central 95 % of them
@@ -22,6 +24,9 @@ struct PrepareCommand: ParsableCommand {
         weights' manifest says "polarity": "qrs-up"), so that every window has its R waves
         upwards whatever the lead; keep (default) leaves the sign as recorded.
         Records with quality=poor are skipped unless --include-poor.
+        --unlabelled-subjects-only keeps only the subjects none of whose records carries a
+        label (every record of a labelled person is left out, their unlabelled phases too):
+        the pre-training corpus of a protocol in which the labelled people are never seen.
         --npy FILE --layout person,label: the authors' 2-D layout instead (id/label columns,
         then \(EncoderGeometry.windowLength) samples at 256 Hz, already normalised).
         Output: one .npz (windows, subject, dataset, record, label, names), written atomically.
@@ -33,14 +38,22 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "Output dataset .npz.") var out: String
     @Option(help: "Window overlap in percent (0 ≤ P < 100).") var overlap: Double = 0
     @Option(help: "What each window is z-scored with: its own statistics, its recording's, or its subject's.") var normalize: Normalization = .window
-    @Option(help: "keep: the sign as recorded; qrs-up: negate records whose QRS points down.") var polarity: Polarity = .keep
+    @Option(help: "keep: the sign as recorded; qrs-up: negate records whose QRS points down (quantile rule); qrs-t-down-beats: negate records whose QRS and T wave both point down at the detected beats.")
+    var polarity: Polarity = .keep
+    @Option(help: "Filter: \(Preprocessing.bandFilter) (default), \(Preprocessing.highpassFilter) (before issue #17) or none.")
+    var filter: String = Preprocessing.bandFilter
     @Flag(help: "Keep records whose quality is 'poor'.") var includePoor = false
+    @Flag(help: "Leave out every subject with at least one labelled record (pre-training corpus for a never-seen protocol).")
+    var unlabelledSubjectsOnly = false
     @OptionGroup var quietOption: QuietOption
     var quiet: Bool { quietOption.quiet }
 
     func validate() throws {
         guard (corpus == nil) != (npy == nil) else { throw ValidationError("give exactly one of --corpus DIR or --npy FILE") }
         guard overlap >= 0, overlap < 100 else { throw ValidationError("--overlap must be in [0, 100)") }
+        guard Preprocessing.sections(forFilter: filter) != nil else {
+            throw ValidationError("--filter '\(filter)' is unknown: use \(Preprocessing.bandFilter), \(Preprocessing.highpassFilter) or none")
+        }
     }
 
     func run() throws {
@@ -75,10 +88,19 @@ struct PrepareCommand: ParsableCommand {
     }
 
     func fromCorpus(_ dir: String) throws -> Dataset {
-        let rows = try readManifest(dir).filter { includePoor || $0.quality != "poor" }
+        var rows = try readManifest(dir)
+        if unlabelledSubjectsOnly {
+            let labelled = Set(rows.filter { !$0.label.isEmpty && $0.label != "none" }.map { $0.dataset + "/" + $0.subject })
+            let before = Set(rows.map { $0.dataset + "/" + $0.subject }).count
+            rows = rows.filter { !labelled.contains($0.dataset + "/" + $0.subject) }
+            if !quiet { print("left out \(labelled.count) labelled subjects of \(before) (all their records)") }
+        }
+        rows = rows.filter { includePoor || $0.quality != "poor" }
+        let sos = Preprocessing.sections(forFilter: filter)!
         var d = Dataset()
-        d.names.preprocessing = ["filter": Preprocessing.highpassFilter, "normalization": normalize.rawValue, "overlap_percent": "\(overlap)"]
-        if polarity == .qrsUp { d.names.preprocessing["polarity"] = Preprocessing.qrsUp }
+        d.names.preprocessing = ["filter": filter, "normalization": normalize.rawValue, "overlap_percent": "\(overlap)"]
+        if polarity != .keep { d.names.preprocessing["polarity"] = polarity.rawValue }
+        var turned: [String] = []
         var flipped = 0
         var signals: [(row: Row, y: [Double])] = []
         let progress = Progress(total: rows.count, label: "prepare", enabled: !quiet)
@@ -93,13 +115,15 @@ struct PrepareCommand: ParsableCommand {
             if let bad = x.firstIndex(where: { !$0.isFinite }) { throw Failure("\(file): sample \(bad) is NaN or Inf") }
             guard let (up, down) = Preprocessing.ratio(from: fs) else { throw Failure("\(file): sampling rate \(fs) Hz is not supported") }
             var y = Preprocessing.resamplePoly(x, up: up, down: down)
-            if y.count >= EncoderGeometry.windowLength { y = Preprocessing.sosfiltfilt(Preprocessing.butterworthHighpass(order: 4, cutoff: 0.8, fs: 256), y) }
-            if polarity == .qrsUp, Preprocessing.turnQRSUp(&y) { flipped += 1 }
+            if y.count >= EncoderGeometry.windowLength, !sos.isEmpty { y = Preprocessing.sosfiltfilt(sos, y) }
+            if polarity != .keep, Preprocessing.turnUp(&y, rule: polarity.rawValue) { flipped += 1; turned.append(r.dataset + "/" + r.record) }
             signals.append((r, y))
             progress.update(k + 1)
         }
         progress.finish()
-        if polarity == .qrsUp && !quiet { print("polarity: negated \(flipped) of \(signals.count) records (QRS pointing down)") }
+        if polarity != .keep && !quiet {
+            print("polarity (\(polarity.rawValue)): negated \(flipped) of \(signals.count) records: \(turned.joined(separator: " "))")
+        }
         // Subject statistics over all of a subject's samples (the authors' normalisation).
         var subjectStats: [String: (Double, Double)] = [:]
         if normalize == .subject {
