@@ -68,6 +68,13 @@ public enum RPeaks {
         var beatSlopes: [Double] = []
         var rr: [Int] = []
         var noise: [Int] = []  // candidates classified as noise since the last beat (for search-back)
+        // A candidate within 360 ms of the last beat whose steepest slope is under half of
+        // that beat's is a T wave (Pan & Tompkins); the test holds in search-back too (without
+        // it, a T wave rejected here came back as a beat when the next QRS was late).
+        func isTWave(_ p: Int) -> Bool {
+            guard let last = beats.last else { return false }
+            return Double(p - last) < 0.36 * fs && slope(p) < 0.5 * beatSlopes[beatSlopes.count - 1]
+        }
 
         func accept(_ p: Int, searchBack: Bool) {
             if searchBack { spki = 0.25 * mwi[p] + 0.75 * spki } else { spki = 0.125 * mwi[p] + 0.875 * spki }
@@ -83,7 +90,7 @@ public enum RPeaks {
                 let mean = Double(rr.reduce(0, +)) / Double(rr.count)
                 if Double(p - last) > 1.66 * mean {
                     let thr2 = 0.5 * (npki + 0.25 * (spki - npki))
-                    if let best = noise.filter({ $0 - last >= refractory && p - $0 >= refractory && mwi[$0] > thr2 }).max(by: { mwi[$0] < mwi[$1] }) {
+                    if let best = noise.filter({ $0 - last >= refractory && p - $0 >= refractory && mwi[$0] > thr2 && !isTWave($0) }).max(by: { mwi[$0] < mwi[$1] }) {
                         accept(best, searchBack: true)
                     }
                 }
@@ -92,7 +99,7 @@ public enum RPeaks {
             guard mwi[p] > thr1 else { npki = 0.125 * mwi[p] + 0.875 * npki; noise.append(p); continue }
             if let last = beats.last {
                 if p - last < refractory { continue }
-                if Double(p - last) < 0.36 * fs && slope(p) < 0.5 * beatSlopes[beatSlopes.count - 1] {
+                if isTWave(p) {
                     npki = 0.125 * mwi[p] + 0.875 * npki; noise.append(p); continue
                 }
             }
@@ -140,17 +147,28 @@ public struct HRVFeatures: Sendable, Equatable {
     /// Mean correlation of each beat with the average beat (nil without the signal or
     /// with fewer than 2 beats).
     public var templateCorrelation: Double?
+    /// bSQI: agreement of Pan & Tompkins with the second detector (`SQI.agreement`; nil
+    /// without the signal).
+    public var agreement: Double?
+    /// kSQI: kurtosis of the stretch (`SQI.kurtosis`; nil without the signal).
+    public var kurtosis: Double?
     /// "good", "poor" or "unusable" (rule below).
     public var quality: String
+
+    /// Thresholds of the quality rule.
+    public static let minAgreement = 0.8, minKurtosis = 5.0, goodCorrelation = 0.86, minCorrelation = 0.5
 
     /// Features of the beats in [start, end) (sample indices at `fs`); `signal` is the
     /// recording the peaks were found in (for the template correlation).
     ///
     /// Quality. "unusable" when the rhythm is not physiological: fewer than 4 beats per
     /// 10 s, mean rate outside 40–180 bpm, an RR interval of 3 s or more, or longest / shortest
-    /// RR ≥ 2.2 (Orphanidou's feasibility rules). "poor" when it is, but the beats are not
-    /// alike: mean correlation with the average beat (a median-RR-wide window centred on
-    /// each R peak) below 0.86 (Orphanidou's threshold). Else "good".
+    /// RR ≥ 2.2 (Orphanidou's feasibility rules); or (with the signal) when it does not look
+    /// like ECG: the two detectors agree on fewer than 80 % of the beats (bSQI < 0.8), the
+    /// kurtosis is under 5 (kSQI: no spiky QRS over a flat line), or the beats are unlike
+    /// each other (mean correlation with the average beat under 0.5). "poor" when the beats'
+    /// mean correlation with the average beat (a median-RR-wide window centred on each R
+    /// peak) is below 0.86 (Orphanidou's threshold). Else "good".
     public init(peaks: [Int], fs: Double, start: Int, end: Int, signal: [Double]? = nil) {
         let p = peaks.filter { $0 >= start && $0 < end }
         beats = p.count
@@ -165,10 +183,17 @@ public struct HRVFeatures: Sendable, Equatable {
         if let x = signal, !rr.isEmpty {
             templateCorrelation = Self.templateCorrelation(x, peaks: p, halfWidth: Int(rr.sorted()[rr.count / 2] / 1000 * fs / 2))
         }
+        if let x = signal, start >= 0, end <= x.count, end - start >= Int(fs) {
+            let slice = x[start..<end]
+            agreement = SQI.agreement(p.map { $0 - start }, SecondDetector.detect(Array(slice), fs: fs), fs: fs) ?? 0
+            kurtosis = SQI.kurtosis(slice, fs: fs) ?? 0
+        }
         let seconds = Double(end - start) / fs
         if let hr = heartRate, hr >= 40, hr <= 180, Double(beats) >= 4 * seconds / 10,
-           let lo = rr.min(), let hi = rr.max(), hi < 3000, hi / lo < 2.2 {
-            quality = (templateCorrelation ?? 1) >= 0.86 ? "good" : "poor"
+           let lo = rr.min(), let hi = rr.max(), hi < 3000, hi / lo < 2.2,
+           (agreement ?? 1) >= Self.minAgreement, (kurtosis ?? Self.minKurtosis) >= Self.minKurtosis,
+           (templateCorrelation ?? 1) >= Self.minCorrelation {
+            quality = (templateCorrelation ?? 1) >= Self.goodCorrelation ? "good" : "poor"
         } else {
             quality = "unusable"
         }

@@ -68,7 +68,7 @@ struct PrepareCommand: ParsableCommand {
 
     struct Row { var path, dataset, subject, record, label, quality: String }
 
-    func readManifest(_ dir: String) throws -> [Row] {
+    static func readManifest(_ dir: String) throws -> [Row] {
         let path = dir + "/manifest.csv"
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw Failure("\(path) not found or not UTF-8") }
         var lines = text.split(whereSeparator: \.isNewline).map(String.init)
@@ -87,8 +87,20 @@ struct PrepareCommand: ParsableCommand {
         }
     }
 
+    /// One record of a corpus: its samples (first channel) and rate.
+    static func readRecord(_ file: String) throws -> ([Double], Double) {
+        let z: [String: NPYArray]
+        do { z = try NPZ.read(path: file) } catch { throw Failure("\(file): \(error)") }
+        guard let e = z["ecg"], let f = z["fs"] else { throw Failure("\(file): needs arrays 'ecg' and 'fs'") }
+        let fs = f.doubles().first ?? 0
+        var x = e.doubles()
+        if e.shape.count == 2 { x = stride(from: 0, to: x.count, by: e.shape[1]).map { x[$0] } }  // first channel
+        if let bad = x.firstIndex(where: { !$0.isFinite }) { throw Failure("\(file): sample \(bad) is NaN or Inf") }
+        return (x, fs)
+    }
+
     func fromCorpus(_ dir: String) throws -> Dataset {
-        var rows = try readManifest(dir)
+        var rows = try Self.readManifest(dir)
         if unlabelledSubjectsOnly {
             let labelled = Set(rows.filter { !$0.label.isEmpty && $0.label != "none" }.map { $0.dataset + "/" + $0.subject })
             let before = Set(rows.map { $0.dataset + "/" + $0.subject }).count
@@ -106,13 +118,7 @@ struct PrepareCommand: ParsableCommand {
         let progress = Progress(total: rows.count, label: "prepare", enabled: !quiet)
         for (k, r) in rows.enumerated() {
             let file = dir + "/" + r.path
-            let z: [String: NPYArray]
-            do { z = try NPZ.read(path: file) } catch { throw Failure("\(file): \(error)") }
-            guard let e = z["ecg"], let f = z["fs"] else { throw Failure("\(file): needs arrays 'ecg' and 'fs'") }
-            let fs = f.doubles().first ?? 0
-            var x = e.doubles()
-            if e.shape.count == 2 { x = stride(from: 0, to: x.count, by: e.shape[1]).map { x[$0] } }  // first channel
-            if let bad = x.firstIndex(where: { !$0.isFinite }) { throw Failure("\(file): sample \(bad) is NaN or Inf") }
+            let (x, fs) = try Self.readRecord(file)
             guard let (up, down) = Preprocessing.ratio(from: fs) else { throw Failure("\(file): sampling rate \(fs) Hz is not supported") }
             var y = Preprocessing.resamplePoly(x, up: up, down: down)
             if y.count >= EncoderGeometry.windowLength, !sos.isEmpty { y = Preprocessing.sosfiltfilt(sos, y) }
