@@ -24,19 +24,21 @@ struct EmbedCommand: ParsableCommand {
     @OptionGroup var threadsOption: ThreadsOption
     var threads: Int { threadsOption.threads }
     @Flag(help: "Send windows to the network as given, without normalisation.") var preprocessed = false
+    @Option(help: "Embed with a randomly initialised encoder (Glorot-uniform, as pre-training starts, this seed) instead of --weights; needs --preprocessed. The baseline every pre-trained encoder must beat.")
+    var randomInit: UInt64?
     @OptionGroup var quietOption: QuietOption
     var quiet: Bool { quietOption.quiet }
 
     func validate() throws {
         guard batch >= 1, batch <= 4096 else { throw ValidationError("--batch must be between 1 and 4096") }
-
+        guard randomInit == nil || preprocessed else { throw ValidationError("--random-init needs --preprocessed (a random encoder has no manifest to preprocess by)") }
     }
 
     func run() throws {
         let net: SSLNetwork
         var pre = Manifest.Preprocessing(filter: "none", normalization: "none")
         do {
-            net = try WeightsDirectory.loadNetwork(weights)
+            if let s = randomInit { net = try PretrainCommand.glorotInit(seed: s) } else { net = try WeightsDirectory.loadNetwork(weights) }
             if !preprocessed, let m = try? Manifest.load(directory: weights) { pre = m.input.preprocessing }
         } catch { throw Failure("cannot load weights: \(error)") }
         let arr: NPYArray
