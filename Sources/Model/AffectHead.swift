@@ -17,10 +17,12 @@ public struct AffectHead: Sendable {
         self.name = name; self.labels = labels; self.hidden = hidden; self.output = output
     }
 
-    /// Reads `name/dense_i/*` for i = 1, 2, … until absent, then `name/output/*`.
-    public init(name: String, labels: [String], tensors: TensorSet) throws {
+    /// Reads `name/dense_i/*` for i = 1, 2, … until absent, then `name/output/*`; the first
+    /// layer takes `inputs` values per window (the 128-d embedding unless the manifest's
+    /// `HeadInputs` say otherwise).
+    public init(name: String, labels: [String], tensors: TensorSet, inputs: Int = EncoderWeights.embeddingSize) throws {
         var layers: [DenseLayer] = []
-        var inputs = EncoderWeights.embeddingSize
+        var inputs = inputs
         var i = 1
         while let k = tensors.arrays["\(name)/dense_\(i)/kernel"] {
             guard k.shape.count == 2, k.shape[0] == inputs, k.shape[1] > 0, k.shape[1] <= 65536 else {
@@ -59,9 +61,13 @@ public struct AffectHead: Sendable {
         return out
     }
 
-    /// Class probabilities (N, labels) for embeddings (N, 128). Dropout is a training-only op.
+    /// The number of values the head reads per window.
+    public var inputCount: Int { hidden.first?.inputs ?? output.inputs }
+
+    /// Class probabilities (N, labels) for inputs (N, `inputCount`): embeddings, or the
+    /// vectors `HeadInputs.assemble` makes. Dropout is a training-only op.
     public func probabilities(_ embeddings: [Float]) -> [Float] {
-        let n = embeddings.count / EncoderWeights.embeddingSize
+        let n = embeddings.count / inputCount
         let logits = denseChain(embeddings, rows: n, hidden.map { ($0, act: 2) } + [(output, act: 0)])
         return softmaxRows(logits, columns: labels.count)
     }

@@ -42,8 +42,10 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var sha256: String
         public var metrics: [String: Double]?
         public var protocolDescription: String?
+        /// What the head reads (absent: the 128-d embedding of each window alone).
+        public var inputs: HeadInputs?
         enum CodingKeys: String, CodingKey {
-            case name, labels, file, sha256, metrics, protocolDescription = "protocol"
+            case name, labels, file, sha256, metrics, protocolDescription = "protocol", inputs
         }
         public init(name: String, labels: [String], file: String, sha256: String, metrics: [String: Double]?, protocolDescription: String?) {
             self.name = name; self.labels = labels; self.file = file; self.sha256 = sha256

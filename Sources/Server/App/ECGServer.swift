@@ -71,14 +71,16 @@ struct ECGServer: ParsableCommand {
     @Flag(help: "No per-request log lines.") var quiet = false
 
     /// Builds the service from loaded weights and options (shared with the tests).
-    static func assemble(network: SSLNetwork, manifest: Manifest, affect: [AffectHead], options o: ECGServer, logger: Logger,
+    /// `inputs[i]` is what `affect[i]` reads (default: the embedding alone).
+    static func assemble(network: SSLNetwork, manifest: Manifest, affect: [AffectHead], inputs: [HeadInputs] = [], options o: ECGServer, logger: Logger,
                          apiKeys: APIKeys = APIKeys(), tls: TLSCertificates? = nil)
         -> (HTTPServer, ECGService, InferenceQueue) {
         let metrics = Metrics()
         let queue = InferenceQueue(encoder: network.encoder, workers: o.workers, capacity: o.queueCapacity, maxBatch: o.maxBatch,
                                    batchWaitMs: o.batchWaitMs, spinMicroseconds: o.spinUs, metrics: metrics)
         let limits = HTTPLimits(maxRequestLine: o.maxRequestLine, maxHeaderBytes: o.maxHeaderBytes, maxHeaderCount: 100, maxBodyBytes: o.maxBodyBytes)
-        let service = ECGService(network: network, manifest: manifest, affect: affect, queue: queue, metrics: metrics, logger: logger,
+        let heads = affect.enumerated().map { k, h in (head: h, inputs: k < inputs.count ? inputs[k] : HeadInputs.embeddingOnly) }
+        let service = ECGService(network: network, manifest: manifest, affect: heads, queue: queue, metrics: metrics, logger: logger,
                                  config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: 1024, apiKeys: apiKeys, openapiPath: o.openapi), limits: limits)
         let server = HTTPServer(handler: service, observer: service,
                                 config: .init(limits: limits, readTimeout: o.readTimeout, headerTimeout: o.headerTimeout, idleTimeout: o.idleTimeout,
@@ -119,13 +121,16 @@ struct ECGServer: ParsableCommand {
         // Load: fail fast with what is wrong and a hint.
         let manifest: Manifest
         let network: SSLNetwork
-        var affect: [AffectHead] = []
+        var affect: [AffectHead] = [], inputs: [HeadInputs] = []
         do {
             manifest = try Manifest.load(directory: weights)
             network = try manifest.loadNetwork(directory: weights)
             for h in manifest.heads {
                 let bytes = try Manifest.readChecked(directory: weights, .init(file: h.file, sha256: h.sha256))
-                affect.append(try AffectHead(name: h.name, labels: h.labels, tensors: TensorSet(NPZ.decode(bytes))))
+                let headInputs = h.inputs ?? .embeddingOnly
+                try headInputs.validate(head: h.name)
+                affect.append(try AffectHead(name: h.name, labels: h.labels, tensors: TensorSet(NPZ.decode(bytes)), inputs: headInputs.count))
+                inputs.append(headInputs)
             }
         } catch {
             FileHandle.standardError.write(Data("ecg-server: cannot load weights from '\(weights)': \(error)\nHINT: a weights directory holds manifest.json and the files it names; make one with `ecg-train import --from CHECKPOINT_OR_NPZ --out DIR`.\n".utf8))
@@ -149,7 +154,7 @@ struct ECGServer: ParsableCommand {
                 throw ExitCode(2)
             }
         }
-        let (server, service, queue) = Self.assemble(network: network, manifest: manifest, affect: affect, options: self,
+        let (server, service, queue) = Self.assemble(network: network, manifest: manifest, affect: affect, inputs: inputs, options: self,
                                                      logger: quiet ? Logger(enabled: false) : logger, apiKeys: keys, tls: tls)
         let bound: Int
         do { bound = try server.start(host: host, port: port) } catch {

@@ -11,7 +11,11 @@ struct ServedHead: Sendable {
     let labels: [String]
     /// Softmax over labels (affect heads) or independent sigmoids (the pretext heads).
     let multiLabel: Bool
+    /// What an affect head reads (nil: the pretext head, which reads the embedding).
+    let inputs: HeadInputs?
     let run: @Sendable ([Float]) -> [Float]
+
+    var needsBaseline: Bool { inputs?.needsBaseline ?? false }
 }
 
 struct ServiceConfig: Sendable {
@@ -46,14 +50,14 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
 
     static var transformationLabels: [String] { EncoderGeometry.transformations }
 
-    init(network: SSLNetwork, manifest: Manifest, affect: [AffectHead], queue: InferenceQueue, metrics: Metrics,
+    init(network: SSLNetwork, manifest: Manifest, affect: [(head: AffectHead, inputs: HeadInputs)], queue: InferenceQueue, metrics: Metrics,
          logger: Logger, config: ServiceConfig, limits: HTTPLimits) {
         self.network = network; self.manifest = manifest; self.queue = queue; self.metrics = metrics
         self.logger = logger; self.config = config; self.limits = limits
-        var hs: [ServedHead] = affect.map { h in ServedHead(name: h.name, labels: h.labels, multiLabel: false) { h.probabilities($0) } }
+        var hs: [ServedHead] = affect.map { h, i in ServedHead(name: h.name, labels: h.labels, multiLabel: false, inputs: i) { h.probabilities($0) } }
         if !network.tasks.isEmpty {
             let net = network
-            hs.append(ServedHead(name: "ssl_transformations", labels: Self.transformationLabels, multiLabel: true) { e in
+            hs.append(ServedHead(name: "ssl_transformations", labels: Self.transformationLabels, multiLabel: true, inputs: nil) { e in
                 net.taskLogits(e).map { 1 / (1 + exp(-$0)) }
             })
         }
@@ -61,7 +65,7 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
         openapi = config.openapiPath.isEmpty ? Array(OpenAPISpec.yaml.utf8) : FileManager.default.contents(atPath: config.openapiPath).map { [UInt8]($0) }
         var m = (try? JSONSerialization.jsonObject(with: manifest.encoded())) as? [String: Any] ?? [:]
         m["runtime"] = ["kernels": Encoder.kernelName, "r_peak_detector": RPeaks.name, "conv_algorithms": network.encoder.algorithms.map(\.description),
-                        "served_heads": hs.map { ["name": $0.name, "labels": $0.labels, "multi_label": $0.multiLabel] as [String: Any] }]
+                        "served_heads": hs.map { ["name": $0.name, "labels": $0.labels, "multi_label": $0.multiLabel, "needs_baseline": $0.needsBaseline] as [String: Any] }]
         modelJSON = [UInt8]((try? JSONSerialization.data(withJSONObject: m, options: [.sortedKeys])) ?? Data("{}".utf8))
     }
 
@@ -143,7 +147,26 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
 
     // MARK: inference requests
 
-    struct Input { var recordings: [[Double]]; var fs: Double; var preprocessed: Bool }
+    struct Input {
+        var recordings: [[Double]]; var fs: Double; var preprocessed: Bool
+        /// A resting recording of the same person (issue #17 item 4; /classify and v2 infer).
+        var baseline: BaselineInput? = nil
+    }
+    struct BaselineInput { var samples: [Double]; var fs: Double }
+
+    /// The heads a request is answered with: per head name the variant that reads a personal
+    /// baseline when one is given (else the one without); heads that need a baseline are
+    /// left out of requests without one.
+    func servedHeads(baseline: Bool) -> [ServedHead] {
+        var out: [ServedHead] = []
+        for h in heads where !out.contains(where: { $0.name == h.name }) {
+            let variants = heads.filter { $0.name == h.name }
+            if let pick = variants.first(where: { $0.needsBaseline == baseline }) ?? (baseline ? variants.first { !$0.needsBaseline } : nil) {
+                out.append(pick)
+            }
+        }
+        return out
+    }
 
     static func unprocessable(_ code: String, _ m: String) -> HTTPError { HTTPError(status: 422, code: code, message: m) }
 
@@ -155,24 +178,68 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
                 throw HTTPError(status: 404, code: "no_heads", message: "these weights have no classification heads (see GET /v1/model)")
             }
             input = try decodeInput(r, try decodeBody(r))
+            if !classify && input.baseline != nil {
+                throw HTTPError(status: 400, code: "bad_request", message: "'baseline' is for /classify (a personal baseline changes affect scores, not embeddings)")
+            }
         } catch let e as HTTPError {
             respond(.error(e)); return nil
         } catch {
             respond(.error(HTTPError(status: 500, code: "internal", message: "\(error)"))); return nil
         }
         let wantsNPY = Self.prefersNPY(r.header("accept"))
-        return run(input, respond: respond) { service, e, spans, prepared in
-            classify ? service.classifyResponse(e, spans: spans, prepared: prepared)
-                     : service.embedResponse(e, spans: spans, prepared: prepared, npy: wantsNPY)
+        return run(input, respond: respond) { service, c in
+            classify ? service.classifyResponse(c) : service.embedResponse(c.embeddings, spans: c.spans, prepared: c.prepared, npy: wantsNPY)
         }
     }
 
+    /// What a request's windows gave: embeddings, spans (quality and heart-rate features),
+    /// what each recording became, and the personal baseline's windows when one was sent.
+    struct Computed: Sendable {
+        var embeddings: [Float]
+        var spans: [Span]
+        var prepared: [(Preprocessing.Prepared, Int)]
+        var baseline: BaselineComputed?
+    }
+    struct BaselineComputed: Sendable {
+        var windows: [HeadInputs.Window]
+        /// Empty unless a served head reads the embedding.
+        var embeddings: [Float]
+        var usable: Int
+        var heartRate: Double?
+    }
+
+    /// Preprocesses the baseline recording, grades its windows, and refuses one that is too
+    /// short (422 baseline_too_short) or has fewer than 3 usable windows (422 baseline_unusable).
+    func prepareBaseline(_ b: BaselineInput) throws -> (Preprocessing.Prepared, [HeadInputs.Window]) {
+        let pre = manifest.input.preprocessing
+        let seconds = Double(b.samples.count) / b.fs
+        guard seconds >= HeadInputs.minimumBaselineSeconds else {
+            throw Self.unprocessable("baseline_too_short", "the baseline is \(String(format: "%.1f", seconds)) s; a resting recording of at least \(Int(HeadInputs.minimumBaselineSeconds)) s is needed")
+        }
+        let p: Preprocessing.Prepared
+        do {
+            p = try Preprocessing.prepare(b.samples, fs: b.fs, filter: pre.filter, normalization: pre.normalization, polarity: pre.polarity)
+        } catch {
+            throw Self.unprocessable("baseline_unprocessable", "baseline: \(error)")
+        }
+        let wins = (0..<p.count).map { k in
+            let f = Self.windowFeatures(p.windows[(k * EncoderGeometry.windowLength)..<((k + 1) * EncoderGeometry.windowLength)])
+            return HeadInputs.Window(recording: 0, index: k, usable: f.quality != "unusable", features: f)
+        }
+        let usable = wins.filter(\.usable).count
+        guard usable >= HeadInputs.minimumBaselineWindows else {
+            throw Self.unprocessable("baseline_unusable", "the baseline has \(usable) usable 10 s windows of \(wins.count); at least \(HeadInputs.minimumBaselineWindows) are needed (a still, resting recording of ECG)")
+        }
+        return (p, wins)
+    }
+
     /// Preprocesses a checked input, grades each window, queues the windows, and answers
-    /// with `build(service, embeddings, spans, prepared)` once every window is computed.
+    /// with `build(service, computed)` once every window is computed.
     /// Returns the cancel action for the connection (nil when it answered already).
     func run(_ input: Input, respond: @escaping @Sendable (HTTPResponse) -> Void,
-             build: @escaping @Sendable (ECGService, [Float], [Span], [(Preprocessing.Prepared, Int)]) -> HTTPResponse) -> (@Sendable () -> Void)? {
+             build: @escaping @Sendable (ECGService, Computed) -> HTTPResponse) -> (@Sendable () -> Void)? {
         var prepared: [(Preprocessing.Prepared, Int)] = []
+        var baseline: (Preprocessing.Prepared, [HeadInputs.Window])?
         do {
             let pre = manifest.input.preprocessing
             var total = 0
@@ -196,6 +263,12 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
                     throw Self.unprocessable(code, "recording \(i): \(e)")
                 }
             }
+            if let b = input.baseline {
+                baseline = try prepareBaseline(b)
+                guard total + baseline!.0.count <= config.maxWindows else {
+                    throw HTTPError(status: 413, code: "too_many_windows", message: "more than \(config.maxWindows) windows in one request (baseline included)")
+                }
+            }
         } catch let e as HTTPError {
             respond(.error(e)); return nil
         } catch {
@@ -206,27 +279,39 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
         for (p, i) in prepared {
             windows.append(contentsOf: p.windows)
             for k in 0..<p.count {
-                let q = Self.windowQuality(p.windows[(k * EncoderGeometry.windowLength)..<((k + 1) * EncoderGeometry.windowLength)])
-                spans.append(Span(recording: i, start: Double(k) * 10, quality: q))
+                let f = Self.windowFeatures(p.windows[(k * EncoderGeometry.windowLength)..<((k + 1) * EncoderGeometry.windowLength)])
+                spans.append(Span(recording: i, start: Double(k) * 10, quality: f.quality, index: k, features: f))
             }
         }
         let count = spans.count
-        let (spansC, preparedC) = (spans, prepared)
-        let job = InferenceJob(windows: windows, count: count) { [self, spans = spansC, prepared = preparedC] job in
-            let e = job.embeddings
+        // The baseline's windows go through the encoder too when a served head reads the embedding.
+        let baselineEmbedded = baseline != nil && servedHeads(baseline: true).contains { $0.inputs?.needsEmbedding ?? false }
+        if let (p, _) = baseline, baselineEmbedded { windows.append(contentsOf: p.windows) }
+        let total = windows.count / EncoderGeometry.windowLength
+        let (spansC, preparedC, baselineC) = (spans, prepared, baseline?.1)
+        let job = InferenceJob(windows: windows, count: total) { [self, spans = spansC, prepared = preparedC, baseline = baselineC] job in
+            let all = job.embeddings
+            let e = Array(all[0..<(count * 128)])
             if let bad = e.firstIndex(where: { !$0.isFinite }) {
                 var resp = HTTPResponse.error(Self.unprocessable("non_finite_output", "window \(bad / 128) drives the network beyond float32 range; scale the input (e.g. to mV)"))
                 resp.windows = count
                 respond(resp); return
             }
-            var resp = build(self, e, spans, prepared)
-            resp.windows = count
+            var b: BaselineComputed?
+            if let wins = baseline {
+                let used = wins.filter(\.usable)
+                let hrs = used.compactMap(\.features.heartRate)
+                b = BaselineComputed(windows: wins, embeddings: baselineEmbedded ? Array(all[(count * 128)...]) : [], usable: used.count,
+                                     heartRate: hrs.isEmpty ? nil : hrs.reduce(0, +) / Double(hrs.count))
+            }
+            var resp = build(self, Computed(embeddings: e, spans: spans, prepared: prepared, baseline: b))
+            resp.windows = total
             respond(resp)
         }
         guard queue.submit(job) else {
             var e = HTTPResponse.error(HTTPError(status: 503, code: "overloaded", message: "inference queue is full; retry shortly",
                                                  headers: [("Retry-After", "1")]))
-            e.windows = count
+            e.windows = total
             respond(e)
             return nil
         }

@@ -26,8 +26,8 @@ extension ECGService {
                 throw HTTPError(status: 400, code: "bad_json", message: "invalid JSON at byte \(e.offset): \(e.message)")
             }
             guard case let .object(kv) = j else { throw HTTPError(status: 400, code: "bad_request", message: "the body must be a JSON object") }
-            for (k, _) in kv where !["ecg", "fs", "preprocessed"].contains(k) {
-                throw HTTPError(status: 400, code: "bad_request", message: "unknown field '\(k)' (ecg, fs, preprocessed)")
+            for (k, _) in kv where !["ecg", "fs", "preprocessed", "baseline"].contains(k) {
+                throw HTTPError(status: 400, code: "bad_request", message: "unknown field '\(k)' (ecg, fs, preprocessed, baseline)")
             }
             for k in ["fs", "preprocessed"] where r.query[k] != nil {
                 throw HTTPError(status: 400, code: "bad_request",
@@ -55,7 +55,23 @@ extension ECGService {
                 }
             default: throw HTTPError(status: 400, code: "bad_request", message: "'ecg' must be an array of numbers or an array of arrays of numbers")
             }
-            return try checked(recs, fs: fs, preprocessed: pre, how: "\"fs\": 500 in the body")
+            var input = try checked(recs, fs: fs, preprocessed: pre, how: "\"fs\": 500 in the body")
+            if let b = j["baseline"] {
+                guard case let .object(bkv) = b else {
+                    throw HTTPError(status: 400, code: "bad_request", message: "'baseline' must be an object: {\"ecg\": [...], \"fs\": 500}")
+                }
+                for (k, _) in bkv where !["ecg", "fs"].contains(k) {
+                    throw HTTPError(status: 400, code: "bad_request", message: "unknown field 'baseline.\(k)' (ecg, fs)")
+                }
+                guard case let .numbers(samples)? = b["ecg"], !samples.isEmpty else {
+                    throw HTTPError(status: 400, code: "bad_request", message: "'baseline.ecg' must be a non-empty array of numbers (one resting recording)")
+                }
+                guard case let .number(bfs)? = b["fs"] else {
+                    throw Self.unprocessable("missing_fs", "'baseline.fs' is required: the baseline's sampling rate in Hz")
+                }
+                input.baseline = try checkedBaseline(samples, fs: bfs)
+            }
+            return input
         case "application/x-npy":
             let a: NPYArray
             do { a = try NPY.decode(body) } catch let e as NPYError {
@@ -105,6 +121,18 @@ extension ECGService {
             throw Self.unprocessable("missing_fs", "the sampling rate is required for raw recordings: send \(how) (or preprocessed: true for 256 Hz windows)")
         }
         return try checked(Input(recordings: recs, fs: rate, preprocessed: preprocessed))
+    }
+
+    /// The baseline's own checks (its length is checked after the others, in `prepareBaseline`).
+    func checkedBaseline(_ samples: [Double], fs: Double) throws -> BaselineInput {
+        if let bad = samples.firstIndex(where: { !$0.isFinite }) {
+            throw Self.unprocessable("non_finite", "baseline: sample \(bad) is NaN or infinite")
+        }
+        if let bad = samples.firstIndex(where: { abs($0) > Self.maxSampleMagnitude }) {
+            throw Self.unprocessable("out_of_range", "baseline: sample \(bad) is \(samples[bad]); samples must be within ±1e15")
+        }
+        guard Preprocessing.ratio(from: fs) != nil else { throw Self.unprocessable("bad_fs", "baseline fs \(fs) Hz is out of range (50 Hz to 10 kHz)") }
+        return BaselineInput(samples: samples, fs: fs)
     }
 
     func checked(_ i: Input) throws -> Input {

@@ -17,7 +17,9 @@ extension ECGService {
     static let kserveModel = "ssl-ecg"
 
     var kserveOutputs: [(name: String, shape: [Int])] {
-        [("embedding", [-1, 128])] + heads.map { ($0.name, [-1, $0.labels.count]) }
+        var names: [String] = []
+        for h in heads where !names.contains(h.name) { names.append(h.name) }
+        return [("embedding", [-1, 128])] + names.map { n in (n, [-1, heads.first { $0.name == n }!.labels.count]) }
             + [("window_recording", [-1]), ("window_start_s", [-1]), ("window_quality", [-1])]
     }
 
@@ -97,7 +99,7 @@ extension ECGService {
         var id: String?
         if let v = j["id"] { guard case let .string(s) = v else { throw HTTPError.bad("'id' must be a string") }; id = s }
         // Request parameters: fs, preprocessed, binary_data_output.
-        var fs: Double?, pre = false, binaryAll = false
+        var fs: Double?, pre = false, binaryAll = false, baselineFs: Double?
         if let p = j["parameters"] {
             guard case let .object(kv) = p else { throw HTTPError.bad("'parameters' must be an object") }
             for (k, v) in kv {
@@ -105,57 +107,76 @@ extension ECGService {
                 case let ("fs", .number(x)): fs = x
                 case let ("preprocessed", .bool(b)): pre = b
                 case let ("binary_data_output", .bool(b)): binaryAll = b
-                case ("fs", _), ("preprocessed", _), ("binary_data_output", _):
-                    throw HTTPError.bad("parameter '\(k)' has the wrong type (fs: number, preprocessed and binary_data_output: bool)")
+                case let ("baseline_fs", .number(x)): baselineFs = x
+                case ("fs", _), ("preprocessed", _), ("binary_data_output", _), ("baseline_fs", _):
+                    throw HTTPError.bad("parameter '\(k)' has the wrong type (fs, baseline_fs: number; preprocessed, binary_data_output: bool)")
                 default: break  // other parameters (e.g. tracing) are ignored
                 }
             }
         }
-        guard case let .array(inputs)? = j["inputs"], inputs.count == 1, let inp = inputs.first else {
-            throw HTTPError.bad("'inputs' must hold exactly one tensor, 'ecg'")
+        guard case let .array(inputs)? = j["inputs"], (1...2).contains(inputs.count) else {
+            throw HTTPError.bad("'inputs' must hold the tensor 'ecg' and optionally 'baseline'")
         }
-        guard case let .string(name)? = inp["name"], name == "ecg" else { throw HTTPError.bad("the input tensor must be named 'ecg'") }
-        guard case let .string(dtype)? = inp["datatype"], dtype == "FP32" || dtype == "FP64" else {
-            throw HTTPError.bad("input 'ecg' must be FP32 or FP64")
-        }
-        let shape: [Int]
-        switch inp["shape"] {
-        case let .numbers(a)?:
-            guard a.allSatisfy({ $0 >= 0 && $0 == $0.rounded() && $0 < 1e12 }), (1...2).contains(a.count) else {
-                throw HTTPError.bad("input 'ecg' shape must be [samples] or [recordings, samples] of whole numbers")
+        // Binary tensor data follows the JSON header in the order of the inputs.
+        var offset = jsonLength
+        func tensor(_ inp: JSON, _ name: String) throws -> (values: [Double], shape: [Int]) {
+            guard case let .string(dtype)? = inp["datatype"], dtype == "FP32" || dtype == "FP64" else {
+                throw HTTPError.bad("input '\(name)' must be FP32 or FP64")
             }
-            shape = a.map { Int($0) }
-        default: throw HTTPError.bad("input 'ecg' needs a shape")
-        }
-        var count = 1
-        for d in shape {
-            let (m, over) = count.multipliedReportingOverflow(by: d)
-            guard !over, m <= limits.maxBodyBytes else { throw HTTPError.bad("input 'ecg' shape \(shape) is larger than a request may carry") }
-            count = m
-        }
-        guard count > 0 else { throw HTTPError.bad("input 'ecg' is empty") }
-        var values: [Double]
-        if case let .object(kv)? = inp["parameters"], let size = kv.first(where: { $0.0 == "binary_data_size" })?.1 {
-            guard case let .number(n) = size, n >= 0, n < 1e15, Int(n) == count * (dtype == "FP64" ? 8 : 4), jsonLength + Int(n) <= body.count else {
-                throw HTTPError.bad("binary_data_size of 'ecg' must be \(count) × \(dtype == "FP64" ? 8 : 4) bytes and present after the JSON header")
-            }
-            values = body[jsonLength..<(jsonLength + Int(n))].withUnsafeBytes { raw in
-                dtype == "FP64" ? (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: Double.self) }
-                                : (0..<count).map { Double(raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self)) }
-            }
-        } else {
-            guard let d = inp["data"] else { throw HTTPError.bad("input 'ecg' needs 'data' or binary data") }
-            values = []
-            func flatten(_ v: JSON) throws {
-                switch v {
-                case let .numbers(a): values.append(contentsOf: a)
-                case let .array(a): for e in a { try flatten(e) }
-                default: throw HTTPError.bad("input 'ecg' data must be numbers")
+            let shape: [Int]
+            switch inp["shape"] {
+            case let .numbers(a)?:
+                guard a.allSatisfy({ $0 >= 0 && $0 == $0.rounded() && $0 < 1e12 }), (1...2).contains(a.count) else {
+                    throw HTTPError.bad("input '\(name)' shape must be [samples] or [recordings, samples] of whole numbers")
                 }
+                shape = a.map { Int($0) }
+            default: throw HTTPError.bad("input '\(name)' needs a shape")
             }
-            try flatten(d)
-            guard values.count == count else { throw HTTPError.bad("input 'ecg' has \(values.count) values for shape \(shape)") }
+            var count = 1
+            for d in shape {
+                let (m, over) = count.multipliedReportingOverflow(by: d)
+                guard !over, m <= limits.maxBodyBytes else { throw HTTPError.bad("input '\(name)' shape \(shape) is larger than a request may carry") }
+                count = m
+            }
+            guard count > 0 else { throw HTTPError.bad("input '\(name)' is empty") }
+            var values: [Double]
+            if case let .object(kv)? = inp["parameters"], let size = kv.first(where: { $0.0 == "binary_data_size" })?.1 {
+                guard case let .number(n) = size, n >= 0, n < 1e15, Int(n) == count * (dtype == "FP64" ? 8 : 4), offset + Int(n) <= body.count else {
+                    throw HTTPError.bad("binary_data_size of '\(name)' must be \(count) × \(dtype == "FP64" ? 8 : 4) bytes and present after the JSON header")
+                }
+                let at = offset
+                values = body[at..<(at + Int(n))].withUnsafeBytes { raw in
+                    dtype == "FP64" ? (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: Double.self) }
+                                    : (0..<count).map { Double(raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self)) }
+                }
+                offset += Int(n)
+            } else {
+                guard let d = inp["data"] else { throw HTTPError.bad("input '\(name)' needs 'data' or binary data") }
+                values = []
+                func flatten(_ v: JSON) throws {
+                    switch v {
+                    case let .numbers(a): values.append(contentsOf: a)
+                    case let .array(a): for e in a { try flatten(e) }
+                    default: throw HTTPError.bad("input '\(name)' data must be numbers")
+                    }
+                }
+                try flatten(d)
+                guard values.count == count else { throw HTTPError.bad("input '\(name)' has \(values.count) values for shape \(shape)") }
+            }
+            return (values, shape)
         }
+        var ecgTensor: (values: [Double], shape: [Int])?, baselineTensor: [Double]?
+        for inp in inputs {
+            switch inp["name"] {
+            case .string("ecg")? where ecgTensor == nil: ecgTensor = try tensor(inp, "ecg")
+            case .string("baseline")? where baselineTensor == nil:
+                let t = try tensor(inp, "baseline")
+                guard t.shape.count == 1 else { throw HTTPError.bad("input 'baseline' must have shape [samples] (one resting recording)") }
+                baselineTensor = t.values
+            default: throw HTTPError.bad("the inputs must be 'ecg' and optionally 'baseline', each once")
+            }
+        }
+        guard let (values, shape) = ecgTensor else { throw HTTPError.bad("the input tensor 'ecg' is missing") }
         let rows = shape.count == 2 ? shape[0] : 1, n = shape.last!
         let recs = (0..<rows).map { Array(values[($0 * n)..<(($0 + 1) * n)]) }
         // Requested outputs.
@@ -170,7 +191,13 @@ extension ECGService {
                 return (name, bin)
             }
         }
-        let input = try checked(recs, fs: fs, preprocessed: pre, how: "the request parameter \"fs\": 500")
+        var input = try checked(recs, fs: fs, preprocessed: pre, how: "the request parameter \"fs\": 500")
+        if let b = baselineTensor {
+            guard let bfs = baselineFs ?? fs else {
+                throw Self.unprocessable("missing_fs", "the baseline's sampling rate is required: the request parameter \"baseline_fs\" (or \"fs\")")
+            }
+            input.baseline = try checkedBaseline(b, fs: bfs)
+        }
         return V2Request(id: id, input: input, outputs: outputs, binaryByDefault: binaryAll)
     }
 
@@ -194,8 +221,10 @@ extension ECGService {
                 respond(x)
             } else { respond(resp) }
         }
-        return run(req.input, respond: respondV2) { service, e, spans, _ in
+        return run(req.input, respond: respondV2) { service, c in
+            let (e, spans) = (c.embeddings, c.spans)
             let n = spans.count
+            let served = service.servedHeads(baseline: c.baseline != nil)
             var w = JSONWriter()
             var binary: [UInt8] = []
             w.raw("{\"model_name\":\"\(Self.kserveModel)\",\"model_version\":\"1\"")
@@ -210,8 +239,10 @@ extension ECGService {
                 case "window_start_s": ints = spans.map { Int32($0.start) }
                 case "window_quality": ints = spans.map { $0.quality == "good" ? 0 : $0.quality == "poor" ? 1 : 2 }
                 default:
-                    let h = service.heads.first { $0.name == name }!
-                    floats = h.run(e); shape = [n, h.labels.count]
+                    // A window a head does not score (unusable) is NaN: tensors have no null.
+                    let h = served.first { $0.name == name } ?? service.heads.first { $0.name == name }!
+                    let l = h.labels.count
+                    floats = service.probabilities(h, c).flatMap { $0 ?? [Float](repeating: .nan, count: l) }; shape = [n, l]
                 }
                 w.raw("{\"name\":"); w.string(name); w.raw(",\"datatype\":\"\(floats != nil ? "FP32" : "INT32")\",\"shape\":[\(shape.map(String.init).joined(separator: ","))]")
                 if bin {

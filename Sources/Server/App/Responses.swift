@@ -38,15 +38,43 @@ extension ECGService {
         w.raw("]")
     }
 
-    /// One window of a request: its recording, start and signal quality.
-    struct Span: Sendable { var recording: Int; var start: Double; var quality: String }
+    /// One window of a request: its recording, start, signal quality, its index in the
+    /// recording and its heart-rate features (what heads with `HeadInputs` read).
+    struct Span: Sendable {
+        var recording: Int; var start: Double; var quality: String
+        var index: Int = 0
+        var features = HRVFeatures(peaks: [], fs: 256, start: 0, end: 0)
+    }
 
-    /// Signal quality of a preprocessed 256 Hz window: the heart-rate rule of
-    /// `HRVFeatures` on its Pan-Tompkins R peaks. Flat lines, noise and non-ECG input give
-    /// "unusable" (no physiological rhythm) or "poor" (beats unlike each other).
-    static func windowQuality(_ w: ArraySlice<Float>) -> String {
+    /// Heart rate, HRV and signal quality of a preprocessed 256 Hz window (`HRVFeatures` on
+    /// its Pan-Tompkins R peaks, with the second detector and kurtosis). Flat lines, noise and
+    /// non-ECG input are "unusable"; beats unlike each other "poor". `ecg-train features
+    /// --data` computes the same, so heads are fitted on what is served.
+    static func windowFeatures(_ w: ArraySlice<Float>) -> HRVFeatures {
         let x = w.map(Double.init)
-        return HRVFeatures(peaks: RPeaks.detect(x, fs: 256), fs: 256, start: 0, end: x.count, signal: x).quality
+        return HRVFeatures(peaks: RPeaks.detect(x, fs: 256), fs: 256, start: 0, end: x.count, signal: x)
+    }
+
+    /// Per window, the probabilities of head `h` (nil for a window an affect head does not
+    /// score: unusable, so its probabilities are null).
+    func probabilities(_ h: ServedHead, _ c: Computed) -> [[Float]?] {
+        let l = h.labels.count
+        guard let inputs = h.inputs else {
+            let p = h.run(c.embeddings)
+            return (0..<c.spans.count).map { Array(p[($0 * l)..<(($0 + 1) * l)]) }
+        }
+        let wins = c.spans.map { HeadInputs.Window(recording: $0.recording, index: $0.index, usable: $0.quality != "unusable", features: $0.features) }
+        var base: [Double]?
+        if inputs.needsBaseline, let b = c.baseline { base = inputs.baselineMean(b.windows, embeddings: b.embeddings)?.mean }
+        let rows = inputs.assemble(wins, embeddings: c.embeddings, baseline: base)
+        let present = rows.compactMap { $0 }
+        let p = present.isEmpty ? [] : h.run(present.flatMap { $0 })
+        var k = 0
+        return rows.map { r in
+            guard r != nil else { return nil }
+            defer { k += 1 }
+            return Array(p[(k * l)..<((k + 1) * l)])
+        }
     }
 
     static func windowsJSON(_ w: inout JSONWriter, _ spans: [Span]) {
@@ -82,19 +110,23 @@ extension ECGService {
         return .json(200, w.out)
     }
 
-    func classifyResponse(_ e: [Float], spans: [Span], prepared: [(Preprocessing.Prepared, Int)]) -> HTTPResponse {
+    func classifyResponse(_ computed: Computed) -> HTTPResponse {
+        let (spans, prepared) = (computed.spans, computed.prepared)
+        let heads = servedHeads(baseline: computed.baseline != nil)
         var w = JSONWriter()
         w.raw("{\"model\":"); w.string(manifest.encoder.sha256); w.raw(",\"heads\":{")
-        var probs: [[Float]] = []
+        var probs: [[[Float]?]] = []
         for (hi, h) in heads.enumerated() {
-            let p = h.run(e)
+            let p = probabilities(h, computed)
             probs.append(p)
             if hi > 0 { w.raw(",") }
             w.string(h.name); w.raw(":{\"labels\":[")
             for (li, l) in h.labels.enumerated() { if li > 0 { w.raw(",") }; w.string(l) }
-            w.raw("],\"multi_label\":\(h.multiLabel),\"probabilities\":[")
-            let c = h.labels.count
-            for k in 0..<spans.count { if k > 0 { w.raw(",") }; w.floats(p[(k * c)..<((k + 1) * c)]) }
+            w.raw("],\"multi_label\":\(h.multiLabel),\"relative_to_baseline\":\(h.needsBaseline),\"probabilities\":[")
+            for k in 0..<spans.count {
+                if k > 0 { w.raw(",") }
+                if let row = p[k] { w.floats(row[...]) } else { w.raw("null") }
+            }
             w.raw("]}")
         }
         w.raw("},")
@@ -109,9 +141,9 @@ extension ECGService {
             w.raw("{")
             for (hi, h) in heads.enumerated() {
                 let c = h.labels.count
-                let used = (first..<(first + p.count)).filter { h.multiLabel || spans[$0].quality != "unusable" }
+                let used = (first..<(first + p.count)).filter { probs[hi][$0] != nil && (h.multiLabel || spans[$0].quality != "unusable") }
                 var mean = [Double](repeating: 0, count: c)
-                for win in used { for j in 0..<c { mean[j] += Double(probs[hi][win * c + j]) / Double(used.count) } }
+                for win in used { for j in 0..<c { mean[j] += Double(probs[hi][win]![j]) / Double(used.count) } }
                 if hi > 0 { w.raw(",") }
                 w.string(h.name); w.raw(":{\"windows_used\":\(used.count),")
                 if h.multiLabel {
@@ -128,6 +160,10 @@ extension ECGService {
             first += p.count
         }
         w.raw("],")
+        if let b = computed.baseline {
+            w.raw("\"baseline\":{\"windows\":\(b.windows.count),\"windows_used\":\(b.usable),\"heart_rate_bpm\":")
+            Self.optional(&w, b.heartRate); w.raw("},")
+        }
         remaindersJSON(&w, prepared)
         w.raw("}")
         return .json(200, w.out)
