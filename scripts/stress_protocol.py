@@ -260,41 +260,42 @@ def main():
     print(f"{len(idx)} labelled windows of {len(np.unique(subj))} subjects; {len(rows)} usable "
           f"({int(np.sum(y[rows] == 0))} {want[0]}, {int(np.sum(y[rows] == 1))} {want[1]})", file=sys.stderr)
 
-    # Personal baseline: first 6 windows of each subject's rest record.
-    rel_rows, base_mean = [], {}
+    # Personal baseline: the first 60 s (6 windows) of each subject's first rest record. Those
+    # windows and the rest of that record are separate segments (a client sends the baseline
+    # and the recording to score apart), so context never crosses between them; ecg-train
+    # fit-head and ecg-server do the same (HeadInputs).
     rest_rec = {}
     for i in range(len(idx)):
         if y[i] == 0:
             rest_rec.setdefault(subj[i], rec_of[i])
     is_base = np.array([rec_of[i] == rest_rec.get(subj[i]) and starts[i] < 10 * BASELINE_WINDOWS for i in range(len(idx))])
+    segment = np.array([2 * names["records"].index(r) + int(b) for r, b in zip(rec_of, is_base)])
+
+    def context(f, k):
+        """Mean of the features over the usable windows within ±k of each window in its segment."""
+        if k == 0:
+            return f
+        out = f.copy()
+        pos = {(segment[i], starts[i]): i for i in range(len(f)) if usable[i]}
+        for i in range(len(f)):
+            near = [pos[(segment[i], starts[i] + 10 * d)] for d in range(-k, k + 1) if (segment[i], starts[i] + 10 * d) in pos]
+            if near:
+                out[i] = np.nanmean(f[near], axis=0)
+        return out
 
     def relative(f):
+        """Minus the mean over the subject's usable baseline windows (f already has its context)."""
         out = np.full_like(f, np.nan)
         for s in np.unique(subj):
             b = np.where((subj == s) & is_base & usable)[0]
             if len(b) == 0:
                 continue
-            m = np.nanmean(f[b], axis=0)
             sel = subj == s
-            out[sel] = f[sel] - m
+            out[sel] = f[sel] - np.nanmean(f[b], axis=0)
         return out
 
-    has_base = np.array([np.any((subj == s) & is_base & usable) for s in subj])
+    has_base = np.array([np.sum((subj == s) & is_base & usable) >= 3 for s in subj])
     rel_rows = np.where(usable & ~is_base & has_base)[0]
-
-    recs = np.array([names["records"].index(r) for r in rec_of])
-
-    def context(f, k):
-        """Mean of the features over the usable windows within ±k of each window in its recording."""
-        if k == 0:
-            return f
-        out = f.copy()
-        pos = {(recs[i], starts[i]): i for i in range(len(f)) if usable[i]}
-        for i in range(len(f)):
-            near = [pos[(recs[i], starts[i] + 10 * d)] for d in range(-k, k + 1) if (recs[i], starts[i] + 10 * d) in pos]
-            if near:
-                out[i] = np.nanmean(f[near], axis=0)
-        return out
 
     def family(prefix, f, rel=False):
         return {f"{prefix}|ctx{k}": (relative(context(f, k)) if rel else context(f, k)) for k in CONTEXTS}

@@ -199,6 +199,13 @@ public struct HRVFeatures: Sendable, Equatable {
         }
     }
 
+    /// The features and grade of one preprocessed 256 Hz window, exactly as ecg-server grades
+    /// the windows of /embed and /classify and as `ecg-train` fits heads on them.
+    public static func window(_ w: ArraySlice<Float>) -> HRVFeatures {
+        let x = w.map(Double.init)
+        return HRVFeatures(peaks: RPeaks.detect(x, fs: Preprocessing.targetRate), fs: Preprocessing.targetRate, start: 0, end: x.count, signal: x)
+    }
+
     /// Mean Pearson correlation of each beat (±halfWidth around its peak) with their mean.
     static func templateCorrelation(_ x: [Double], peaks: [Int], halfWidth h: Int) -> Double? {
         let beats = peaks.filter { $0 - h >= 0 && $0 + h < x.count }

@@ -12,7 +12,7 @@ struct ECGTrain: ParsableCommand {
           ecg-train embed --weights weights/ --in windows.npy --out embeddings.npy
           ecg-train bench --weights weights/ --batch 1,8,32,128 --threads 1,2
         """,
-        subcommands: [ImportCommand.self, PrepareCommand.self, PretrainCommand.self, FinetuneCommand.self, EmbedCommand.self, LossGradCommand.self, BenchCommand.self, EvaluateCommand.self, FeaturesCommand.self])
+        subcommands: [ImportCommand.self, PrepareCommand.self, PretrainCommand.self, FinetuneCommand.self, EmbedCommand.self, LossGradCommand.self, BenchCommand.self, EvaluateCommand.self, FeaturesCommand.self, FitHeadCommand.self])
 }
 
 /// A failure while running (bad data, unreadable files): printed as "Error: <message>" with

@@ -58,8 +58,7 @@ struct FeaturesCommand: ParsableCommand {
             do { d = try Dataset.read(path: path) } catch { throw Failure("\(error)") }
             let n = EncoderGeometry.windowLength
             for i in 0..<d.count {
-                let x = d.windows[(i * n)..<((i + 1) * n)].map(Double.init)
-                let f = HRVFeatures(peaks: RPeaks.detect(x, fs: EncoderGeometry.sampleRate), fs: EncoderGeometry.sampleRate, start: 0, end: n, signal: x)
+                let f = HRVFeatures.window(d.windows[(i * n)..<((i + 1) * n)])
                 let label = d.label[i] >= 0 ? d.names.labels[Int(d.label[i])] : "none"
                 lines.append("\(d.names.records[Int(d.record[i])]),\(d.names.subjects[Int(d.subject[i])]),\(label),\(i),\(Self.row(f))")
             }

@@ -50,10 +50,7 @@ extension ECGService {
     /// its Pan-Tompkins R peaks, with the second detector and kurtosis). Flat lines, noise and
     /// non-ECG input are "unusable"; beats unlike each other "poor". `ecg-train features
     /// --data` computes the same, so heads are fitted on what is served.
-    static func windowFeatures(_ w: ArraySlice<Float>) -> HRVFeatures {
-        let x = w.map(Double.init)
-        return HRVFeatures(peaks: RPeaks.detect(x, fs: 256), fs: 256, start: 0, end: x.count, signal: x)
-    }
+    static func windowFeatures(_ w: ArraySlice<Float>) -> HRVFeatures { HRVFeatures.window(w) }
 
     /// Per window, the probabilities of head `h` (nil for a window an affect head does not
     /// score: unusable, so its probabilities are null).
