@@ -5,6 +5,8 @@ Run from the repository root: python3 scripts/make_preprocessing_fixtures.py
 - resample_<fs>: scipy.signal.resample_poly of a test signal from fs to 256 Hz
 - hp_in, hp_out: scipy.signal.sosfiltfilt(butter(4, 0.8, 'highpass', fs=256, output='sos'), hp_in)
 - hp_sos: those sections
+- band_sos, band_in, band_out: the band filter of issue #17 (butter(4, 0.8, 'highpass') + butter(4, 40,
+  'lowpass') + iirnotch(50, 30) + iirnotch(60, 30) at 256 Hz) and sosfiltfilt of a signal with 50 and 60 Hz hum
 - z_in, z_out: robust z-score (mean; std of the central 95 % of sorted samples) in numpy
 """
 import os
@@ -26,6 +28,16 @@ x = np.cumsum(rng.standard_normal(256 * 30)) * 0.05 + np.sin(2 * np.pi * 1.1 * n
 out["hp_sos"] = sos
 out["hp_in"] = x
 out["hp_out"] = signal.sosfiltfilt(sos, x)
+band = [signal.butter(4, 0.8, "highpass", fs=256, output="sos"), signal.butter(4, 40, "lowpass", fs=256, output="sos")]
+for f0 in (50.0, 60.0):
+    b, a = signal.iirnotch(f0, 30.0, fs=256)
+    band.append(np.concatenate([b, a])[None, :])
+band = np.vstack(band)
+t = np.arange(256 * 30) / 256
+xb = x + 0.3 * np.sin(2 * np.pi * 50 * t) + 0.2 * np.sin(2 * np.pi * 60 * t + 1) + 0.05 * rng.standard_normal(len(t))
+out["band_sos"] = band
+out["band_in"] = xb
+out["band_out"] = signal.sosfiltfilt(band, xb)
 z = rng.standard_normal(2560) * 3 + 1.5
 z[::97] += 40  # outliers the central 95 % ignores
 s = np.sort(z)
