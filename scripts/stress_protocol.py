@@ -134,18 +134,27 @@ def inner_oof(feats, y, subj, idx, c, folds=8):
     return out
 
 
-def nested(cands, y, subj, rows):
+INNER_CACHE = {}
+
+
+def nested(cands, y, subj, rows, tag=""):
     """cands: {name: features (N, d)} — the nested LOSO over `rows`. Returns per-window
-    probabilities, the choice in each fold, and the choice on all subjects."""
+    probabilities, the choice in each fold, and the choice on all subjects. Inner results
+    are cached by (tag, candidate, C, training rows): a candidate in several tables is
+    fitted once."""
     p = np.full(len(y), np.nan)
     choices = {}
     subjects = np.unique(subj[rows])
 
     def choose(train):
         best = None
+        key_rows = hash(train.tobytes())
         for name, f in cands.items():
             for c in CS:
-                oof = inner_oof(f, y, subj, train, c)
+                key = (tag, name, c, key_rows)
+                if key not in INNER_CACHE:
+                    INNER_CACHE[key] = inner_oof(f, y, subj, train, c)
+                oof = INNER_CACHE[key]
                 score = bal_acc(y[train], 1 / (1 + np.exp(-oof)))
                 if best is None or score > best[0] + 1e-12:
                     best = (score, name, c, oof)
@@ -300,8 +309,8 @@ def main():
     def family(prefix, f, rel=False):
         return {f"{prefix}|ctx{k}": (relative(context(f, k)) if rel else context(f, k)) for k in CONTEXTS}
 
-    def run(label, cands, rws):
-        p, ch, final = nested(cands, y, subj, rws)
+    def run(label, cands, rws, tag=""):
+        p, ch, final = nested(cands, y, subj, rws, tag)
         results[label] = summarise(y, p, subj, rws, subj_names, boot=args.boot)
         results[label]["candidates"] = sorted(cands)
         selected[label] = {"per_fold": ch, "all_subjects": final}
@@ -319,18 +328,19 @@ def main():
         if rel:
             print("\nwith a personal baseline (the first 60 s of the rest recording), every feature minus its mean there:")
         # The issue's baseline: NeuroKit2 HR/SDNN/RMSSD of one window (no context).
-        run(pre + "heart rate (NeuroKit2 R peaks, one window)", {"nk2_hrv": relative(nk2) if rel else nk2}, rws)
-        run(pre + "heart rate (NeuroKit2 R peaks, context chosen)", family("nk2_hrv", nk2, rel), rws)
+        tag = "rel" if rel else "abs"
+        run(pre + "heart rate (NeuroKit2 R peaks, one window)", {"nk2_hrv|ctx0": relative(nk2) if rel else nk2}, rws, tag)
+        run(pre + "heart rate (NeuroKit2 R peaks, context chosen)", family("nk2_hrv", nk2, rel), rws, tag)
         hr_fams = {**family("hr", hrv[:, :1], rel), **family("hrv", hrv, rel)}
-        run(pre + "heart rate (ecg-affect R peaks)", hr_fams, rws)
+        run(pre + "heart rate (ecg-affect R peaks)", hr_fams, rws, tag)
         if rnd:
-            run(pre + "random encoders (embedding)", {k2: v2 for k, v in rnd.items() for k2, v2 in family(f"emb:{k}", v, rel).items()}, rws)
+            run(pre + "random encoders (embedding)", {k2: v2 for k, v in rnd.items() for k2, v2 in family(f"emb:{k}", v, rel).items()}, rws, tag)
         if ssl:
             emb_fams = {k2: v2 for k, v in ssl.items() for k2, v2 in family(f"emb:{k}", v, rel).items()}
             both = {k2: v2 for k, v in ssl.items() for k2, v2 in family(f"emb+hrv:{k}", np.hstack([v, hrv]), rel).items()}
-            run(pre + "pre-trained encoder (embedding)", emb_fams, rws)
-            run(pre + "pre-trained encoder + HRV", both, rws)
-            run(pre + "any of the above (served)", {**hr_fams, **emb_fams, **both}, rws)
+            run(pre + "pre-trained encoder (embedding)", emb_fams, rws, tag)
+            run(pre + "pre-trained encoder + HRV", both, rws, tag)
+            run(pre + "any of the above (served)", {**hr_fams, **emb_fams, **both}, rws, tag)
     json.dump(results, open(os.path.join(args.out, "protocol.json"), "w"), indent=1)
     json.dump(selected, open(os.path.join(args.out, "selected.json"), "w"), indent=1)
     with open(os.path.join(args.out, "per_subject.csv"), "w") as f:

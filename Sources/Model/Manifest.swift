@@ -73,17 +73,31 @@ public struct Manifest: Codable, Sendable, Equatable {
             public var name: String
             public var description: String
             public var balancedAccuracy: Double
-            public var macroF1: Double
+            /// 95 % interval of the balanced accuracy from a bootstrap over subjects.
+            public var balancedAccuracyCI95: [Double]?
+            public var macroF1: Double?
             public var rocAUC: Double?
-            public var brier: Double
+            public var rocAUCCI95: [Double]?
+            /// Older manifests: the Brier score of P(class 1) (one probability per window).
+            public var brier: Double?
+            /// Mean over windows of (P(stress) − truth)²: one probability per window.
+            public var brierPStress: Double?
+            /// The same for always answering the base rate (what a useful model beats).
+            public var brierBaseRate: Double?
             public var brierTemperatureScaled: Double?
             public var subjectBalancedAccuracyMean: Double?
+            public var subjectBalancedAccuracyMin: Double?
             public var subjectBalancedAccuracyStd: Double?
             public var recordingsBalancedAccuracy: Double?
+            public var subjects: Int?
+            public var windows: Int?
             enum CodingKeys: String, CodingKey {
-                case name, description, balancedAccuracy = "balanced_accuracy", macroF1 = "macro_f1", rocAUC = "roc_auc", brier,
+                case name, description, balancedAccuracy = "balanced_accuracy", balancedAccuracyCI95 = "balanced_accuracy_ci95", macroF1 = "macro_f1",
+                     rocAUC = "roc_auc", rocAUCCI95 = "roc_auc_ci95", brier, brierPStress = "brier_p_stress", brierBaseRate = "brier_base_rate",
                      brierTemperatureScaled = "brier_temperature_scaled", subjectBalancedAccuracyMean = "subject_balanced_accuracy_mean",
-                     subjectBalancedAccuracyStd = "subject_balanced_accuracy_std", recordingsBalancedAccuracy = "recordings_balanced_accuracy"
+                     subjectBalancedAccuracyMin = "subject_balanced_accuracy_min",
+                     subjectBalancedAccuracyStd = "subject_balanced_accuracy_std", recordingsBalancedAccuracy = "recordings_balanced_accuracy",
+                     subjects, windows
             }
         }
         public var head: String
