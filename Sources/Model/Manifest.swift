@@ -66,8 +66,8 @@ public struct Manifest: Codable, Sendable, Equatable {
         }
     }
 
-    /// How a head was evaluated against baselines (written by `scripts/ship_weights.sh`
-    /// from `ecg-train evaluate`; `/v1/model` shows it). `report` is the full evaluation file.
+    /// How a head was evaluated against baselines (written by `scripts/ship_weights.py`
+    /// from `scripts/stress_protocol.py`; `/v1/model` shows it). `report` is the full evaluation file.
     public struct Evaluation: Codable, Sendable, Equatable {
         public struct Model: Codable, Sendable, Equatable {
             public var name: String
