@@ -90,17 +90,24 @@ paths:
                       preprocessing:
                         type: object
                         properties:
-                          filter: {type: string}
+                          filter:
+                            type: string
+                            description: >-
+                              butterworth4-0.8-40Hz-notch50-60Hz-zero-phase (0.8 Hz high-pass, 40 Hz
+                              low-pass, notches at 50 and 60 Hz, forwards and backwards as
+                              scipy.signal.sosfiltfilt) or butterworth4-highpass-0.8Hz-zero-phase.
                           normalization: {type: string}
                           polarity:
                             type: string
-                            enum: [qrs-up]
+                            enum: [qrs-up, qrs-t-down-beats]
                             description: >-
-                              Present when the encoder was trained on recordings turned QRS-up:
-                              the server then negates each recording whose QRS complexes point
-                              down (after the filter; median over 10 s blocks of
-                              log((q99.7 - mean) / (mean - q0.3)) below 0) before cutting it into
-                              windows. Clients sending `preprocessed: true` do this themselves.
+                              Present when the encoder was trained on recordings turned one way:
+                              the server then negates a recording (after the filter) when
+                              qrs-t-down-beats: at its detected beats both the QRS and the T wave
+                              point down (a lead with deep S waves and upright T waves keeps its
+                              sign); qrs-up (older weights): the median over 10 s blocks of
+                              log((q99.7 - mean) / (mean - q0.3)) is below 0. Clients sending
+                              `preprocessed: true` do this themselves.
                   embedding_size: {type: integer, const: 128}
                   heads:
                     type: array
@@ -114,6 +121,14 @@ paths:
                         sha256: {type: string}
                         metrics: {type: object, additionalProperties: {type: number}}
                         protocol: {type: string}
+                        inputs:
+                          description: What the head reads per window (absent - the 128-d embedding).
+                          type: object
+                          required: [features, context_windows]
+                          properties:
+                            features: {type: array, items: {type: string, enum: [embedding, heart_rate_bpm, sdnn_ms, rmssd_ms]}}
+                            context_windows: {type: integer, minimum: 0, maximum: 30, description: "mean over the usable windows within this many either side, same recording"}
+                            baseline: {type: string, enum: [difference], description: "the head needs a personal baseline and reads the features minus its mean"}
                   provenance:
                     type: object
                     properties:
@@ -143,18 +158,25 @@ paths:
                           type: array
                           items:
                             type: object
-                            required: [name, description, balanced_accuracy, macro_f1, brier]
+                            required: [name, description, balanced_accuracy]
                             properties:
                               name: {type: string}
                               description: {type: string}
                               balanced_accuracy: {type: number, minimum: 0, maximum: 1}
+                              balanced_accuracy_ci95: {type: array, items: {type: number}, minItems: 2, maxItems: 2, description: "bootstrap over subjects"}
                               macro_f1: {type: number, minimum: 0, maximum: 1}
                               roc_auc: {type: number, minimum: 0, maximum: 1}
-                              brier: {type: number, minimum: 0}
+                              roc_auc_ci95: {type: array, items: {type: number}, minItems: 2, maxItems: 2}
+                              brier: {type: number, minimum: 0, description: "older weights: Brier score of P(class 1)"}
+                              brier_p_stress: {type: number, minimum: 0, description: "mean over windows of (P(stress) - truth)^2"}
+                              brier_base_rate: {type: number, minimum: 0, description: "the same for always answering the base rate"}
                               brier_temperature_scaled: {type: number, minimum: 0}
-                              subject_balanced_accuracy_mean: {type: number}
+                              subject_balanced_accuracy_mean: {type: [number, "null"]}
+                              subject_balanced_accuracy_min: {type: [number, "null"]}
                               subject_balanced_accuracy_std: {type: number}
                               recordings_balanced_accuracy: {type: number}
+                              subjects: {type: integer}
+                              windows: {type: integer}
                   pretext_validation:
                     description: F1 of each pretext task on held-out subjects at the shipped encoder's epoch.
                     type: object
@@ -457,12 +479,25 @@ components:
           type: number
           minimum: 50
           maximum: 10000
-          default: 256
-          description: Sampling rate in Hz; resampled to 256 Hz.
+          description: >-
+            Sampling rate in Hz; resampled to 256 Hz. Required for raw recordings (422
+            missing_fs without it); with preprocessed true it may be left out (256).
         preprocessed:
           type: boolean
           default: false
           description: true sends the windows to the network exactly as given (then fs must be 256).
+        baseline:
+          description: >-
+            /classify only (400 on /embed and /features): a resting recording of the same
+            person, at least 60 s (422 baseline_too_short), with at least 3 usable 10 s
+            windows (422 baseline_unusable). The affect heads that read a baseline then score
+            each window relative to it; the answer's `baseline` says what it gave.
+          type: object
+          required: [ecg, fs]
+          additionalProperties: false
+          properties:
+            ecg: {type: array, items: {type: number}}
+            fs: {type: number, minimum: 50, maximum: 10000}
     Window:
       type: object
       required: [recording, start_s, quality]
@@ -473,11 +508,13 @@ components:
           type: string
           enum: [good, poor, unusable]
           description: >
-            Signal quality from the window's Pan-Tompkins R peaks (after preprocessing):
-            "unusable" with fewer than 4 beats or a rate outside 30-220 bpm (flat lines,
-            noise, non-ECG), "poor" when an RR interval is outside 0.3-2.0 s or more than
-            50 % from the window's median RR, else "good". Unusable windows get no
-            recording-level affect label (see ClassifyResponse.recordings).
+            Signal quality of the preprocessed window: "unusable" when the rhythm is not
+            physiological (fewer than 4 beats in 10 s, mean rate outside 40-180 bpm, an RR
+            interval of 3 s or more, longest/shortest RR >= 2.2) or it does not look like ECG
+            (Pan-Tompkins and a second detector, Elgendi 2010, agree on fewer than 80 % of the
+            beats; kurtosis under 5; beats correlating under 0.5 with their average); "poor"
+            when the beats' mean correlation with their average is under 0.86; else "good".
+            Unusable windows get null affect probabilities and no recording-level label.
     Remainder:
       type: object
       required: [recording, windows, remainder_s]
@@ -519,17 +556,19 @@ components:
           type: object
           properties:
             fs: {type: number, minimum: 50, maximum: 10000}
+            baseline_fs: {type: number, minimum: 50, maximum: 10000, description: "rate of the 'baseline' input (default: fs)"}
             preprocessed: {type: boolean}
             binary_data_output: {type: boolean}
         inputs:
           type: array
           minItems: 1
-          maxItems: 1
+          maxItems: 2
+          description: "'ecg', and optionally 'baseline' (shape [samples]: a resting recording of the same person, >= 60 s)"
           items:
             type: object
             required: [name, shape, datatype]
             properties:
-              name: {type: string, enum: [ecg]}
+              name: {type: string, enum: [ecg, baseline]}
               shape: {type: array, minItems: 1, maxItems: 2, items: {type: integer, minimum: 0}}
               datatype: {type: string, enum: [FP32, FP64]}
               parameters: {type: object, properties: {binary_data_size: {type: integer, minimum: 0}}}
@@ -596,11 +635,15 @@ components:
             properties:
               labels: {type: array, items: {type: string}}
               multi_label: {type: boolean, description: "true: independent probabilities (pre-training heads); false: softmax"}
+              relative_to_baseline: {type: boolean, description: "the head scored relative to the request's personal baseline"}
               probabilities:
                 type: array
+                description: per window; null for a window an affect head does not score (quality unusable)
                 items:
-                  type: array
-                  items: {type: number, minimum: 0, maximum: 1}
+                  oneOf:
+                    - type: array
+                      items: {type: number, minimum: 0, maximum: 1}
+                    - type: "null"
         windows:
           type: array
           items: {$ref: "#/components/schemas/Window"}
@@ -623,6 +666,14 @@ components:
                 label: {type: [string, "null"]}
                 probability: {type: [number, "null"], minimum: 0, maximum: 1}
                 probabilities: {type: array, items: {type: number, minimum: 0, maximum: 1}}
+        baseline:
+          type: object
+          description: present when the request sent a personal baseline
+          required: [windows, windows_used, heart_rate_bpm]
+          properties:
+            windows: {type: integer, minimum: 0}
+            windows_used: {type: integer, minimum: 0, description: "its windows not graded unusable"}
+            heart_rate_bpm: {type: [number, "null"], description: "mean heart rate over those windows"}
         remainders:
           type: array
           items: {$ref: "#/components/schemas/Remainder"}
