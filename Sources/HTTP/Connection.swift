@@ -200,6 +200,7 @@ package final class Connection: @unchecked Sendable {
         s.requestID = id
         slots.append(s)
         if probeOnly && !HTTPServer.probePaths.contains(req.path) {
+            server.metrics.connectionRejected()
             s.response = .error(HTTPError(status: 503, code: "too_many_connections",
                                           message: "connection limit (\(server.maxConnections)) reached; only \(HTTPServer.probePaths.sorted().joined(separator: ", ")) are served on this connection; retry later",
                                           headers: [("Retry-After", "1")]))

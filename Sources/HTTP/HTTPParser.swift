@@ -286,6 +286,12 @@ package struct HTTPParser {
             throw HTTPError.bad("request target must be an absolute path (origin-form)")
         }
         let t = String(decoding: target, as: UTF8.self)
+        if let q = t.firstIndex(of: "?") {
+            for part in t[t.index(after: q)...].split(separator: "&").flatMap({ $0.split(separator: "=", maxSplits: 1) })
+            where percentDecode(String(part)) == nil {
+                throw HTTPError.bad("bad percent-encoding in the query: '\(part)'")
+            }
+        }
         let (path, query, dups) = splitTarget(t)
         return HTTPRequest(method: String(decoding: parts[0], as: UTF8.self), target: t, path: path, query: query, duplicateQuery: dups,
                            minorVersion: minor, headers: [], body: [], keepAlive: minor == 1)

@@ -22,7 +22,7 @@ package protocol ConnectionMetrics: AnyObject, Sendable {
 /// readiness checks are answered under connection pressure); beyond that, 503 at once.
 package final class HTTPServer: @unchecked Sendable {
     /// The routes a probe-only connection serves.
-    package static let probePaths: Set<String> = ["/health", "/ready", "/metrics"]
+    package static let probePaths: Set<String> = ["/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready"]
 
     package let handler: any RequestHandler
     package let observer: any RequestObserver

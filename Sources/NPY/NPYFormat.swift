@@ -18,7 +18,32 @@ public enum NPY {
         try bytes.withUnsafeBufferPointer { try decode($0) }
     }
 
+    /// The dtype and shape a `.npy` declares, read from its header alone (so a caller can
+    /// refuse an array by its size before decoding or widening anything).
+    public static func declared(_ bytes: [UInt8]) throws -> (dtype: DType, shape: [Int]) {
+        try bytes.withUnsafeBufferPointer { b in
+            let (h, _) = try header(b)
+            return (h.dtype, h.shape)
+        }
+    }
+
     public static func decode(_ b: UnsafeBufferPointer<UInt8>) throws -> NPYArray {
+        let (h, start) = try header(b)
+        let count = try checkedCount(h.shape, elementSize: h.dtype.size)
+        let present = b.count - start
+        guard present >= count.bytes else { throw NPYError.truncatedData(expected: count.bytes, found: present) }
+        guard present == count.bytes else { throw NPYError.trailingData(expected: count.bytes, found: present) }
+        var data = Array(b[start..<(start + count.bytes)])
+        if h.bigEndian && h.dtype.size > 1 { byteSwap(&data, size: h.dtype.size) }
+        if h.fortranOrder && h.shape.count > 1 { data = fortranToC(data, shape: h.shape, size: h.dtype.size) }
+        if h.dtype == .b1, let bad = data.firstIndex(where: { $0 > 1 }) {
+            throw NPYError.illegalValue(key: "element \(bad)", value: "byte \(data[bad]) in a bool array")
+        }
+        return NPYArray(dtype: h.dtype, shape: h.shape, data: data)
+    }
+
+    /// The parsed header and the offset of the data.
+    static func header(_ b: UnsafeBufferPointer<UInt8>) throws -> (NPYHeader, Int) {
         guard b.count >= 8 else {
             if !zip(b, magic).allSatisfy({ $0 == $1 }) { throw NPYError.badMagic }
             throw NPYError.truncatedHeader(needed: 10, found: b.count)
@@ -50,19 +75,7 @@ public enum NPY {
             }
             header = String(decoding: headerBytes, as: UTF8.self)
         }
-        let h = try HeaderParser.parse(header)
-        let count = try checkedCount(h.shape, elementSize: h.dtype.size)
-        let start = pre + hlen
-        let present = b.count - start
-        guard present >= count.bytes else { throw NPYError.truncatedData(expected: count.bytes, found: present) }
-        guard present == count.bytes else { throw NPYError.trailingData(expected: count.bytes, found: present) }
-        var data = Array(b[start..<(start + count.bytes)])
-        if h.bigEndian && h.dtype.size > 1 { byteSwap(&data, size: h.dtype.size) }
-        if h.fortranOrder && h.shape.count > 1 { data = fortranToC(data, shape: h.shape, size: h.dtype.size) }
-        if h.dtype == .b1, let bad = data.firstIndex(where: { $0 > 1 }) {
-            throw NPYError.illegalValue(key: "element \(bad)", value: "byte \(data[bad]) in a bool array")
-        }
-        return NPYArray(dtype: h.dtype, shape: h.shape, data: data)
+        return (try HeaderParser.parse(header), pre + hlen)
     }
 
     /// Encodes an array as `.npy` version 1.0 (2.0 if the header needs it), C order,

@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure encoder throughput (windows/s) for each batch size and thread count.",
-        discussion: "Prints one line per cell: median windows/s over --repeats timed runs after a warm-up.")
+        discussion: "Prints one line per cell: median windows/s over the timed runs after a warm-up (at least 5 runs and --seconds per cell).")
 
     @OptionGroup var weightsOption: WeightsOption
     var weights: String { weightsOption.weights }

@@ -1,6 +1,16 @@
 import Foundation
 import HTTP
 import Model
+import Synchronization
+
+/// The keys in force, replaced whole on SIGHUP (`--api-keys-file` rotation). Readers take
+/// a copy under the mutex; a request is judged by the keys of the moment it arrived.
+final class KeyStore: Sendable {
+    private let keys: Mutex<APIKeys>
+    init(_ k: APIKeys) { keys = Mutex(k) }
+    var current: APIKeys { keys.withLock { $0 } }
+    func replace(_ k: APIKeys) { keys.withLock { $0 = k } }
+}
 
 /// Bearer tokens that may call the model routes, kept only as SHA-256 digests and
 /// compared in constant time (no early exit on the first differing byte, every key

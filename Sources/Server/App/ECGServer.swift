@@ -26,10 +26,17 @@ struct ECGServer: ParsableCommand {
         Loads a weights directory once (manifest.json + encoder.npz, as written by
         `ecg-train import` or `ecg-train pretrain`), warms up, then answers:
           GET  /health  /ready  /metrics  /v1/model  /openapi.yaml
-          POST /embed   /classify   (application/json or application/x-npy, optionally gzip)
+          POST /embed   /classify   /features   (application/json or application/x-npy, optionally gzip)
+          /classify takes an optional personal baseline: {"ecg": [...], "fs": 500,
+                    "baseline": {"ecg": [... >= 60 s of rest ...], "fs": 500}}
+          Open Inference Protocol (KServe v2 / Triton): GET /v2, /v2/health/live, /v2/health/ready,
+          /v2/models/ssl-ecg, /v2/models/ssl-ecg/ready; POST /v2/models/ssl-ecg/infer
+          (the /v2/models routes need the API key when keys are configured)
         Every option has an environment variable, shown in brackets; flags win over it.
         SIGTERM or SIGINT: /ready turns 503, the listener closes, requests in flight are
         answered (for at most --drain-seconds), then the process exits 0.
+        SIGHUP: reloads --tls-cert/--tls-key and --api-keys-file (a file that does not read
+        keeps what is in force, with a log line); never stops the server.
         Example:
           ecg-server --weights weights --port 8080
           curl -s localhost:8080/embed -H 'Content-Type: application/json' -d '{"ecg": [...\(EncoderGeometry.windowLength) numbers...]}'
@@ -65,7 +72,7 @@ struct ECGServer: ParsableCommand {
     @Option(help: "Seconds to finish requests in flight after SIGTERM. [ECG_DRAIN_SECONDS]") var drainSeconds: Double = env("ECG_DRAIN_SECONDS", 20.0)
     @Option(help: "File of API keys, one per line (or sha256:<hex> of one); when given, /embed, /classify, /features and /v1/model need Authorization: Bearer <key>. Keys are kept hashed and never logged. [ECG_API_KEYS_FILE]")
     var apiKeysFile: String = env("ECG_API_KEYS_FILE", "")
-    @Option(help: "PEM certificate chain (leaf first): serve HTTPS (TLS 1.2+) instead of plain HTTP. Needs --tls-key. SIGHUP reloads both files; open connections keep the old certificate. [ECG_TLS_CERT]")
+    @Option(help: "PEM certificate chain (leaf first): serve HTTPS (TLS 1.2+) instead of plain HTTP. Needs --tls-key. SIGHUP reloads both files (and --api-keys-file); open connections keep the old certificate. [ECG_TLS_CERT]")
     var tlsCert: String = env("ECG_TLS_CERT", "")
     @Option(help: "PEM private key (unencrypted) of --tls-cert. [ECG_TLS_KEY]") var tlsKey: String = env("ECG_TLS_KEY", "")
     @Flag(help: "No per-request log lines.") var quiet = false
@@ -190,19 +197,37 @@ struct ECGServer: ParsableCommand {
         }
         if let tls {
             logger.info("tls", [("certificate", tlsCert), ("sha256", tls.context.fingerprint), ("not_after", tls.context.notAfter)])
-            signal(SIGHUP, SIG_IGN)
-            let s = DispatchSource.makeSignalSource(signal: SIGHUP, queue: sigQueue)
-            s.setEventHandler {
+        }
+        // SIGHUP reloads what can be reloaded (the TLS pair, the API keys file) and never
+        // stops the server; a file that does not read keeps what is in force, with a log line.
+        signal(SIGHUP, SIG_IGN)
+        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: sigQueue)
+        let keysFile = apiKeysFile
+        hup.setEventHandler {
+            var reloaded: [String] = []
+            if let tls {
                 do {
                     let c = try tls.reload()
                     logger.info("tls_reloaded", [("certificate", tls.certificatePath), ("sha256", c.fingerprint), ("not_after", c.notAfter)])
+                    reloaded.append("tls")
                 } catch {
                     logger.log([("level", "error"), ("msg", "tls_reload_failed"), ("error", "\(error)"), ("kept_sha256", tls.context.fingerprint)])
                 }
             }
-            s.activate()
-            sources.append(s)
+            if !keysFile.isEmpty {
+                do {
+                    let k = try APIKeys(file: keysFile)
+                    service.keys.replace(k)
+                    logger.info("api_keys_reloaded", [("file", keysFile), ("api_keys", k.count)])
+                    reloaded.append("api_keys")
+                } catch {
+                    logger.log([("level", "error"), ("msg", "api_keys_reload_failed"), ("error", "\(error)"), ("kept_api_keys", service.keys.current.count)])
+                }
+            }
+            logger.info("sighup", [("reloaded", reloaded.isEmpty ? "nothing" : reloaded.joined(separator: ","))])
         }
+        hup.activate()
+        sources.append(hup)
         // The main thread parks here; the signal handlers above end the process. (Not
         // dispatchMain(): it pthread_exits the main thread, and AddressSanitizer then takes
         // libdispatch's signal mask, written where this frame was, for a stack overflow.)

@@ -41,6 +41,8 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
     let config: ServiceConfig
     let limits: HTTPLimits
     let heads: [ServedHead]
+    /// The API keys in force (SIGHUP reloads them from --api-keys-file).
+    let keys: KeyStore
     let openapi: [UInt8]?
     let modelJSON: [UInt8]
     private let stateLock = NSLock()
@@ -54,6 +56,7 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
          logger: Logger, config: ServiceConfig, limits: HTTPLimits) {
         self.network = network; self.manifest = manifest; self.queue = queue; self.metrics = metrics
         self.logger = logger; self.config = config; self.limits = limits
+        keys = KeyStore(config.apiKeys)
         var hs: [ServedHead] = affect.map { h, i in ServedHead(name: h.name, labels: h.labels, multiLabel: false, inputs: i) { h.probabilities($0) } }
         if !network.tasks.isEmpty {
             let net = network
@@ -82,6 +85,15 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
         "/openapi.yaml": ["GET", "HEAD"], "/embed": ["POST"], "/classify": ["POST"], "/features": ["POST"],
     ]
 
+    /// The Open Inference Protocol's routes, as metrics and logs label them.
+    static let v2Routes: Set<String> = ["/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/\(kserveModel)",
+                                        "/v2/models/\(kserveModel)/ready", "/v2/models/\(kserveModel)/infer"]
+    /// A v2 path without its "/versions/1" (the same route).
+    static func v2Path(_ p: String) -> String {
+        let m = "/v2/models/\(kserveModel)/versions/1"
+        return p.hasPrefix(m) ? "/v2/models/\(kserveModel)" + p.dropFirst(m.count) : p
+    }
+
     func refused(_ e: HTTPError, requestID: String, bytesIn: Int) {
         metrics.request(route: "(parser)", status: e.status, seconds: 0)
         logger.log([("level", "info"), ("msg", "request refused"), ("request_id", requestID), ("status", e.status), ("code", e.code), ("reason", e.message)])
@@ -89,15 +101,20 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
 
     func log(_ r: HTTPRequest, requestID: String, response: HTTPResponse, bytesOut: Int, started: DispatchTime) {
         let secs = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
-        let route = Self.routes[r.path] != nil ? r.path : "(unknown)"
+        let route = Self.routes[r.path] != nil || Self.v2Routes.contains(Self.v2Path(r.path)) ? Self.v2Path(r.path) : "(unknown)"
         metrics.request(route: route, status: response.status, seconds: secs)
         logger.log([("request_id", requestID), ("method", r.method), ("path", route), ("status", response.status),
                     ("bytes_in", r.body.count), ("bytes_out", bytesOut), ("windows", response.windows), ("duration_ms", secs * 1000)])
     }
 
     func handle(_ r: HTTPRequest, requestID: String, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)? {
+        let apiKeys = keys.current
+        if r.headers.filter({ $0.name == "authorization" }).count > 1 {
+            respond(.error(HTTPError(status: 400, code: "bad_request", message: "more than one Authorization header")))
+            return nil
+        }
         if r.path == "/v2" || r.path.hasPrefix("/v2/") {
-            if !config.apiKeys.isEmpty && r.path.hasPrefix("/v2/models") && !config.apiKeys.accepts(r.header("authorization")) {
+            if !apiKeys.isEmpty && r.path.hasPrefix("/v2/models") && !apiKeys.accepts(r.header("authorization")) {
                 var e = Self.v2Error(401, "this route needs an API key: Authorization: Bearer <key>")
                 e.headers.append(("WWW-Authenticate", #"Bearer realm="ecg-affect""#))
                 respond(e); return nil
@@ -108,7 +125,7 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
             respond(.error(HTTPError(status: 404, code: "not_found", message: "no route \(r.path)")))
             return nil
         }
-        if !config.apiKeys.isEmpty && APIKeys.protectedPaths.contains(r.path) && !config.apiKeys.accepts(r.header("authorization")) {
+        if !apiKeys.isEmpty && APIKeys.protectedPaths.contains(r.path) && !apiKeys.accepts(r.header("authorization")) {
             let given = r.header("authorization") != nil
             respond(.error(HTTPError(status: 401, code: "unauthorized",
                                      message: given ? "the bearer token is not valid" : "this route needs an API key: Authorization: Bearer <key>",
@@ -307,6 +324,13 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
             var resp = build(self, Computed(embeddings: e, spans: spans, prepared: prepared, baseline: b))
             resp.windows = total
             respond(resp)
+        }
+        guard total <= queue.capacity else {
+            var e = HTTPResponse.error(HTTPError(status: 413, code: "too_many_windows",
+                                                 message: "\(total) windows exceed the inference queue (--queue-capacity \(queue.capacity)): this request can never be queued; send fewer windows"))
+            e.windows = total
+            respond(e)
+            return nil
         }
         guard queue.submit(job) else {
             var e = HTTPResponse.error(HTTPError(status: 503, code: "overloaded", message: "inference queue is full; retry shortly",

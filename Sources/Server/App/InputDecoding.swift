@@ -18,6 +18,9 @@ extension ECGService {
         if let d = r.duplicateQuery.first {
             throw HTTPError(status: 400, code: "bad_request", message: "query parameter '\(d)' is given more than once")
         }
+        if let u = r.query.keys.sorted().first(where: { !["fs", "preprocessed"].contains($0) }) {
+            throw HTTPError(status: 400, code: "bad_request", message: "unknown query parameter '\(u)' (fs, preprocessed)")
+        }
         let ct = (r.header("content-type") ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         switch ct {
         case "application/json":
@@ -73,6 +76,12 @@ extension ECGService {
             }
             return input
         case "application/x-npy":
+            // Refuse by size from the header and the rate, before decoding or widening.
+            if let (_, shape) = try? NPY.declared(body), (1...2).contains(shape.count),
+               let f = r.query["fs"].flatMap(Double.init), let (up, down) = Preprocessing.ratio(from: f) {
+                let rows = shape.count == 2 ? shape[0] : 1, n = shape.last!
+                try refuseTooManyWindows(rows: rows, samples: n, up: up, down: down)
+            }
             let a: NPYArray
             do { a = try NPY.decode(body) } catch let e as NPYError {
                 throw HTTPError(status: 400, code: "bad_npy", message: "invalid .npy body: \(e)")
@@ -89,7 +98,11 @@ extension ECGService {
             }
             var fs: Double?, pre = false
             if let f = r.query["fs"] {
-                guard let v = Double(f), v.isFinite else { throw HTTPError(status: 400, code: "bad_request", message: "query parameter fs must be a number") }
+                // Plain decimal only: Double("0x1F4") would read hexadecimal as 500 Hz.
+                guard !f.isEmpty, f.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E }), f.utf8.filter({ $0 == 0x2E }).count <= 1,
+                      let v = Double(f), v.isFinite else {
+                    throw HTTPError(status: 400, code: "bad_request", message: "query parameter fs must be a decimal number of Hz, e.g. ?fs=500 (got '\(f)')")
+                }
                 fs = v
             }
             if let p = r.query["preprocessed"] {
@@ -135,6 +148,18 @@ extension ECGService {
         return BaselineInput(samples: samples, fs: fs)
     }
 
+    /// 413 too_many_windows when `rows` recordings of `samples` each would give more than
+    /// --max-windows windows at 256 Hz: decided from sizes alone, before any resampling.
+    func refuseTooManyWindows(rows: Int, samples: Int, up: Int, down: Int) throws {
+        let (m, over) = samples.multipliedReportingOverflow(by: up)
+        let perRecording = over ? Int.max : (m / down) / EncoderGeometry.windowLength
+        let (total, over2) = perRecording.multipliedReportingOverflow(by: rows)
+        if over2 || total > config.maxWindows {
+            throw HTTPError(status: 413, code: "too_many_windows",
+                            message: "\(rows) recording(s) of \(samples) samples at this rate make more than \(config.maxWindows) windows of 10 s (the limit per request)")
+        }
+    }
+
     func checked(_ i: Input) throws -> Input {
         guard !i.recordings.isEmpty else { throw Self.unprocessable("empty", "'ecg' holds no samples") }
         for (k, rec) in i.recordings.enumerated() {
@@ -146,7 +171,16 @@ extension ECGService {
             throw HTTPError(status: 413, code: "too_many_recordings", message: "more than \(config.maxRecordings) recordings in one request")
         }
         if let e = i.recordings.firstIndex(where: { $0.isEmpty }) { throw Self.unprocessable("empty", "recording \(e) is empty") }
-        guard Preprocessing.ratio(from: i.fs) != nil else { throw Self.unprocessable("bad_fs", "fs \(i.fs) Hz is out of range (50 Hz to 10 kHz)") }
+        guard let (up, down) = Preprocessing.ratio(from: i.fs) else { throw Self.unprocessable("bad_fs", "fs \(i.fs) Hz is out of range (50 Hz to 10 kHz)") }
+        // Every recording's windows counted from its length and the rate, before resampling.
+        var total = 0
+        for rec in i.recordings {
+            let (m, over) = rec.count.multipliedReportingOverflow(by: up)
+            total += over ? Int.max / 2 : (m / down) / EncoderGeometry.windowLength
+            if total > config.maxWindows {
+                throw HTTPError(status: 413, code: "too_many_windows", message: "more than \(config.maxWindows) windows of 10 s in one request (counted before preprocessing)")
+            }
+        }
         if i.preprocessed && i.fs != 256 { throw Self.unprocessable("bad_fs", "with preprocessed: true, fs must be 256") }
         return i
     }

@@ -49,7 +49,7 @@ extension ECGService {
             return answer(isReady ? .json(200, Array("{\"ready\":true}".utf8)) : Self.v2Error(503, "not ready"))
         case (model, true):
             var w = JSONWriter()
-            w.raw("{\"name\":\"\(Self.kserveModel)\",\"versions\":[\"1\"],\"platform\":\"ecg-affect\",\"inputs\":[{\"name\":\"ecg\",\"datatype\":\"FP32\",\"shape\":[-1,-1]}],\"outputs\":[")
+            w.raw("{\"name\":\"\(Self.kserveModel)\",\"versions\":[\"1\"],\"platform\":\"ecg-affect\",\"inputs\":[{\"name\":\"ecg\",\"datatype\":\"FP32\",\"shape\":[-1,-1]},{\"name\":\"baseline\",\"datatype\":\"FP32\",\"shape\":[-1],\"optional\":true}],\"outputs\":[")
             for (i, o) in kserveOutputs.enumerated() {
                 if i > 0 { w.raw(",") }
                 let type = o.name.hasPrefix("window_") ? "INT32" : "FP32"
