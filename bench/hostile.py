@@ -154,5 +154,23 @@ time.sleep(1)
 a50, a99 = latencies(20)
 results["after_disconnects_ms"] = [round(a50, 2), round(a99, 2)]
 print(f"after 100 clients left mid-body / mid-response: p50 {a50:.2f} ms, p99 {a99:.2f} ms; fds {fds()}", flush=True)
+# 6. a client that sends the whole body before reading (Python's http.client, hence urllib and
+# many SDKs) must read the 413 for a body over the limit, not a broken pipe or a reset.
+import http.client
+got = []
+for size in (9 << 20, 20 << 20, 50 << 20):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        c.request("POST", "/embed", body=b"0" * size, headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        got.append(r.status)
+        r.read()
+    except OSError as e:
+        got.append(type(e).__name__)
+    finally:
+        c.close()
+results["whole_body_first_413"] = got
+print(f"whole body first (http.client) of 9, 20 and 50 MiB: {got}", flush=True)
+if got != [413, 413, 413]: ok = False; print("  MISSED: every one reads its 413")
 print(json.dumps(results))
 sys.exit(0 if ok else 1)

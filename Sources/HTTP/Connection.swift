@@ -22,13 +22,13 @@ package final class Connection: @unchecked Sendable {
         /// so the kernel does not answer unread input with RST (which would destroy the
         /// response in flight).
         package var lingerSeconds = 2.0
-        package var lingerBytes = 4 << 20
+        package var lingerBytes = 64 << 20
         /// While the server drains, how long an idle keep-alive connection stays open to
         /// answer a request already on its way (with Connection: close) before it is closed.
         package var drainIdleGrace = 1.0
 
         package init(limits: HTTPLimits = HTTPLimits(), readTimeout: Double = 30, headerTimeout: Double = 10, idleTimeout: Double = 60,
-                     maxPipelined: Int = 16, lingerSeconds: Double = 2, lingerBytes: Int = 4 << 20) {
+                     maxPipelined: Int = 16, lingerSeconds: Double = 2, lingerBytes: Int = 64 << 20) {
             self.limits = limits; self.readTimeout = readTimeout; self.headerTimeout = headerTimeout; self.idleTimeout = idleTimeout
             self.maxPipelined = maxPipelined; self.lingerSeconds = lingerSeconds; self.lingerBytes = lingerBytes
         }
