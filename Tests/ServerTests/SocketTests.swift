@@ -311,14 +311,25 @@ let wireCases: [WireCase] = {
         #expect(c.closedByPeer())
     }
 
-    @Test("a full queue answers 503 with Retry-After")
+    @Test("a full queue answers 503 with Retry-After; a request larger than the queue itself 413")
     func queueFull() throws {
-        let s = try TestServer(["--queue-capacity", "1"])
+        let s = try TestServer(["--queue-capacity", "3"])
+        func body(_ n: Int) -> [UInt8] { jsonBody(["ecg": Array(fixtureInputs[0..<(n * 2560)]).map(Double.init), "preprocessed": true]) }
+        s.queue.setPaused(true)
+        let a = try RawClient(port: s.port)
+        a.send(request("POST", "/embed", body: body(2), headers: ["Content-Type": "application/json"]))
+        let deadline = Date().addingTimeInterval(20)
+        while s.queue.depth < 2 && Date() < deadline { usleep(1000) }
+        let b = try RawClient(port: s.port)
+        b.send(request("POST", "/embed", body: body(2), headers: ["Content-Type": "application/json"]))
+        let r = try #require(b.response())
+        #expect(r.status == 503 && r.headers["retry-after"] == "1" && r.errorCode == "overloaded", "\(r.status) \(r.errorCode ?? "")")
         let c = try RawClient(port: s.port)
-        let two = (0..<(2 * 2560)).map { sin(Double($0) / 9) }
-        c.send(request("POST", "/embed", body: jsonBody(["ecg": two, "preprocessed": true]), headers: ["Content-Type": "application/json"]))
-        let r = try #require(c.response())
-        #expect(r.status == 503 && r.headers["retry-after"] == "1" && r.errorCode == "overloaded")
+        c.send(request("POST", "/embed", body: body(4), headers: ["Content-Type": "application/json"]))
+        let big = try #require(c.response())
+        #expect(big.status == 413 && big.errorCode == "too_many_windows" && big.headers["retry-after"] == nil, "\(big.status) \(big.errorCode ?? "")")
+        s.queue.setPaused(false)
+        #expect(a.response()?.status == 200)
     }
 
     @Test("a client that disconnects gets its queued windows dropped")

@@ -68,6 +68,8 @@ final class InferenceQueue: @unchecked Sendable {
     private var head = 0
     private var busy = 0
     private var stopping = false
+    /// Workers take nothing while set (tests hold the queue full with it).
+    private var paused = false
     private var threads: [Thread] = []
     /// How long an idle worker polls `pending` before it parks on `cond` (nanoseconds).
     let spinNanoseconds: UInt64
@@ -147,6 +149,10 @@ final class InferenceQueue: @unchecked Sendable {
 
     func stop() { cond.lock(); stopping = true; cond.broadcast(); cond.unlock() }
 
+    /// Holds the workers (they finish the batch in hand and take nothing more) until
+    /// `setPaused(false)`; for tests that need a full queue.
+    func setPaused(_ p: Bool) { cond.lock(); paused = p; cond.broadcast(); cond.unlock() }
+
     /// Takes this worker's share of the queue: at most maxBatch windows, and no more than
     /// an even split across workers, so idle workers are not left without work.
     private func take(into batch: inout [Item]) {
@@ -171,6 +177,7 @@ final class InferenceQueue: @unchecked Sendable {
             cond.lock()
             while true {
                 if stopping { cond.unlock(); return }
+                if paused { cond.wait(); continue }
                 take(into: &batch)
                 if !batch.isEmpty { break }
                 waitForWork(&batch)
