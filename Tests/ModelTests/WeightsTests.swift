@@ -153,9 +153,19 @@ import NPY
         let net = try m.loadNetwork(directory: Self.dir)
         #expect(net.tasks.count == 7)
         #expect(!m.heads.isEmpty)
-        // The shipped head's evaluation against the baselines, and the pretext tasks, are in it.
+        // The heads' evaluation against the baselines (issue #17's protocol), with intervals and
+        // exactly named metrics, with and without a personal baseline; each head's figures are
+        // those of a row of the report the manifest names.
         let e = try #require(m.evaluations?.first { $0.head == "stress" })
-        #expect(Set(e.models.map(\.name)).isSuperset(of: ["ssl_mlp", "hr", "random_mlp", "ssl_linear"]))
+        #expect(Set(e.models.map(\.name)).isSuperset(of: ["heart rate (NeuroKit2 R peaks, one window)", "heart rate (ecg-affect R peaks)"]))
+        for mo in e.models { #expect(mo.balancedAccuracyCI95?.count == 2 && mo.rocAUCCI95?.count == 2 && mo.brierPStress != nil && mo.brier == nil, "\(mo.name)") }
+        #expect(m.evaluations?.contains { $0.head.contains("baseline") } == true)
+        #expect(Set(m.heads.map { $0.inputs?.needsBaseline ?? false }) == [false, true])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.dir + "/" + e.report.file))) as? [String: [String: Any]])
+        for h in m.heads {
+            let ba = try #require(h.metrics?["balanced_accuracy"])
+            #expect(report.values.contains { ($0["balanced_accuracy"] as? Double) == ba }, "\(h.file)")
+        }
         let v = try #require(m.pretextValidation)
         #expect(Set(v.f1.keys) == Set(EncoderGeometry.transformations))
     }
