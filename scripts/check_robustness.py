@@ -46,6 +46,7 @@ def main():
     ap.add_argument("--recordings", type=int, default=12)
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--strict", action="store_true")
+    ap.add_argument("--out", help="also write the table (Markdown) to this file")
     args = ap.parse_args()
     print(f"seed {args.seed}")
     rng = np.random.default_rng(args.seed)
@@ -97,12 +98,16 @@ def main():
                         st["max_dp"] = max(st["max_dp"], abs(a - b))
                         st["windows"] += 1
     ok = True
+    table = []
     print(f"{len(chosen)} recordings ({', '.join(r['record'] for r in chosen)})")
-    print("| perturbation | baseline | labels changed | max abs dP(stress) | windows compared |")
-    print("|---|---|---:|---:|---:|")
+    table.append("| perturbation | personal baseline | recording labels changed | max abs change of P(stress) | windows compared |")
+    table.append("|---|---|---:|---:|---:|")
     for (p, b), st in stats.items():
-        print(f"| {p} | {'yes' if b else 'no'} | {st['changed']} of {len(chosen)} | {st['max_dp']:.3f} | {st['windows']} |")
+        table.append(f"| {p} | {'yes' if b else 'no'} | {st['changed']} of {len(chosen)} | {st['max_dp']:.3f} | {st['windows']} |")
         ok = ok and st["changed"] == 0 and st["max_dp"] <= 0.10
+    print("\n".join(table))
+    if args.out:
+        open(args.out, "w").write("\n".join(table) + "\n")
     print("goal met" if ok else "goal missed")
     if args.strict and not ok:
         sys.exit(1)

@@ -66,3 +66,36 @@ s = re.sub(r"<!-- headline -->.*?<!-- /headline -->", lambda _: f"<!-- headline 
 s = re.sub(r"<!-- results -->.*?<!-- /results -->", lambda _: f"<!-- results -->\n{results}\n<!-- /results -->", s, flags=re.S)
 open(args.readme, "w").write(s)
 print("README.md: headline and results from", args.report)
+
+# The model card: the same table, the differences to heart rate, and per-subject figures.
+card = os.path.join(os.path.dirname(os.path.abspath(args.readme)), "docs/MODEL_CARD.md")
+if os.path.exists(card):
+    lines = ["| model | balanced accuracy [95 % CI] | ROC AUC [95 % CI] | minus NeuroKit2 heart rate: balanced accuracy / AUC [95 % CI] | Brier of P(stress) (base rate) | per subject: mean (min) | chosen on all subjects |",
+             "|---|---|---|---|---|---|---|"]
+    sel = {}
+    sp = os.path.join(os.path.dirname(args.report), "selected_stress.json")
+    for name, x in r.items():
+        dd = x.get("minus_nk2_heart_rate")
+        dtxt = (f"{dd['balanced_accuracy']:+.3f} [{dd['balanced_accuracy_ci95'][0]:+.3f}, {dd['balanced_accuracy_ci95'][1]:+.3f}] / "
+                f"{dd['roc_auc']:+.3f} [{dd['roc_auc_ci95'][0]:+.3f}, {dd['roc_auc_ci95'][1]:+.3f}]") if dd else "–"
+        tag = " (**served**)" if name in (sa, sb) else ""
+        lines.append(f"| {name}{tag} | {f(name)} | {f(name, 'roc_auc')} | {dtxt} | {x['brier_p_stress']:.3f} ({x['brier_base_rate']:.3f}) | "
+                     f"{x['per_subject_mean']} ({x['per_subject_min']}) | {x.get('chosen_on_all_subjects', '')}"
+                     + (f" (folds: {', '.join(f'{k} ×{v}' for k, v in list(x['chosen_in_folds'].items())[:3])})" if x.get('chosen_in_folds') else "") + " |")
+    per = ["", "Balanced accuracy per held-out subject (subjects with both classes among their usable windows):", "",
+           "| subject | served, no baseline | served, with baseline | NeuroKit2 heart rate, no baseline |", "|---|---:|---:|---:|"]
+    subs = sorted(set(r[sa]["per_subject_balanced_accuracy"]) | set(r[sb]["per_subject_balanced_accuracy"]))
+    for s_ in subs:
+        g = lambda row: r[row]["per_subject_balanced_accuracy"].get(s_)
+        fmt = lambda v: "–" if v is None else f"{v:.2f}"
+        per.append(f"| {s_} | {fmt(g(sa))} | {fmt(g(sb))} | {fmt(g(nk))} |")
+    body = ("Nested leave-one-subject-out, windows graded unusable left out (rows starting \"baseline:\" score "
+            "relative to the personal baseline, on the rest recording after its first 60 s and the stress recording):\n\n"
+            + "\n".join(lines) + "\n" + "\n".join(per))
+    c = open(card).read()
+    c = re.sub(r"<!-- card-results -->.*?<!-- /card-results -->", lambda _: f"<!-- card-results -->\n{body}\n<!-- /card-results -->", c, flags=re.S)
+    rob = os.path.join(os.path.dirname(args.report), "robustness.md")
+    if os.path.exists(rob):
+        c = re.sub(r"<!-- card-robustness -->.*?<!-- /card-robustness -->", lambda _: f"<!-- card-robustness -->\n{open(rob).read().strip()}\n<!-- /card-robustness -->", c, flags=re.S)
+    open(card, "w").write(c)
+    print("docs/MODEL_CARD.md: results" + (" and robustness" if os.path.exists(rob) else ""))

@@ -336,6 +336,11 @@ def main():
         if base in probs and base != label:
             results[label]["minus_nk2_heart_rate"] = paired_difference(y, p, probs[base], subj, rws, boot=args.boot)
         results[label]["candidates"] = sorted(cands)
+        results[label]["chosen_on_all_subjects"] = f"{final['features']}, C {final['C']}, T {final['temperature']}"
+        counts = {}
+        for c in ch.values():
+            counts[c["features"]] = counts.get(c["features"], 0) + 1
+        results[label]["chosen_in_folds"] = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
         selected[label] = {"per_fold": ch, "all_subjects": final}
         r = results[label]
         dd = r.get("minus_nk2_heart_rate")
