@@ -15,6 +15,7 @@ ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDe
 ap.add_argument("--readme", default=os.path.join(here, "../README.md"))
 ap.add_argument("--report", default=os.path.join(here, "../weights/protocol_stress.json"))
 ap.add_argument("--manifest", default=os.path.join(here, "../weights/manifest.json"))
+ap.add_argument("--robustness", help="the table scripts/check_robustness.py --out wrote (into the model card)")
 args = ap.parse_args()
 r = json.load(open(args.report))
 m = json.load(open(args.manifest))
@@ -94,8 +95,8 @@ if os.path.exists(card):
             + "\n".join(lines) + "\n" + "\n".join(per))
     c = open(card).read()
     c = re.sub(r"<!-- card-results -->.*?<!-- /card-results -->", lambda _: f"<!-- card-results -->\n{body}\n<!-- /card-results -->", c, flags=re.S)
-    rob = os.path.join(os.path.dirname(args.report), "robustness.md")
-    if os.path.exists(rob):
+    rob = args.robustness
+    if rob and os.path.exists(rob):
         c = re.sub(r"<!-- card-robustness -->.*?<!-- /card-robustness -->", lambda _: f"<!-- card-robustness -->\n{open(rob).read().strip()}\n<!-- /card-robustness -->", c, flags=re.S)
     open(card, "w").write(c)
-    print("docs/MODEL_CARD.md: results" + (" and robustness" if os.path.exists(rob) else ""))
+    print("docs/MODEL_CARD.md: results" + (" and robustness" if rob else ""))
