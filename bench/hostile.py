@@ -13,6 +13,8 @@ Phases:
   4. malformed: MALFORMED random malformed requests; the server must stay alive, its RSS
      flat and its descriptors not leaking.
   5. disconnects: clients that leave mid-body and mid-response.
+  6. whole body first: http.client posts 9, 20 and 50 MiB bodies and must read the 413.
+  7. memory: the largest legal bodies at 50 Hz, one at a time and eight at once: peak RSS.
 Exits 1 if a target is missed. --quick: smaller counts for CI (and the slowloris p99 target
 is reported, not enforced: a debug build on a shared CI machine is too noisy for it).
 """
@@ -170,6 +172,42 @@ for size in (9 << 20, 20 << 20, 50 << 20):
     finally:
         c.close()
 results["whole_body_first_413"] = got
+
+# 7. memory: the largest legal bodies at the lowest rate (issue #19: an 8 MB int8 .npy at
+# ?fs=50 used to peak at 1.1 GB before its 413). Peak RSS (VmHWM) must stay under 256 MiB;
+# eight at once under 384 MiB.
+def hwm():
+    for l in open(f"/proc/{pid}/status"):
+        if l.startswith("VmHWM:"): return int(l.split()[1]) / 1024
+def post(path, body, ctype):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        c.request("POST", path, body=body, headers={"Content-Type": ctype}); r = c.getresponse(); r.read(); return r.status
+    except OSError as e: return type(e).__name__
+    finally: c.close()
+n8 = 8 * 1024 * 1024 - 200
+h8 = "{'descr': '|i1', 'fortran_order': False, 'shape': (%d,), }" % (n8 - 128)
+h8 += " " * (128 - 10 - len(h8) - 1) + "\n"
+big_npy = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h8)) + h8.encode() + bytes(n8 - 128)
+big_json = b'{"fs": 50, "ecg": [' + b",".join([b"0"] * (4 * 1024 * 1024 - 20)) + b"]}"
+# Legal and as large as the window limit allows: 1,000 windows at 256 Hz.
+legal = 1000 * 2560
+hl = "{'descr': '|i1', 'fortran_order': False, 'shape': (%d,), }" % legal
+hl += " " * (128 - 10 - len(hl) - 1) + "\n"
+legal_npy = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hl)) + hl.encode() + bytes(legal)
+legal_json = b'{"fs": 256, "ecg": [' + b",".join([b"0"] * legal) + b"]}"
+mix = [(big_npy, "/embed?fs=50", "application/x-npy"), (big_json, "/classify", "application/json"),
+       (legal_npy, "/embed?fs=256", "application/x-npy"), (legal_json, "/classify", "application/json")]
+statuses = [post(p, b, t) for b, p, t in mix]
+one = hwm()
+ths = [threading.Thread(target=lambda b=b, p=p, t=t: statuses.append(post(p, b, t))) for b, p, t in mix * 2]
+for t in ths: t.start()
+for t in ths: t.join()
+eight = hwm()
+results["memory_peak_mib"] = {"single": round(one, 1), "eight_at_once": round(eight, 1), "statuses": sorted(set(map(str, statuses)))}
+print(f"8 MB bodies at 50 Hz (int8 npy, JSON of zeros; 413) and 1,000 windows at 256 Hz (int8 npy, JSON; 200): statuses "
+      f"{sorted(set(map(str, statuses)))}; peak RSS {one:.1f} MiB after one of each in turn, {eight:.1f} MiB after eight at once", flush=True)
+if one > 256 or eight > 384: ok = False; print("  MISSED: <= 256 MiB for one request, <= 384 MiB for eight")
 print(f"whole body first (http.client) of 9, 20 and 50 MiB: {got}", flush=True)
 if got != [413, 413, 413]: ok = False; print("  MISSED: every one reads its 413")
 print(json.dumps(results))

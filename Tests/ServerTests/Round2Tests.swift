@@ -108,4 +108,26 @@ import NPY
         #expect(m.contains("route=\"/v2/health/ready\"") && m.contains("route=\"/v2/models/ssl-ecg\"") && m.contains("route=\"/v2\""), "\(m.prefix(2000))")
         #expect(!m.contains("route=\"(unknown)\""))
     }
+
+    @Test("the memory budget: a request that does not fit beside another gets 503 memory_busy with Retry-After; alone it is admitted; released after")
+    func memoryBudget() throws {
+        let s = try TestServer(["--memory-budget-mib", "1"])
+        let body = jsonBody(["ecg": Array(fixtureInputs[0..<(2 * 2560)]).map(Double.init), "preprocessed": true])
+        s.queue.setPaused(true)
+        let a = try RawClient(port: s.port)
+        a.send(request("POST", "/embed", body: body, headers: ["Content-Type": "application/json"]))
+        let deadline = Date().addingTimeInterval(20)
+        while s.queue.depth < 2 && Date() < deadline { usleep(1000) }
+        #expect(s.service.memory.reserved > 1 << 20)   // alone, over the budget, admitted
+        let b = try RawClient(port: s.port)
+        b.send(request("POST", "/embed", body: body, headers: ["Content-Type": "application/json"]))
+        let r = try #require(b.response())
+        #expect(r.status == 503 && r.errorCode == "memory_busy" && r.headers["retry-after"] == "1", "\(r.status) \(r.errorCode ?? "")")
+        s.queue.setPaused(false)
+        #expect(a.response()?.status == 200)
+        #expect(Self.eventually { s.service.memory.reserved == 0 })
+        let c = try RawClient(port: s.port)
+        c.send(request("POST", "/embed", body: body, headers: ["Content-Type": "application/json"]))
+        #expect(try #require(c.response()).status == 200)
+    }
 }

@@ -108,21 +108,24 @@ let wireCases: [WireCase] = {
         #expect(r.headers["x-request-id"] == "abc-123")
     }
 
-    @Test("/v1/model of the shipped weights shows the stress head against its baselines and the pretext tasks")
+    @Test("/v1/model of the shipped weights shows both stress heads (what they read, their figures with intervals) against the baselines, and the pretext tasks")
     func modelShowsEvaluation() throws {
         let s = try TestServer(weights: repo("weights"))
         let c = try RawClient(port: s.port)
         c.send(request("GET", "/v1/model")); let r = try #require(c.response())
         let m = try #require(r.json as? [String: Any])
-        let ev = try #require((m["evaluations"] as? [[String: Any]])?.first)
-        let models = try #require(ev["models"] as? [[String: Any]])
-        #expect(ev["head"] as? String == "stress" && models.count >= 4)
-        let hr = try #require(models.first { $0["name"] as? String == "hr" })
+        let evs = try #require(m["evaluations"] as? [[String: Any]])
+        #expect(Set(evs.compactMap { $0["head"] as? String }) == ["stress", "stress (with a personal baseline)"])
+        let models = try #require(evs.first?["models"] as? [[String: Any]])
+        let hr = try #require(models.first { $0["name"] as? String == "heart rate (NeuroKit2 R peaks, one window)" })
         #expect((hr["balanced_accuracy"] as? Double).map { $0 > 0.5 && $0 < 1 } == true)
+        #expect((hr["balanced_accuracy_ci95"] as? [Double])?.count == 2 && hr["brier_p_stress"] is Double && hr["brier"] == nil)
         let pv = try #require(m["pretext_validation"] as? [String: Any])
         #expect((pv["f1"] as? [String: Double])?.count == 7)
-        let stress = try #require((m["heads"] as? [[String: Any]])?.first { $0["name"] as? String == "stress" })
-        #expect(((stress["metrics"] as? [String: Double])?["temperature"] ?? 0) > 1)
+        let heads = try #require(m["heads"] as? [[String: Any]])
+        #expect(heads.filter { $0["name"] as? String == "stress" }.count == 2)
+        #expect(heads.contains { ($0["inputs"] as? [String: Any])?["baseline"] as? String == "difference" })
+        for h in heads { #expect(((h["metrics"] as? [String: Double])?["balanced_accuracy_ci95_low"]).map { $0 > 0 } == true) }
     }
 
     @Test("inference workers carry their names in the OS (top -H, /proc/PID/task/*/comm)")

@@ -57,6 +57,8 @@ struct ECGServer: ParsableCommand {
     var spinUs: Double = env("ECG_SPIN_US", 0.0)
     @Option(help: "Windows that may wait in the queue before requests get 503. [ECG_QUEUE_CAPACITY]") var queueCapacity: Int = env("ECG_QUEUE_CAPACITY", 2048)
     @Option(help: "Most bytes of a request body, before and after gzip (413). [ECG_MAX_BODY_BYTES]") var maxBodyBytes: Int = env("ECG_MAX_BODY_BYTES", 8 << 20)
+    @Option(help: "MiB all inference requests together may hold while being decoded, preprocessed and computed; each reserves an estimate from its sizes before decoding (a request that does not fit beside the others gets 503 memory_busy with Retry-After; one alone is always admitted). Pod memory ≈ 60 MiB + this + --max-connections × --max-body-bytes at worst; see docs/RELIABILITY.md. [ECG_MEMORY_BUDGET_MIB]")
+    var memoryBudgetMib: Int = env("ECG_MEMORY_BUDGET_MIB", 256)
     @Option(help: "Most bytes of the header section (431). [ECG_MAX_HEADER_BYTES]") var maxHeaderBytes: Int = env("ECG_MAX_HEADER_BYTES", 32 << 10)
     @Option(help: "Most bytes of the request line (414). [ECG_MAX_REQUEST_LINE]") var maxRequestLine: Int = env("ECG_MAX_REQUEST_LINE", 8 << 10)
     @Option(help: "Most 10 s windows in one request (413). [ECG_MAX_WINDOWS]") var maxWindows: Int = env("ECG_MAX_WINDOWS", 1024)
@@ -88,7 +90,7 @@ struct ECGServer: ParsableCommand {
         let limits = HTTPLimits(maxRequestLine: o.maxRequestLine, maxHeaderBytes: o.maxHeaderBytes, maxHeaderCount: 100, maxBodyBytes: o.maxBodyBytes)
         let heads = affect.enumerated().map { k, h in (head: h, inputs: k < inputs.count ? inputs[k] : HeadInputs.embeddingOnly) }
         let service = ECGService(network: network, manifest: manifest, affect: heads, queue: queue, metrics: metrics, logger: logger,
-                                 config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: 1024, apiKeys: apiKeys, openapiPath: o.openapi), limits: limits)
+                                 config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: 1024, memoryBudgetBytes: o.memoryBudgetMib << 20, apiKeys: apiKeys, openapiPath: o.openapi), limits: limits)
         let server = HTTPServer(handler: service, observer: service,
                                 config: .init(limits: limits, readTimeout: o.readTimeout, headerTimeout: o.headerTimeout, idleTimeout: o.idleTimeout,
                                               maxPipelined: 16, lingerSeconds: o.lingerSeconds),
@@ -107,6 +109,7 @@ struct ECGServer: ParsableCommand {
         guard (1...1024).contains(maxBatch) else { throw ValidationError("--max-batch must be 1…1024") }
         guard batchWaitMs >= 0 && batchWaitMs <= 1000 else { throw ValidationError("--batch-wait-ms must be 0…1000") }
         guard spinUs >= 0 && spinUs <= 100_000 else { throw ValidationError("--spin-us must be 0…100000") }
+        guard memoryBudgetMib >= 1, memoryBudgetMib <= 1 << 20 else { throw ValidationError("--memory-budget-mib must be 1…1048576") }
         guard queueCapacity >= 1, maxBodyBytes >= 1024, maxHeaderBytes >= 1024, maxRequestLine >= 64, maxWindows >= 1, maxConnections >= 1 else {
             throw ValidationError("limits must be positive (body and header at least 1024 bytes, request line at least 64)")
         }

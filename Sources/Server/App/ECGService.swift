@@ -21,6 +21,8 @@ struct ServedHead: Sendable {
 struct ServiceConfig: Sendable {
     var maxWindows = 1024
     var maxRecordings = 1024
+    /// Bytes all inference requests together may hold (MemoryBudget).
+    var memoryBudgetBytes = 256 << 20
     /// Bearer tokens for the model routes (empty: no authentication).
     var apiKeys = APIKeys()
     /// An OpenAPI file to serve instead of the built-in spec ("" = built-in).
@@ -43,6 +45,8 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
     let heads: [ServedHead]
     /// The API keys in force (SIGHUP reloads them from --api-keys-file).
     let keys: KeyStore
+    /// Request working sets, reserved before decoding (503 when full).
+    let memory: MemoryBudget
     let openapi: [UInt8]?
     let modelJSON: [UInt8]
     private let stateLock = NSLock()
@@ -57,6 +61,7 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
         self.network = network; self.manifest = manifest; self.queue = queue; self.metrics = metrics
         self.logger = logger; self.config = config; self.limits = limits
         keys = KeyStore(config.apiKeys)
+        memory = MemoryBudget(bytes: config.memoryBudgetBytes)
         var hs: [ServedHead] = affect.map { h, i in ServedHead(name: h.name, labels: h.labels, multiLabel: false, inputs: i) { h.probabilities($0) } }
         if !network.tasks.isEmpty {
             let net = network
@@ -187,14 +192,35 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
 
     static func unprocessable(_ code: String, _ m: String) -> HTTPError { HTTPError(status: 422, code: code, message: m) }
 
+    /// 503 memory_busy: the request's working set does not fit beside the others'.
+    static func memoryBusy() -> HTTPError {
+        HTTPError(status: 503, code: "memory_busy", message: "the server's memory budget is held by other requests; retry shortly", headers: [("Retry-After", "1")])
+    }
+
+    /// The samples an input becomes at 256 Hz (recordings and baseline), from sizes alone.
+    static func samplesAt256(_ i: Input) -> Int {
+        func at256(_ n: Int, _ fs: Double) -> Int {
+            guard let (up, down) = Preprocessing.ratio(from: fs) else { return n }
+            let (m, o) = n.multipliedReportingOverflow(by: up)
+            return o ? Int.max / 256 : m / down + 1
+        }
+        return i.recordings.reduce(0) { $0 + at256($1.count, i.fs) } + (i.baseline.map { at256($0.samples.count, $0.fs) } ?? 0)
+    }
+
     func infer(_ r: HTTPRequest, classify: Bool, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)? {
         let input: Input
+        var reservation: [Reservation] = []
         do {
             if !isWarmed { throw HTTPError(status: 503, code: "not_ready", message: "not ready", headers: [("Retry-After", "1")]) }
             if classify && heads.isEmpty {
                 throw HTTPError(status: 404, code: "no_heads", message: "these weights have no classification heads (see GET /v1/model)")
             }
-            input = try decodeInput(r, try decodeBody(r))
+            let body = try decodeBody(r)
+            let json = (r.header("content-type") ?? "").lowercased().hasPrefix("application/json")
+            guard let first = memory.reserve(MemoryBudget.estimate(bodyBytes: body.count, json: json, samplesAt256: 0)) else { throw Self.memoryBusy() }
+            input = try decodeInput(r, body)
+            guard memory.grow(first, by: MemoryBudget.estimate(bodyBytes: 0, json: json, samplesAt256: Self.samplesAt256(input))) else { throw Self.memoryBusy() }
+            reservation = [first]
             if !classify && input.baseline != nil {
                 throw HTTPError(status: 400, code: "bad_request", message: "'baseline' is for /classify (a personal baseline changes affect scores, not embeddings)")
             }
@@ -204,8 +230,11 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
             respond(.error(HTTPError(status: 500, code: "internal", message: "\(error)"))); return nil
         }
         let wantsNPY = Self.prefersNPY(r.header("accept"))
+        let held = reservation
         return run(input, respond: respond) { service, c in
-            classify ? service.classifyResponse(c) : service.embedResponse(c.embeddings, spans: c.spans, prepared: c.prepared, npy: wantsNPY)
+            withExtendedLifetime(held) {
+                classify ? service.classifyResponse(c) : service.embedResponse(c.embeddings, spans: c.spans, prepared: c.prepared, npy: wantsNPY)
+            }
         }
     }
 

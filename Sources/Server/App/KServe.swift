@@ -203,9 +203,13 @@ extension ECGService {
 
     private func kserveInfer(_ r: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)? {
         let req: V2Request
+        var reservation: [Reservation] = []
         do {
             if !isWarmed { throw HTTPError(status: 503, code: "not_ready", message: "not ready", headers: [("Retry-After", "1")]) }
+            guard let first = memory.reserve(MemoryBudget.estimate(bodyBytes: r.body.count, json: true, samplesAt256: 0)) else { throw Self.memoryBusy() }
             req = try parseV2(r)
+            guard memory.grow(first, by: MemoryBudget.estimate(bodyBytes: 0, json: true, samplesAt256: Self.samplesAt256(req.input))) else { throw Self.memoryBusy() }
+            reservation = [first]
         } catch let e as HTTPError {
             var resp = Self.v2Error(e.status, e.message)
             resp.headers += e.headers
@@ -221,7 +225,9 @@ extension ECGService {
                 respond(x)
             } else { respond(resp) }
         }
+        let held = reservation
         return run(req.input, respond: respondV2) { service, c in
+            withExtendedLifetime(held) {}
             let (e, spans) = (c.embeddings, c.spans)
             let n = spans.count
             let served = service.servedHeads(baseline: c.baseline != nil)
