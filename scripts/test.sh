@@ -84,6 +84,19 @@ assert sorted(h.files) == ["stress.output.bias", "stress.output.kernel"] and h["
 assert "logistic regression" in json.load(open(f"{d}/ft-linear/cv_stress.json"))["protocol"]
 print("finetune --layers 0: a (128, 2) output layer, protocol says logistic regression")
 PY3
+# fit-head: the served kind of head (heart rate over +-1 window), written beside the encoder.
+.build/debug/ecg-train fit-head --data "$SMOKE/data.npz" --weights "$SMOKE/run/models/epoch_1" --head stress --labels rest,stress \
+    --features heart_rate_bpm --context 1 --c 1 --temperature 1.5 --out "$SMOKE/fh" > /dev/null
+"$VENV/bin/python" - "$SMOKE" <<'PY4'
+import json, sys, numpy as np
+d = sys.argv[1]
+m = json.load(open(f"{d}/fh/manifest.json"))
+h = [x for x in m["heads"] if x["name"] == "stress"][0]
+assert h["inputs"] == {"features": ["heart_rate_bpm"], "context_windows": 1}, h["inputs"]
+k = np.load(f"{d}/fh/{h['file']}")["stress.output.kernel"]
+assert k.shape == (1, 2) and k[0, 1] > 0, k   # more beats per minute, more stress in the smoke corpus
+print(f"fit-head: a (1, 2) head on heart rate, slope {k[0, 1]:.4f} per bpm")
+PY4
 rm -rf "$SMOKE"
 SANITIZERS=${SANITIZERS-thread address}
 if [ -n "$SANITIZERS" ]; then bash scripts/sanitizers.sh $SANITIZERS; fi

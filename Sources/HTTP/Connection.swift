@@ -271,7 +271,11 @@ package final class Connection: @unchecked Sendable {
 
     private func timeout(_ message: String) {
         let s = Slot()
-        s.response = .error(HTTPError(status: 408, code: "request_timeout", message: message))
+        let e = HTTPError(status: 408, code: "request_timeout", message: message)
+        // Like a refused request: an X-Request-ID, a log line and the metric.
+        s.requestID = Self.requestID(nil)
+        server.observer.refused(e, requestID: s.requestID!, bytesIn: parser.buffered)
+        s.response = .error(e)
         s.keepAlive = false
         slots.append(s); state.stopReading()
         suspendReading()

@@ -171,6 +171,11 @@ struct ServerProcess {
         let r = try #require(c.response())
         #expect(r.status == 408 && r.errorCode == "request_timeout")
         #expect(Date().timeIntervalSince(t0) < 3)
+        // Issue #19: a 408 carries an X-Request-ID and is counted like any refusal.
+        #expect((r.headers["x-request-id"] ?? "").count >= 8)
+        let m = try RawClient(port: s.port)
+        m.send(request("GET", "/metrics"))
+        #expect(try #require(m.response()).text.contains("status=\"408\""))
     }
 }
 
