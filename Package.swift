@@ -1,8 +1,9 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 import PackageDescription
 
-/// The project's own Swift targets build with zero warnings (a warning fails the build).
-let strict: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
+/// The project's own Swift targets build with zero warnings (a warning fails the build);
+/// not an unsafe flag, so the library products can be depended on.
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 
 let package = Package(
     name: "ecg-affect",
