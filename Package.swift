@@ -41,9 +41,11 @@ let package = Package(
         // HTTP/1.1 over POSIX sockets and Dispatch (TLS via OpenSSL): parser, connections, server, JSON, gzip.
         // Knows nothing of the model.
         .target(name: "HTTP", dependencies: ["CZlib", "CTLS"], swiftSettings: strict),
+        // openapi.yaml (top level: a link to Sources/Server/openapi.yaml) is compiled into the
+        // binary and served at /openapi.yaml.
         .executableTarget(name: "Server", dependencies: [
             "HTTP", "Model", "NPY", "CSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: strict),
+        ], resources: [.embedInCode("openapi.yaml")], swiftSettings: strict),
         .executableTarget(name: "Train", dependencies: [
             "Training", "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),

@@ -70,7 +70,7 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
             })
         }
         heads = hs
-        openapi = config.openapiPath.isEmpty ? Array(OpenAPISpec.yaml.utf8) : FileManager.default.contents(atPath: config.openapiPath).map { [UInt8]($0) }
+        openapi = config.openapiPath.isEmpty ? PackageResources.openapi_yaml : FileManager.default.contents(atPath: config.openapiPath).map { [UInt8]($0) }
         var m = (try? JSONSerialization.jsonObject(with: manifest.encoded())) as? [String: Any] ?? [:]
         m["runtime"] = ["kernels": Encoder.kernelName, "r_peak_detector": RPeaks.name, "conv_algorithms": network.encoder.algorithms.map(\.description),
                         "served_heads": hs.map { ["name": $0.name, "labels": $0.labels, "multi_label": $0.multiLabel, "needs_baseline": $0.needsBaseline] as [String: Any] }]
