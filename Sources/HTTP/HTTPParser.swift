@@ -92,6 +92,13 @@ package struct HTTPParser {
     /// connection must be closed (the parser stays failed).
     package mutating func next() throws -> HTTPRequest? {
         if let f = failed { throw f }
+        // A TLS ClientHello (record type 0x16) where a request line should start: no HTTP
+        // method begins with that byte, so say so at once instead of waiting for a line.
+        if state == .requestLine, pos < buf.count, buf[pos] == 0x16 {
+            let e = HTTPError.bad("TLS on a plain-HTTP port: this port speaks HTTP (use http://, or the server's TLS port)")
+            failed = e
+            throw e
+        }
         do { return try step() } catch let e as HTTPError { failed = e; throw e }
     }
 

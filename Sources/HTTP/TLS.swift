@@ -97,13 +97,24 @@ package final class TLSSession {
     package private(set) var writeWantsRead = false
     /// Why the session failed (handshake or record error), for the log.
     package private(set) var failure: String?
+    /// The client spoke plain HTTP to the TLS port (OpenSSL: "http request"); it has been
+    /// sent a plain 400 that says so, instead of a bare reset.
+    package private(set) var plainHTTP = false
+    private let fd: Int32
 
     package init?(context: TLSContext, fd: Int32) {
         guard let s = SSL_new(context.ctx) else { return nil }
         guard SSL_set_fd(s, fd) == 1 else { SSL_free(s); return nil }
         SSL_set_accept_state(s)
-        ssl = s; self.context = context
+        ssl = s; self.context = context; self.fd = fd
     }
+
+    /// The answer to plain HTTP on the TLS port (written in clear, before the close).
+    static let plainHTTPAnswer: [UInt8] = {
+        let body = #"{"error":{"code":"tls_required","message":"this port speaks TLS: use https://"}}"#
+        return Array(("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+                      + "Connection: close\r\n\r\n" + body).utf8)
+    }()
 
     deinit { SSL_free(ssl) }
 
@@ -152,6 +163,11 @@ package final class TLSSession {
             return .closed
         default:
             failure = TLSError("TLS error").description
+            if failure?.contains("http request") == true || failure?.contains("HTTP_REQUEST") == true {
+                plainHTTP = true
+                _ = Self.plainHTTPAnswer.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                Glibc.shutdown(fd, Int32(SHUT_WR))
+            }
             return .closed
         }
     }

@@ -192,3 +192,29 @@ func pythonTLSGet(port: Int, ca: String, path: String = "/health", maxVersion: S
         }
     }
 }
+
+/// Issue #19 item 8: the wrong protocol on a port is told so at once, in a form it can read.
+@Suite(.serialized) struct WrongProtocol {
+    @Test("plain HTTP on the TLS port reads a plain 400 that says the port speaks TLS (not a bare reset)")
+    func plainOnTLS() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecg-tls-plain-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let a = try TestCertificate(dir: dir, name: "p")
+        let s = try ServerProcess(["--tls-cert", a.cert, "--tls-key", a.key])
+        defer { s.stop() }
+        let r = try sh("curl -sS -m 10 -o - -w ' %{http_code}' http://127.0.0.1:\(s.port)/health")
+        #expect(r.output.contains("tls_required") && r.output.hasSuffix(" 400"), "\(r.status) \(r.output)")
+    }
+
+    @Test("TLS on the plain port gets 400 at once, not after the header timeout")
+    func tlsOnPlain() throws {
+        let s = try TestServer(["--header-timeout", "10"])
+        let c = try RawClient(port: s.port)
+        let t0 = Date()
+        // The first bytes of a TLS 1.2 ClientHello record.
+        c.send([0x16, 0x03, 0x01, 0x00, 0xA5, 0x01, 0x00, 0x00, 0xA1, 0x03, 0x03])
+        let r = try #require(c.response())
+        #expect(r.status == 400 && r.text.contains("plain-HTTP port"), "\(r.status) \(r.text)")
+        #expect(Date().timeIntervalSince(t0) < 3)
+    }
+}
