@@ -111,10 +111,10 @@ func pythonTLSGet(port: Int, ca: String, path: String = "/health", maxVersion: S
         r = try pythonTLSGet(port: s.port, ca: a.cert, maxVersion: "TLSv1_2")
         #expect(r.status == 0 && r.output.hasPrefix("TLSv1.2 "), "python ssl, TLS 1.2: \(r.output)")
 
-        // Plain HTTP on the TLS port: no answer (it is not TLS), and counted as a failed handshake.
+        // Plain HTTP on the TLS port: a plain 400 that says so (issue #19), and counted as a failed handshake.
         let p = try RawClient(port: s.port, timeout: 10)
         p.send(request("GET", "/health"))
-        #expect(p.response() == nil)
+        #expect(p.response()?.errorCode == "tls_required")
         r = try sh("curl -sS --cacert '\(a.cert)' \(url)/metrics")
         let failed = r.output.split(separator: "\n").first { $0.hasPrefix("ecg_tls_failures_total{phase=\"handshake\"}") }
         #expect((failed?.split(separator: " ").last).flatMap { Int($0) } ?? 0 >= 2, "\(failed ?? "no tls metric")")
