@@ -71,9 +71,16 @@ package final class Connection: @unchecked Sendable {
     private var slots: [Slot] = []
     private var served: Int { state.served }
 
+    /// Where every connection's serial queue runs (issue #19: threads bounded whatever clients do).
+    static let ioTarget = DispatchQueue.global(qos: .userInitiated)
+
     package init(fd: Int32, server: HTTPServer, config: Config, probeOnly: Bool = false, tls: TLSSession? = nil) {
         self.fd = fd; self.server = server; self.config = config; self.probeOnly = probeOnly; self.tls = tls
-        queue = DispatchQueue(label: "conn-\(fd)")
+        // Not the default target: a serial queue targets libdispatch's overcommit root queue,
+        // which starts a thread whenever none is idle, so a burst of connections (say, 3,000
+        // TLS connections that never send a ClientHello) grew the process to 170-260 threads.
+        // The global non-overcommit queue keeps the pool near the core count.
+        queue = DispatchQueue(label: "conn-\(fd)", target: Self.ioTarget)
         parser = HTTPParser(limits: config.limits)
         state = ConnectionState(config: config, now: Self.now())
         readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
@@ -269,7 +276,16 @@ package final class Connection: @unchecked Sendable {
         if !readSuspended && !closed { readSuspended = true; readSource.suspend() }
     }
 
+    /// A TLS client that never finished its handshake and is closed for it counts as a
+    /// failed handshake (issue #19); true if it was one.
+    private func handshakeTimedOut() -> Bool {
+        guard let t = tls, !t.handshakeDone, t.failure == nil else { return false }
+        server.metrics.tlsFailed("handshake timed out", handshake: true)
+        return true
+    }
+
     private func timeout(_ message: String) {
+        if handshakeTimedOut() { close(); return }
         let s = Slot()
         let e = HTTPError(status: 408, code: "request_timeout", message: message)
         // Like a refused request: an X-Request-ID, a log line and the metric.
@@ -292,7 +308,7 @@ package final class Connection: @unchecked Sendable {
         switch state.tick(now: Self.now(), snapshot) {
         case .none: break
         case let .timeout(message): timeout(message)
-        case .close: if isIdle { close() }
+        case .close: if isIdle { _ = handshakeTimedOut(); close() }
         case .finalClose: finalClose()
         }
     }

@@ -118,6 +118,9 @@ package final class TLSSession {
 
     deinit { SSL_free(ssl) }
 
+    /// Whether the handshake has completed.
+    package var handshakeDone: Bool { SSL_is_init_finished(ssl) == 1 }
+
     /// Decrypted bytes already read from the socket but not yet returned.
     package var pending: Bool { SSL_pending(ssl) > 0 }
 

@@ -218,3 +218,34 @@ func pythonTLSGet(port: Int, ca: String, path: String = "/health", maxVersion: S
         #expect(Date().timeIntervalSince(t0) < 3)
     }
 }
+
+@Suite(.serialized) struct TLSThreads {
+    @Test("hundreds of TLS connections that never send a ClientHello: threads stay bounded, each timed-out handshake is counted")
+    func silentClients() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecg-tls-silent-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let a = try TestCertificate(dir: dir, name: "s")
+        let s = try ServerProcess(["--tls-cert", a.cert, "--tls-key", a.key, "--header-timeout", "1"])
+        defer { s.stop() }
+        func threads() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(s.pid)/task").count) ?? -1 }
+        var peak = threads()
+        for _ in 0..<3 {
+            var fds: [Int32] = []
+            for _ in 0..<300 {
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                var addr = sockaddr_in(); addr.sin_family = sa_family_t(AF_INET); addr.sin_port = UInt16(s.port).bigEndian
+                inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
+                let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+                if rc == 0 { fds.append(fd) } else { close(fd) }
+            }
+            for _ in 0..<25 { usleep(100_000); peak = max(peak, threads()) }
+            for fd in fds { close(fd) }
+        }
+        print("TLS silent clients: peak \(peak) threads")
+        #expect(peak <= 32, "peak \(peak) threads (was 170-260 before the connection queues left the overcommit pool)")
+        let r = try sh("curl -sS --cacert '\(a.cert)' https://localhost:\(s.port)/metrics")
+        let line = r.output.split(separator: "\n").first { $0.hasPrefix("ecg_tls_failures_total{phase=\"handshake\"}") }
+        let failed = (line?.split(separator: " ").last).flatMap { Int($0) } ?? 0
+        #expect(failed >= 600, "\(line ?? "no metric")")
+    }
+}
