@@ -308,7 +308,11 @@ package final class Connection: @unchecked Sendable {
         switch state.tick(now: Self.now(), snapshot) {
         case .none: break
         case let .timeout(message): timeout(message)
-        case .close: if isIdle { _ = handshakeTimedOut(); close() }
+        case .close:
+            // While draining, an idle connection closes like a refused one: write side shut,
+            // input read and dropped for a bounded time, so a request that crossed the close
+            // meets a FIN, not a reset over data in flight (issue #19).
+            if isIdle { _ = handshakeTimedOut(); close(linger: server.isDraining) }
         case .finalClose: finalClose()
         }
     }
