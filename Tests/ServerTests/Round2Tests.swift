@@ -130,4 +130,24 @@ import NPY
         c.send(request("POST", "/embed", body: body, headers: ["Content-Type": "application/json"]))
         #expect(try #require(c.response()).status == 200)
     }
+
+    @Test("/features and /embed give every window the same grade (one grade per window)")
+    func oneGrade() throws {
+        let s = try TestServer()
+        var g = SystemRandomNumberGenerator()
+        // 20 s of ECG then 20 s of noise at 500 Hz, and a recording with a flat stretch.
+        let ecg = PersonalBaseline.ecg(seconds: 20, fs: 500, rr: 0.8)
+        let mixed = ecg + (0..<(500 * 20)).map { _ in Double.random(in: -1...1, using: &g) }
+        let flat = PersonalBaseline.ecg(seconds: 15, fs: 500, rr: 0.7) + [Double](repeating: 0.3, count: 500 * 15)
+        var grades: [String: [String]] = [:]
+        for path in ["/features", "/embed"] {
+            let c = try RawClient(port: s.port)
+            c.send(request("POST", path, body: jsonBody(["ecg": [mixed, flat], "fs": 500]), headers: ["Content-Type": "application/json"]))
+            let r = try #require(c.response())
+            #expect(r.status == 200, "\(path): \(r.status)")
+            grades[path] = try #require((r.json as? [String: Any])?["windows"] as? [[String: Any]]).map { $0["quality"] as? String ?? "?" }
+        }
+        #expect(grades["/features"] == grades["/embed"], "\(grades)")
+        #expect(grades["/embed"]?.contains("unusable") == true && grades["/embed"]?.first != "unusable")
+    }
 }

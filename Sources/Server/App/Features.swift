@@ -6,7 +6,8 @@ import Model
 extension ECGService {
     /// POST /features: R peaks of each recording (sample indices at the input's own rate)
     /// and, per consecutive 10 s window, heart rate, SDNN, RMSSD, beats and a quality
-    /// label (`HRVFeatures`). Same bodies as /embed; computed off the connection's queue.
+    /// label — the same grade /embed and /classify give the window (computed on the
+    /// preprocessed window). Same bodies as /embed; computed off the connection's queue.
     func features(_ r: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)? {
         let input: Input
         do {
@@ -32,12 +33,21 @@ extension ECGService {
             var w = JSONWriter()
             w.raw("{\"detector\":"); w.string(RPeaks.name); w.raw(",\"fs\":"); w.double(fs); w.raw(",\"r_peaks\":[")
             var windows: [(Int, Int, HRVFeatures)] = []
+            let pre = self.manifest.input.preprocessing
             for (i, rec) in input.recordings.enumerated() {
                 let peaks = RPeaks.detect(rec, fs: fs)
                 if i > 0 { w.raw(",") }
                 w.raw("["); w.raw(peaks.map(String.init).joined(separator: ",")); w.raw("]")
+                // One grade per window: the one /embed and /classify give it (on the
+                // preprocessed 256 Hz window), not a second one from the raw signal.
+                let prepared = try? Preprocessing.prepare(rec, fs: fs, filter: pre.filter, normalization: pre.normalization,
+                                                          polarity: pre.polarity, preprocessed: input.preprocessed)
                 for k in 0..<(rec.count / win) {
-                    windows.append((i, k * 10, HRVFeatures(peaks: peaks, fs: fs, start: k * win, end: (k + 1) * win, signal: rec)))
+                    var f = HRVFeatures(peaks: peaks, fs: fs, start: k * win, end: (k + 1) * win, signal: rec)
+                    if let p = prepared, k < p.count {
+                        f.quality = HRVFeatures.window(p.windows[(k * EncoderGeometry.windowLength)..<((k + 1) * EncoderGeometry.windowLength)]).quality
+                    }
+                    windows.append((i, k * 10, f))
                 }
             }
             w.raw("],\"windows\":[")
