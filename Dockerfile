@@ -1,7 +1,8 @@
-# ecg-server: multi-stage build (official Swift image → slim Debian runtime).
+# ecg-server (and ecg-train, for the embedding Job): multi-stage build (official Swift image → slim Debian runtime).
 # Build:  docker build -t ecg-affect .
 # Run:    docker run --rm -p 8080:8080 ecg-affect
-FROM swift:6.1-bookworm AS build
+# Package.swift needs swift-tools-version 6.2 (treatAllWarnings).
+FROM swift:6.2-bookworm AS build
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends zlib1g-dev libssl-dev pkg-config \
@@ -10,7 +11,8 @@ WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
 RUN swift build -c release --product ecg-server --static-swift-stdlib \
- && cp "$(swift build -c release --show-bin-path)/ecg-server" /ecg-server
+ && swift build -c release --product ecg-train --static-swift-stdlib \
+ && cp "$(swift build -c release --show-bin-path)/ecg-server" "$(swift build -c release --show-bin-path)/ecg-train" /
 
 FROM debian:bookworm-slim
 # zlib and libcrypto are the only native libraries the binary links; curl is for HEALTHCHECK.
@@ -20,7 +22,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin ecg
 WORKDIR /app
-COPY --from=build /ecg-server /app/ecg-server
+COPY --from=build /ecg-server /ecg-train /app/
 COPY weights /app/weights
 USER 10001
 ENV ECG_HOST=0.0.0.0 ECG_PORT=8080 ECG_WEIGHTS=/app/weights ECG_DRAIN_SECONDS=20

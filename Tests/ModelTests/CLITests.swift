@@ -86,3 +86,39 @@ func ecgTrain(_ args: [String]) throws -> (status: Int32, stderr: String) {
         #expect(r.status != 0 && r.stderr.contains("--polarity keep"), "\(r.stderr)")
     }
 }
+
+@Suite struct ShardedEmbed {
+    @Test("embed --recordings --shard i/n: every recording once across shards, one .npy each, resumable, a summary per shard")
+    func shards() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecg-shards-\(getpid())").path
+        let inDir = dir + "/in/sub", outDir = dir + "/out"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: inDir, withIntermediateDirectories: true)
+        let x = PreprocessingVsScipy.syntheticECG(seconds: 25, seed: 4)
+        for k in 0..<5 {
+            try NPZ.write(["ecg": NPYArray(floats: x.map(Float.init), shape: [x.count]), "fs": NPYArray(doubles: [256], shape: [])],
+                          path: inDir + "/rec\(k).npz", compressed: false)
+        }
+        let weights = dir + "/weights"
+        _ = try WeightsDirectory.write(TF.network, to: weights, preprocessing: .init(filter: Preprocessing.bandFilter, normalization: Preprocessing.windowNormalization),
+                                       provenance: .init(description: "tests", datasets: [], licenses: [], command: "tests", created: "tests"))
+        for i in 0..<3 {
+            let r = try ecgTrain(["embed", "--weights", weights, "--recordings", dir + "/in", "--out-dir", outDir, "--shard", "\(i)/3", "--quiet"])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        for k in 0..<5 {
+            let e = try NPY.read(path: outDir + "/sub/rec\(k).npy")
+            #expect(e.shape == [2, 128])
+        }
+        let rows = try (0..<3).flatMap { i in
+            try String(contentsOfFile: outDir + "/shard-\(i)-of-3.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+        }
+        #expect(rows.count == 5 && rows.allSatisfy { $0.hasSuffix(",embedded") })
+        // Again: nothing recomputed.
+        let again = try ecgTrain(["embed", "--weights", weights, "--recordings", dir + "/in", "--out-dir", outDir, "--shard", "1/3", "--quiet"])
+        #expect(again.status == 0)
+        let s1 = try String(contentsOfFile: outDir + "/shard-1-of-3.csv", encoding: .utf8)
+        #expect(s1.contains("done before") && !s1.contains("embedded"))
+        #expect(try ecgTrain(["embed", "--weights", weights, "--recordings", dir + "/in", "--out-dir", outDir, "--shard", "3/3"]).status == 64)
+    }
+}
