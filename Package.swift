@@ -54,6 +54,8 @@ let package = Package(
         .testTarget(name: "NPYTests", dependencies: ["NPY"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "NPY", "CKernels"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
+        // HTTP without sockets: the parser, JSON numbers, the connection's rules on a fake clock.
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"], swiftSettings: strict),
         .testTarget(name: "ServerTests", dependencies: ["Server", "HTTP", "Model", "Training", "NPY"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

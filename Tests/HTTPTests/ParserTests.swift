@@ -1,7 +1,6 @@
 import Foundation
 import Testing
 @testable import HTTP
-@testable import Server
 
 /// A request text and what the parser must answer.
 struct ParserCase: CustomTestStringConvertible, Sendable {
