@@ -51,12 +51,14 @@ let package = Package(
         ], swiftSettings: strict),
         // libFuzzer targets (scripts/fuzz.sh builds them with --sanitize=fuzzer,address).
         .executableTarget(name: "Fuzz", dependencies: ["HTTP", "NPY", "Training"], swiftSettings: strict),
-        .testTarget(name: "NPYTests", dependencies: ["NPY"], resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "NPY", "CKernels"],
+        // Seeded random numbers for every test target (the seed is printed).
+        .target(name: "TestSupport", path: "Tests/Support", swiftSettings: strict),
+        .testTarget(name: "NPYTests", dependencies: ["NPY", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "NPY", "CKernels", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         // HTTP without sockets: the parser, JSON numbers, the connection's rules on a fake clock.
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP"], swiftSettings: strict),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "HTTP", "Model", "Training", "NPY"], swiftSettings: strict),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "HTTP", "Model", "Training", "NPY", "TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import TestSupport
 import Model
 import Training
 
@@ -18,7 +19,7 @@ import Training
 
     @Test("ConvLayer.flipped() twice is the layer itself, and the flipped layer computes the transposed convolution")
     func flipped() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededRandom(#function, salt: 1)
         let (k, ci, co, t) = (5, 3, 4, 11)
         let l = ConvLayer(kernel: (0..<(k * ci * co)).map { _ in Float.random(in: -1...1, using: &rng) },
                           bias: [Float](repeating: 0, count: co), taps: k, cin: ci, cout: co)

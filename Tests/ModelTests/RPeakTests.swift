@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import NPY
 @testable import Model
@@ -44,7 +45,7 @@ let corpusDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().dele
     func synthetic() {
         for fs in [128.0, 250, 256, 360, 500, 1000] {
             // Gaussian QRS-like spikes at a known RR pattern, with baseline wander and noise.
-            var rng = SystemRandomNumberGenerator()
+            var rng = SeededRandom(#function, salt: 1)
             let rrs = (0..<40).map { 0.8 + 0.05 * Double($0 % 3) }  // 0.80, 0.85, 0.90 s
             var t = 0.5, beats: [Double] = []
             for r in rrs { beats.append(t); t += r }
@@ -77,7 +78,7 @@ let corpusDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().dele
 @Suite struct QualityRule {
     @Test("noise, flat lines, a sine and a square wave are not 'good' ECG")
     func outOfDistribution() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededRandom(#function, salt: 2)
         func gauss() -> Double { let u = Double.random(in: 1e-12..<1, using: &rng), v = Double.random(in: 0..<1, using: &rng); return (-2 * log(u)).squareRoot() * cos(2 * .pi * v) }
         let n = 2560
         let inputs: [(String, [Double])] = [

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import NPY
 @testable import Model
@@ -59,10 +60,11 @@ let trainBinary: String = {
         // Kill B at a random step (checkpoints are written every step, so the kill often
         // lands in the middle of one), then resume until done.
         let b = try run(common + ["--out", tmp + "/b"])
-        let killAt = Int.random(in: 2..<(total - 2))
+        var g = SeededRandom(#function)
+        let killAt = Int.random(in: 2..<(total - 2), using: &g)
         let deadline = Date().addingTimeInterval(300)
         while Self.step(tmp + "/b/models/latest") < killAt && Self.step(tmp + "/b/models/epoch_1") < killAt && b.isRunning && Date() < deadline {
-            usleep(UInt32.random(in: 1_000...20_000))
+            usleep(UInt32.random(in: 1_000...20_000, using: &g))
         }
         kill(b.processIdentifier, SIGKILL)
         b.waitUntilExit()

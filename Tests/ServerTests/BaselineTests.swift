@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import Model
 import NPY
@@ -86,7 +87,7 @@ import NPY
     func refusals() throws {
         let s = try Self.server()
         let fast = Self.ecg(seconds: 20, fs: 500, rr: 0.6)
-        var g = SystemRandomNumberGenerator()
+        var g = SeededRandom(#function, salt: 1)
         let noise = (0..<(500 * 70)).map { _ in Double.random(in: -1...1, using: &g) }
         let cases: [([String: Any], String, Int, String)] = [
             (["ecg": fast, "fs": 500, "baseline": ["ecg": Self.ecg(seconds: 45, fs: 500, rr: 0.8), "fs": 500]], "/classify", 422, "baseline_too_short"),

@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import TestSupport
 import Model
 import Training
 import NPY
@@ -270,7 +271,7 @@ struct ServerProcess {
     func gate() throws {
         var t = HeadTrainer()
         t.epochs = 1
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededRandom(#function, salt: 1)
         let head = t.train(name: "stress", labels: ["rest", "stress"], x: (0..<(16 * 128)).map { _ in Float.random(in: -1...1, using: &rng) },
                            y: (0..<16).map { $0 % 2 })
         let s = try TestServer(affect: [head])

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import Model
 import NPY
@@ -134,7 +135,7 @@ import NPY
     @Test("/features and /embed give every window the same grade (one grade per window)")
     func oneGrade() throws {
         let s = try TestServer()
-        var g = SystemRandomNumberGenerator()
+        var g = SeededRandom(#function, salt: 1)
         // 20 s of ECG then 20 s of noise at 500 Hz, and a recording with a flat stretch.
         let ecg = PersonalBaseline.ecg(seconds: 20, fs: 500, rr: 0.8)
         let mixed = ecg + (0..<(500 * 20)).map { _ in Double.random(in: -1...1, using: &g) }
