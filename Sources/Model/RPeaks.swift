@@ -152,8 +152,8 @@ public struct HRVFeatures: Sendable, Equatable {
     public var agreement: Double?
     /// kSQI: kurtosis of the stretch (`SQI.kurtosis`; nil without the signal).
     public var kurtosis: Double?
-    /// "good", "poor" or "unusable" (rule below).
-    public var quality: String
+    /// good, poor or unusable (rule below).
+    public var quality: SignalQuality
 
     /// Thresholds of the quality rule.
     public static let minAgreement = 0.8, minKurtosis = 5.0, goodCorrelation = 0.86, minCorrelation = 0.5
@@ -193,9 +193,9 @@ public struct HRVFeatures: Sendable, Equatable {
            let lo = rr.min(), let hi = rr.max(), hi < 3000, hi / lo < 2.2,
            (agreement ?? 1) >= Self.minAgreement, (kurtosis ?? Self.minKurtosis) >= Self.minKurtosis,
            (templateCorrelation ?? 1) >= Self.minCorrelation {
-            quality = (templateCorrelation ?? 1) >= Self.goodCorrelation ? "good" : "poor"
+            quality = (templateCorrelation ?? 1) >= Self.goodCorrelation ? .good : .poor
         } else {
-            quality = "unusable"
+            quality = .unusable
         }
     }
 

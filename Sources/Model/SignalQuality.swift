@@ -1,5 +1,15 @@
 import Foundation
 
+/// A window's signal-quality grade (`HRVFeatures`); its raw value is what the API answers.
+public enum SignalQuality: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
+    case good, poor, unusable
+    /// Affect heads score it (not `unusable`).
+    public var isUsable: Bool { self != .unusable }
+    /// The Open Inference Protocol's INT32 code (0 good, 1 poor, 2 unusable).
+    public var code: Int32 { switch self { case .good: 0; case .poor: 1; case .unusable: 2 } }
+    public var description: String { rawValue }
+}
+
 /// A second, independent QRS detector and the signal-quality indices built on it
 /// (issue #17 item 5: a window is usable only if it looks like ECG).
 ///

@@ -78,7 +78,7 @@ struct BenchCommand: ParsableCommand {
             } }
         }
         print(String(format: "per raw 10 s window at 500 Hz, one thread (median ms): preprocessing (resample, high-pass, z-score) %.3f, quality grading %.3f (%d beats, %@), encoder %.3f; preprocessing + quality = %.1f %% of the encoder",
-                     pre, quality, grade.beats, grade.quality, enc, (pre + quality) / enc * 100))
+                     pre, quality, grade.beats, grade.quality.rawValue, enc, (pre + quality) / enc * 100))
     }
 
     func run() throws {

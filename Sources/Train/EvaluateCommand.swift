@@ -97,7 +97,7 @@ struct EvaluateCommand: ParsableCommand {
         for r in 0..<rows.count {
             let w = x[(r * EncoderGeometry.windowLength)..<((r + 1) * EncoderGeometry.windowLength)].map(Double.init)
             let f = HRVFeatures(peaks: RPeaks.detect(w, fs: 256), fs: 256, start: 0, end: EncoderGeometry.windowLength, signal: w)
-            qualities[f.quality, default: 0] += 1
+            qualities[f.quality.rawValue, default: 0] += 1
             hr += [f.heartRate ?? .nan, f.sdnn ?? .nan, f.rmssd ?? .nan]
         }
         FileHandle.standardError.write(Data("window quality: good \(qualities["good", default: 0]), poor \(qualities["poor", default: 0]), unusable \(qualities["unusable", default: 0]) of \(rows.count) (features missing with < 3 beats are imputed with training means)\n".utf8))

@@ -93,7 +93,7 @@ struct FitHeadCommand: ParsableCommand {
         let isBase = rows.indices.map { k in baseWindows > 0 && restRecord[ds.subject[rows[k]]] == ds.record[rows[k]] && index[k] < baseWindows }
         let windows = rows.indices.map { k in
             HeadInputs.Window(recording: Int(ds.record[rows[k]]) * 2 + (isBase[k] ? 1 : 0), index: index[k],
-                              usable: feats[k].quality != "unusable", features: feats[k])
+                              usable: feats[k].quality.isUsable, features: feats[k])
         }
         var x: [Double] = [], yy: [Int] = []
         var subjectsUsed = Set<Int64>()

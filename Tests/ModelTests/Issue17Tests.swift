@@ -120,10 +120,10 @@ import NPY
     func nonECG(seed: UInt64) throws {
         for (name, x) in Self.classes(seed: seed) {
             let raw = HRVFeatures(peaks: RPeaks.detect(x, fs: Self.fs), fs: Self.fs, start: 0, end: Self.n, signal: x)
-            #expect(raw.quality == "unusable", "\(name) (seed \(seed)): \(raw.quality), beats \(raw.beats), bSQI \(raw.agreement ?? -1), kSQI \(raw.kurtosis ?? -1)")
+            #expect(raw.quality == .unusable, "\(name) (seed \(seed)): \(raw.quality), beats \(raw.beats), bSQI \(raw.agreement ?? -1), kSQI \(raw.kurtosis ?? -1)")
             let p = try Preprocessing.prepare(x, fs: Self.fs, filter: Preprocessing.bandFilter, normalization: Preprocessing.windowNormalization)
             let w = HRVFeatures.window(p.windows[0..<Self.n])
-            #expect(w.quality == "unusable", "\(name) preprocessed (seed \(seed)): \(w.quality), bSQI \(w.agreement ?? -1), kSQI \(w.kurtosis ?? -1)")
+            #expect(w.quality == .unusable, "\(name) preprocessed (seed \(seed)): \(w.quality), bSQI \(w.agreement ?? -1), kSQI \(w.kurtosis ?? -1)")
         }
     }
 
@@ -133,7 +133,7 @@ import NPY
             let x = PreprocessingVsScipy.syntheticECG(seconds: 10, seed: seed)
             let p = try Preprocessing.prepare(x, fs: 256, filter: Preprocessing.bandFilter, normalization: Preprocessing.windowNormalization)
             let f = HRVFeatures.window(p.windows[0..<2560])
-            #expect(f.quality == "good", "seed \(seed): bSQI \(f.agreement ?? -1), kSQI \(f.kurtosis ?? -1)")
+            #expect(f.quality == .good, "seed \(seed): bSQI \(f.agreement ?? -1), kSQI \(f.kurtosis ?? -1)")
             #expect((f.agreement ?? 0) >= 0.9)
         }
         // bSQI is the share of beats both detectors found.

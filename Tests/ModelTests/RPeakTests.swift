@@ -68,10 +68,10 @@ let corpusDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().dele
             // SDNN of the repeating 800/850/900 ms pattern ≈ 40.8 ms; RMSSD ≈ 70.7 ms (±1 sample).
             #expect(abs(f.sdnn! - 40.8) < 1000 / fs + 1, "fs \(fs): sdnn \(f.sdnn!)")
             #expect(abs(f.rmssd! - 70.7) < 2000 / fs + 1, "fs \(fs): rmssd \(f.rmssd!)")
-            #expect(f.quality == "good")
+            #expect(f.quality == .good)
         }
         // Flat line and noise: no confident beats.
-        #expect(HRVFeatures(peaks: RPeaks.detect([Double](repeating: 0, count: 2560), fs: 256), fs: 256, start: 0, end: 2560).quality == "unusable")
+        #expect(HRVFeatures(peaks: RPeaks.detect([Double](repeating: 0, count: 2560), fs: 256), fs: 256, start: 0, end: 2560).quality == .unusable)
     }
 }
 
@@ -91,7 +91,7 @@ let corpusDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().dele
         for (name, x) in inputs {
             let q = HRVFeatures(peaks: RPeaks.detect(x, fs: 256), fs: 256, start: 0, end: n, signal: x)
             print("quality \(name): \(q.quality), beats \(q.beats), hr \(q.heartRate ?? -1)")
-            #expect(q.quality != "good", "\(name)")
+            #expect(q.quality != .good, "\(name)")
         }
     }
 }

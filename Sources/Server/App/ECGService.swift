@@ -270,7 +270,7 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
         }
         let wins = (0..<p.count).map { k in
             let f = Self.windowFeatures(p.windows[(k * EncoderGeometry.windowLength)..<((k + 1) * EncoderGeometry.windowLength)])
-            return HeadInputs.Window(recording: 0, index: k, usable: f.quality != "unusable", features: f)
+            return HeadInputs.Window(recording: 0, index: k, usable: f.quality.isUsable, features: f)
         }
         let usable = wins.filter(\.usable).count
         guard usable >= HeadInputs.minimumBaselineWindows else {

@@ -55,7 +55,7 @@ extension ECGService {
                 if k > 0 { w.raw(",") }
                 w.raw("{\"recording\":\(rec),\"start_s\":\(start),\"beats\":\(f.beats),\"heart_rate_bpm\":")
                 Self.optional(&w, f.heartRate); w.raw(",\"sdnn_ms\":"); Self.optional(&w, f.sdnn)
-                w.raw(",\"rmssd_ms\":"); Self.optional(&w, f.rmssd); w.raw(",\"quality\":"); w.string(f.quality); w.raw("}")
+                w.raw(",\"rmssd_ms\":"); Self.optional(&w, f.rmssd); w.raw(",\"quality\":"); w.string(f.quality.rawValue); w.raw("}")
             }
             w.raw("]}")
             var resp = HTTPResponse.json(200, w.out)

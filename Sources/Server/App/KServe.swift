@@ -243,7 +243,7 @@ extension ECGService {
                 case "embedding": floats = e; shape = [n, 128]
                 case "window_recording": ints = spans.map { Int32($0.recording) }
                 case "window_start_s": ints = spans.map { Int32($0.start) }
-                case "window_quality": ints = spans.map { $0.quality == "good" ? 0 : $0.quality == "poor" ? 1 : 2 }
+                case "window_quality": ints = spans.map(\.quality.code)
                 default:
                     // A window a head does not score (unusable) is NaN: tensors have no null.
                     let h = served.first { $0.name == name } ?? service.heads.first { $0.name == name }!

@@ -41,7 +41,7 @@ extension ECGService {
     /// One window of a request: its recording, start, signal quality, its index in the
     /// recording and its heart-rate features (what heads with `HeadInputs` read).
     struct Span: Sendable {
-        var recording: Int; var start: Double; var quality: String
+        var recording: Int; var start: Double; var quality: SignalQuality
         var index: Int = 0
         var features = HRVFeatures(peaks: [], fs: 256, start: 0, end: 0)
     }
@@ -60,7 +60,7 @@ extension ECGService {
             let p = h.run(c.embeddings)
             return (0..<c.spans.count).map { Array(p[($0 * l)..<(($0 + 1) * l)]) }
         }
-        let wins = c.spans.map { HeadInputs.Window(recording: $0.recording, index: $0.index, usable: $0.quality != "unusable", features: $0.features) }
+        let wins = c.spans.map { HeadInputs.Window(recording: $0.recording, index: $0.index, usable: $0.quality.isUsable, features: $0.features) }
         var base: [Double]?
         if inputs.needsBaseline, let b = c.baseline { base = inputs.baselineMean(b.windows, embeddings: b.embeddings)?.mean }
         let rows = inputs.assemble(wins, embeddings: c.embeddings, baseline: base)
@@ -78,7 +78,7 @@ extension ECGService {
         w.raw("\"windows\":[")
         for (k, s) in spans.enumerated() {
             if k > 0 { w.raw(",") }
-            w.raw("{\"recording\":\(s.recording),\"start_s\":\(Int(s.start)),\"quality\":"); w.string(s.quality); w.raw("}")
+            w.raw("{\"recording\":\(s.recording),\"start_s\":\(Int(s.start)),\"quality\":"); w.string(s.quality.rawValue); w.raw("}")
         }
         w.raw("]")
     }
@@ -91,7 +91,7 @@ extension ECGService {
                 ("Content-Type", "application/x-npy"), ("X-Model", manifest.encoder.sha256),
                 ("X-Window-Recordings", spans.map { String($0.recording) }.joined(separator: ",")),
                 ("X-Window-Starts", spans.map { String(Int($0.start)) }.joined(separator: ",")),
-                ("X-Window-Quality", spans.map(\.quality).joined(separator: ",")),
+                ("X-Window-Quality", spans.map(\.quality.rawValue).joined(separator: ",")),
                 ("X-Remainders", rem),
             ], body: NPY.encode(NPYArray(floats: e, shape: [spans.count, 128])))
         }
@@ -138,7 +138,7 @@ extension ECGService {
             w.raw("{")
             for (hi, h) in heads.enumerated() {
                 let c = h.labels.count
-                let used = (first..<(first + p.count)).filter { probs[hi][$0] != nil && (h.multiLabel || spans[$0].quality != "unusable") }
+                let used = (first..<(first + p.count)).filter { probs[hi][$0] != nil && (h.multiLabel || spans[$0].quality.isUsable) }
                 var mean = [Double](repeating: 0, count: c)
                 for win in used { for j in 0..<c { mean[j] += Double(probs[hi][win]![j]) / Double(used.count) } }
                 if hi > 0 { w.raw(",") }
