@@ -31,6 +31,8 @@ def rss():
     for l in open(f"/proc/{pid}/status"):
         if l.startswith("VmRSS:"): return int(l.split()[1]) / 1024
 def fds(): return len(os.listdir(f"/proc/{pid}/fd"))
+def threads(): return len(os.listdir(f"/proc/{pid}/task"))
+peak_threads = [threads()]
 
 # One preprocessed 10 s window as a float32 .npy body.
 header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2560,), }"
@@ -113,6 +115,7 @@ for s in flood:
         if d.startswith(b"HTTP/1.1 503"): answered503 += 1
     except OSError: pass
 th.join()
+peak_threads.append(threads())
 for s in flood: s.close()
 f50, f99 = lat[0]
 results["flood"] = {"connections": FLOOD, "refused_503": answered503, "connect_refused": refused,
@@ -172,6 +175,7 @@ for size in (9 << 20, 20 << 20, 50 << 20):
     finally:
         c.close()
 results["whole_body_first_413"] = got
+peak_threads.append(threads())
 
 # 7. memory: the largest legal bodies at the lowest rate (issue #19: an 8 MB int8 .npy at
 # ?fs=50 used to peak at 1.1 GB before its 413). Peak RSS (VmHWM) must stay under 256 MiB;
@@ -210,5 +214,9 @@ print(f"8 MB bodies at 50 Hz (int8 npy, JSON of zeros; 413) and 1,000 windows at
 if one > 256 or eight > 384: ok = False; print("  MISSED: <= 256 MiB for one request, <= 384 MiB for eight")
 print(f"whole body first (http.client) of 9, 20 and 50 MiB: {got}", flush=True)
 if got != [413, 413, 413]: ok = False; print("  MISSED: every one reads its 413")
+peak_threads.append(threads())
+results["threads"] = {"start": peak_threads[0], "peak_sampled": max(peak_threads)}
+print(f"threads: {peak_threads[0]} at the start, at most {max(peak_threads)} sampled after the flood, the bodies and the memory phase", flush=True)
+if max(peak_threads) > 32: ok = False; print("  MISSED: threads stay under 32 whatever the clients do")
 print(json.dumps(results))
 sys.exit(0 if ok else 1)
