@@ -12,8 +12,8 @@
    baseline, each carrying its figures from protocol.json.
 3. The manifest: every protocol row as an evaluation (exact metric names, intervals), the
    report protocol_stress.json, the pretext tasks at the shipped epoch, provenance.
-The previous weights/pretrain-checkpoint/ is kept unless --checkpoint-from names a run whose
-newest checkpoint replaces it. Needs python3 (stdlib) and a release ecg-train.
+The previous weights/pretrain-checkpoint/ is kept (`scripts/pretrain.sh save` replaces it with
+the run's newest checkpoint). Needs python3 (stdlib) and a release ecg-train.
 """
 import argparse
 import csv
@@ -49,7 +49,6 @@ def main():
     ap.add_argument("--encoders", default="", help="NAME=EPOCH,... as given to stress_protocol.py (e.g. e4=4,e6=6)")
     ap.add_argument("--out", default=os.path.join(here, "../weights"))
     ap.add_argument("--train", default=os.path.join(here, "../.build/release/ecg-train"))
-    ap.add_argument("--checkpoint-from", help="run whose newest checkpoint becomes weights/pretrain-checkpoint/")
     args = ap.parse_args()
     enc_epoch = dict(kv.split("=") for kv in args.encoders.split(",") if kv)
     sel = json.load(open(os.path.join(args.protocol, "selected.json")))
@@ -137,9 +136,7 @@ def main():
     json.dump(m, open(os.path.join(new, "manifest.json"), "w"), indent=2, sort_keys=True)
     open(os.path.join(new, "manifest.json"), "a").write("\n")
     ck = os.path.join(args.out, "pretrain-checkpoint")
-    if args.checkpoint_from:
-        pass  # scripts/pretrain.sh save does this
-    elif os.path.isdir(ck):
+    if os.path.isdir(ck):
         shutil.move(ck, os.path.join(new, "pretrain-checkpoint"))
     shutil.rmtree(args.out, ignore_errors=True)
     shutil.move(new, args.out)

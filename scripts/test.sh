@@ -42,6 +42,9 @@ echo "== hostile clients (bench/hostile.py --quick) against the same server"
 python3 bench/hostile.py "$PORT" "$PID" --quick
 kill -TERM $PID; wait $PID
 
+echo "== heart rate against NeuroKit2 on every labelled public record, and non-ECG graded unusable"
+"$VENV/bin/python" -c "import neurokit2" 2>/dev/null || "$VENV/bin/pip" install -q neurokit2 scipy
+"$VENV/bin/python" scripts/check_quality_hr.py --reference consensus --strict --train .build/debug/ecg-train
 echo "== Dockerfile (hadolint) and Kubernetes manifests"
 "$VENV/bin/hadolint" Dockerfile
 "$VENV/bin/kubernetes-validate" deploy/kubernetes/*.yaml

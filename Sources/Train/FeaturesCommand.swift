@@ -11,7 +11,8 @@ struct FeaturesCommand: ParsableCommand {
         abstract: "Per 10 s window: beats, heart rate, SDNN, RMSSD and the quality indices, as ecg-server computes them.",
         discussion: """
         --corpus DIR: every record of DIR/manifest.csv at its own rate, as POST /features
-        answers (R peaks over the whole record, then each consecutive 10 s window).
+        answers (R peaks over the whole record, then each consecutive 10 s window; each window's
+        grade is the one /embed gives it, on the window preprocessed as --weights' manifest says).
         --data FILE: every window of a dataset made by `ecg-train prepare` (256 Hz,
         preprocessed), as /embed and /classify grade their windows.
         Writes one CSV row per window: record (or row), subject, label, start_s, beats,
@@ -25,6 +26,7 @@ struct FeaturesCommand: ParsableCommand {
     @Option(help: "Corpus folder with manifest.csv.") var corpus: String?
     @Option(help: "Dataset .npz made by `ecg-train prepare`.") var data: String?
     @Flag(help: "With --corpus: only records labelled other than 'none'.") var labelledOnly = false
+    @Option(help: "With --corpus: the weights whose preprocessing grades the windows.") var weights: String = "weights"
     @Option(help: "Output CSV.") var out: String
     @OptionGroup var quietOption: QuietOption
 
@@ -41,13 +43,18 @@ struct FeaturesCommand: ParsableCommand {
         var lines = ["record,subject,label,start_s,beats,heart_rate_bpm,sdnn_ms,rmssd_ms,template_correlation,agreement,kurtosis,quality"]
         if let dir = corpus {
             let rows = try PrepareCommand.readManifest(dir).filter { !labelledOnly || ($0.label != "none" && !$0.label.isEmpty) }
+            let pre: Manifest.Preprocessing
+            do { pre = try Manifest.load(directory: weights).input.preprocessing } catch { throw Failure("--weights \(weights): \(error)") }
             let progress = Progress(total: rows.count, label: "features", enabled: !quietOption.quiet)
             for (k, r) in rows.enumerated() {
                 let (x, fs) = try PrepareCommand.readRecord(dir + "/" + r.path)
                 let peaks = RPeaks.detect(x, fs: fs)
                 let win = Int((10 * fs).rounded())
+                let prepared = try? Preprocessing.prepare(x, fs: fs, filter: pre.filter, normalization: pre.normalization, polarity: pre.polarity)
+                let n = EncoderGeometry.windowLength
                 for w in 0..<(x.count / win) {
-                    let f = HRVFeatures(peaks: peaks, fs: fs, start: w * win, end: (w + 1) * win, signal: x)
+                    var f = HRVFeatures(peaks: peaks, fs: fs, start: w * win, end: (w + 1) * win, signal: x)
+                    if let p = prepared, w < p.count { f.quality = HRVFeatures.window(p.windows[(w * n)..<((w + 1) * n)]).quality }
                     lines.append("\(r.dataset)/\(r.record),\(r.dataset)/\(r.subject),\(r.label),\(w * 10),\(Self.row(f))")
                 }
                 progress.update(k + 1)
