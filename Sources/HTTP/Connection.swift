@@ -26,6 +26,9 @@ package final class Connection: @unchecked Sendable {
         /// While the server drains, how long an idle keep-alive connection stays open to
         /// answer a request already on its way (with Connection: close) before it is closed.
         package var drainIdleGrace = 1.0
+        /// The paths a probe-only connection (admitted on a reserved slot) serves: the
+        /// application's health routes; the HTTP layer knows none of its own.
+        package var probePaths: Set<String> = []
 
         package init(limits: HTTPLimits = HTTPLimits(), readTimeout: Double = 30, headerTimeout: Double = 10, idleTimeout: Double = 60,
                      maxPipelined: Int = 16, lingerSeconds: Double = 2, lingerBytes: Int = 64 << 20) {
@@ -39,7 +42,7 @@ package final class Connection: @unchecked Sendable {
     package let config: Config
     package let server: HTTPServer  // strong: the server outlives its connections (cycle broken in close())
     /// Accepted beyond --max-connections on a slot reserved for probes: it serves one
-    /// request of `HTTPServer.probePaths` and closes; anything else gets 503.
+    /// request of `Config.probePaths` and closes; anything else gets 503.
     package let probeOnly: Bool
     /// The TLS session over the socket (nil: plain TCP).
     private let tls: TLSSession?
@@ -206,10 +209,10 @@ package final class Connection: @unchecked Sendable {
         let id = Self.requestID(req.header("x-request-id"))
         s.requestID = id
         slots.append(s)
-        if probeOnly && !HTTPServer.probePaths.contains(req.path) {
+        if probeOnly && !config.probePaths.contains(req.path) {
             server.metrics.connectionRejected()
             s.response = .error(HTTPError(status: 503, code: "too_many_connections",
-                                          message: "connection limit (\(server.maxConnections)) reached; only \(HTTPServer.probePaths.sorted().joined(separator: ", ")) are served on this connection; retry later",
+                                          message: "connection limit (\(server.maxConnections)) reached; only \(config.probePaths.sorted().joined(separator: ", ")) are served on this connection; retry later",
                                           headers: [("Retry-After", "1")]))
             state.stopReading(); suspendReading()
             flush()

@@ -21,8 +21,6 @@ package protocol ConnectionMetrics: AnyObject, Sendable {
 /// more are accepted for the probe routes only (so the orchestrator's liveness and
 /// readiness checks are answered under connection pressure); beyond that, 503 at once.
 package final class HTTPServer: @unchecked Sendable {
-    /// The routes a probe-only connection serves.
-    package static let probePaths: Set<String> = ["/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready"]
 
     package let handler: any RequestHandler
     package let observer: any RequestObserver

@@ -473,9 +473,7 @@ extension Preprocessing {
     /// Negates `y` in place if its QRS complexes point down (`qrsPolarity`); true if it did.
     @discardableResult
     public static func turnQRSUp(_ y: inout [Double]) -> Bool {
-        guard qrsPolarity(y) < 0 else { return false }
-        for i in y.indices { y[i] = -y[i] }
-        return true
+        turnUp(&y, rule: qrsUp)
     }
 
     /// The beat-based rule: a recording is turned over only when, at its detected beats
@@ -570,8 +568,7 @@ extension Preprocessing {
             if !sos.isEmpty { y = sosfiltfilt(sos, y) }
             switch polarity {
             case nil: break
-            case qrsUp?: turnQRSUp(&y)
-            case qrsUpBeats?: turnUp(&y, rule: qrsUpBeats)
+            case let rule? where rule == qrsUp || rule == qrsUpBeats: turnUp(&y, rule: rule)
             case let p?: throw PreprocessingError.unknownPolarity(p)
             }
         } else if fs != targetRate {

@@ -199,6 +199,14 @@ public struct HRVFeatures: Sendable, Equatable {
         }
     }
 
+    /// These heart-rate features with the grade (and the indices that made it) of `g`: the
+    /// beats of a whole record at its own rate, graded as the server grades the window.
+    public func graded(as g: HRVFeatures) -> HRVFeatures {
+        var f = self
+        f.quality = g.quality; f.templateCorrelation = g.templateCorrelation; f.agreement = g.agreement; f.kurtosis = g.kurtosis
+        return f
+    }
+
     /// The features and grade of one preprocessed 256 Hz window, exactly as ecg-server grades
     /// the windows of /embed and /classify and as `ecg-train` fits heads on them.
     public static func window(_ w: ArraySlice<Float>) -> HRVFeatures {

@@ -53,8 +53,10 @@ struct FeaturesCommand: ParsableCommand {
                 let prepared = try? Preprocessing.prepare(x, fs: fs, filter: pre.filter, normalization: pre.normalization, polarity: pre.polarity)
                 let n = EncoderGeometry.windowLength
                 for w in 0..<(x.count / win) {
-                    var f = HRVFeatures(peaks: peaks, fs: fs, start: w * win, end: (w + 1) * win, signal: x)
-                    if let p = prepared, w < p.count { f.quality = HRVFeatures.window(p.windows[(w * n)..<((w + 1) * n)]).quality }
+                    var f = HRVFeatures(peaks: peaks, fs: fs, start: w * win, end: (w + 1) * win)
+                    if let p = prepared, w < p.count { f = f.graded(as: HRVFeatures.window(p.windows[(w * n)..<((w + 1) * n)])) } else {
+                        f = HRVFeatures(peaks: peaks, fs: fs, start: w * win, end: (w + 1) * win, signal: x)
+                    }
                     lines.append("\(r.dataset)/\(r.record),\(r.dataset)/\(r.subject),\(r.label),\(w * 10),\(Self.row(f))")
                 }
                 progress.update(k + 1)

@@ -44,6 +44,13 @@ struct TestCertificate {
         return String(out.split(separator: "=").last ?? "").trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: ":", with: "").lowercased()
     }
 
+    /// A certificate in a new directory of its own.
+    static func fresh(_ tag: String) throws -> TestCertificate {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecg-tls-\(tag)-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return try TestCertificate(dir: dir, name: tag)
+    }
+
     func install(as base: String) throws {
         for (from, to) in [(cert, "\(dir)/\(base).pem"), (key, "\(dir)/\(base)-key.pem")] {
             try? FileManager.default.removeItem(atPath: to + ".tmp")
@@ -197,9 +204,7 @@ func pythonTLSGet(port: Int, ca: String, path: String = "/health", maxVersion: S
 @Suite(.serialized) struct WrongProtocol {
     @Test("plain HTTP on the TLS port reads a plain 400 that says the port speaks TLS (not a bare reset)")
     func plainOnTLS() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecg-tls-plain-\(getpid())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let a = try TestCertificate(dir: dir, name: "p")
+        let a = try TestCertificate.fresh("plain")
         let s = try ServerProcess(["--tls-cert", a.cert, "--tls-key", a.key])
         defer { s.stop() }
         let r = try sh("curl -sS -m 10 -o - -w ' %{http_code}' http://127.0.0.1:\(s.port)/health")
@@ -222,9 +227,7 @@ func pythonTLSGet(port: Int, ca: String, path: String = "/health", maxVersion: S
 @Suite(.serialized) struct TLSThreads {
     @Test("hundreds of TLS connections that never send a ClientHello: threads stay bounded, each timed-out handshake is counted")
     func silentClients() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecg-tls-silent-\(getpid())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let a = try TestCertificate(dir: dir, name: "s")
+        let a = try TestCertificate.fresh("silent")
         let s = try ServerProcess(["--tls-cert", a.cert, "--tls-key", a.key, "--header-timeout", "1"])
         defer { s.stop() }
         func threads() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(s.pid)/task").count) ?? -1 }

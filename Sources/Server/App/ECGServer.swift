@@ -91,9 +91,10 @@ struct ECGServer: ParsableCommand {
         let heads = affect.enumerated().map { k, h in (head: h, inputs: k < inputs.count ? inputs[k] : HeadInputs.embeddingOnly) }
         let service = ECGService(network: network, manifest: manifest, affect: heads, queue: queue, metrics: metrics, logger: logger,
                                  config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: 1024, memoryBudgetBytes: o.memoryBudgetMib << 20, apiKeys: apiKeys, openapiPath: o.openapi), limits: limits)
-        let server = HTTPServer(handler: service, observer: service,
-                                config: .init(limits: limits, readTimeout: o.readTimeout, headerTimeout: o.headerTimeout, idleTimeout: o.idleTimeout,
-                                              maxPipelined: 16, lingerSeconds: o.lingerSeconds),
+        var connection = Connection.Config(limits: limits, readTimeout: o.readTimeout, headerTimeout: o.headerTimeout, idleTimeout: o.idleTimeout,
+                                           maxPipelined: 16, lingerSeconds: o.lingerSeconds)
+        connection.probePaths = ECGService.probePaths
+        let server = HTTPServer(handler: service, observer: service, config: connection,
                                 maxConnections: o.maxConnections, reservedProbeSlots: o.reservedProbeConnections, metrics: metrics, tls: tls)
         return (server, service, queue)
     }

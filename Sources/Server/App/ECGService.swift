@@ -90,6 +90,9 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
         "/openapi.yaml": ["GET", "HEAD"], "/embed": ["POST"], "/classify": ["POST"], "/features": ["POST"],
     ]
 
+    /// What a connection admitted on a reserved probe slot may ask (orchestrator probes).
+    static let probePaths: Set<String> = ["/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready"]
+
     /// The Open Inference Protocol's routes, as metrics and logs label them.
     static let v2Routes: Set<String> = ["/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/\(kserveModel)",
                                         "/v2/models/\(kserveModel)/ready", "/v2/models/\(kserveModel)/infer"]

@@ -42,12 +42,15 @@ extension ECGService {
                 // preprocessed 256 Hz window), not a second one from the raw signal.
                 let prepared = try? Preprocessing.prepare(rec, fs: fs, filter: pre.filter, normalization: pre.normalization,
                                                           polarity: pre.polarity, preprocessed: input.preprocessed)
+                let n = EncoderGeometry.windowLength
                 for k in 0..<(rec.count / win) {
-                    var f = HRVFeatures(peaks: peaks, fs: fs, start: k * win, end: (k + 1) * win, signal: rec)
+                    // The raw signal's own indices only where the window has no preprocessed twin.
                     if let p = prepared, k < p.count {
-                        f.quality = HRVFeatures.window(p.windows[(k * EncoderGeometry.windowLength)..<((k + 1) * EncoderGeometry.windowLength)]).quality
+                        let f = HRVFeatures(peaks: peaks, fs: fs, start: k * win, end: (k + 1) * win)
+                        windows.append((i, k * 10, f.graded(as: HRVFeatures.window(p.windows[(k * n)..<((k + 1) * n)]))))
+                    } else {
+                        windows.append((i, k * 10, HRVFeatures(peaks: peaks, fs: fs, start: k * win, end: (k + 1) * win, signal: rec)))
                     }
-                    windows.append((i, k * 10, f))
                 }
             }
             w.raw("],\"windows\":[")

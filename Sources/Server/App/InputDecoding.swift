@@ -78,7 +78,7 @@ extension ECGService {
         case "application/x-npy":
             // Refuse by size from the header and the rate, before decoding or widening.
             if let (_, shape) = try? NPY.declared(body), (1...2).contains(shape.count),
-               let f = r.query["fs"].flatMap(Double.init), let (up, down) = Preprocessing.ratio(from: f) {
+               let f = r.query["fs"].flatMap(Self.decimal), let (up, down) = Preprocessing.ratio(from: f) {
                 let rows = shape.count == 2 ? shape[0] : 1, n = shape.last!
                 try refuseTooManyWindows(rows: rows, samples: n, up: up, down: down)
             }
@@ -98,9 +98,7 @@ extension ECGService {
             }
             var fs: Double?, pre = false
             if let f = r.query["fs"] {
-                // Plain decimal only: Double("0x1F4") would read hexadecimal as 500 Hz.
-                guard !f.isEmpty, f.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E }), f.utf8.filter({ $0 == 0x2E }).count <= 1,
-                      let v = Double(f), v.isFinite else {
+                guard let v = Self.decimal(f) else {
                     throw HTTPError(status: 400, code: "bad_request", message: "query parameter fs must be a decimal number of Hz, e.g. ?fs=500 (got '\(f)')")
                 }
                 fs = v
@@ -118,6 +116,14 @@ extension ECGService {
         default:
             throw HTTPError(status: 415, code: "unsupported_media_type", message: "Content-Type '\(ct)' is not supported (application/json or application/x-npy)")
         }
+    }
+
+    /// A plain decimal (digits and at most one point), or nil: Double("0x1F4") would read
+    /// hexadecimal as 500 Hz, and "inf" or "1e3" are not what a rate in a URL looks like.
+    static func decimal(_ s: String) -> Double? {
+        guard !s.isEmpty, s.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E }), s.utf8.filter({ $0 == 0x2E }).count <= 1,
+              let v = Double(s), v.isFinite else { return nil }
+        return v
     }
 
     /// Largest sample magnitude accepted. Any unit fits (ADC counts, mV, µV); beyond it the

@@ -60,8 +60,7 @@ extension ECGService {
         case (model + "/infer", false) where r.method == "POST":
             return kserveInfer(r, respond: respond)
         default:
-            let getPaths: Set<String> = ["/v2", "/v2/health/live", "/v2/health/ready", model, model + "/ready"]
-            if getPaths.contains(path) || path == model + "/infer" {
+            if Self.v2Routes.contains(path) {
                 let allow = path == model + "/infer" ? "POST" : "GET, HEAD"
                 var e = Self.v2Error(405, "\(r.method) is not allowed on \(r.path)")
                 e.headers.append(("Allow", allow))
