@@ -48,6 +48,8 @@ def main():
     ap.add_argument("--epoch", type=int)
     ap.add_argument("--encoders", default="", help="NAME=EPOCH,... as given to stress_protocol.py (e.g. e4=4,e6=6)")
     ap.add_argument("--out", default=os.path.join(here, "../weights"))
+    ap.add_argument("--augmented", action="append", default=[],
+                    help="augmented copies of --data (as given to stress_protocol.py --augmented): the heads train on them too")
     ap.add_argument("--train", default=os.path.join(here, "../.build/release/ecg-train"))
     args = ap.parse_args()
     enc_epoch = dict(kv.split("=") for kv in args.encoders.split(",") if kv)
@@ -77,6 +79,8 @@ def main():
                "--metrics", os.path.join(args.protocol, "protocol.json"), "--metrics-model", row, "--out", new]
         if baseline:
             cmd += ["--baseline-seconds", "60"]
+        for a in args.augmented:
+            cmd += ["--augmented", a]
         subprocess.run(cmd, check=True)
         commands.append("ecg-train " + " ".join(x if not x.startswith("/") else os.path.basename(x) for x in cmd[1:]))
     shutil.copy(os.path.join(args.protocol, "protocol.json"), os.path.join(new, "protocol_stress.json"))
@@ -107,6 +111,8 @@ def main():
             "protocol": ("nested leave-one-subject-out over the labelled subjects, none of whom the encoder saw in pre-training; "
                          "feature set, encoder epoch, context, C and temperature chosen on inner folds of the training subjects only; "
                          "windows graded unusable left out; 95 % intervals from 2,000 bootstrap resamples of subjects"
+                         + (f"; every fit trained on the clean windows and augmented copies ({'; '.join(sel['_augmentation']['copies'])}), held-out windows clean"
+                            if "_augmentation" in sel else "")
                          + ("; baseline = the first 60 s of the subject's rest recording, scored: the rest of it and the stress recording" if baseline else "")),
             "report": ref("protocol_stress.json"), "models": models})
     m["evaluations"] = evals
@@ -129,8 +135,12 @@ def main():
         "command": " && ".join([
             "ecg-train prepare --corpus ../shared/data/ecg --out corpus_unlabelled.npz --overlap 50 --polarity qrs-t-down-beats --unlabelled-subjects-only",
             f"ecg-train pretrain --data corpus_unlabelled.npz --out ssl-unlab --epochs 100 --batch 128 --seed 20201 --save-every 20 --threads 2 --resume (this checkpoint: epoch {epoch})",
-            "ecg-train prepare --corpus ../shared/data/ecg --out eval.npz --polarity qrs-t-down-beats --include-poor",
-            "scripts/stress_protocol.py --data eval.npz --encoder ... --random 4 --out protocol"] + commands),
+            "ecg-train prepare --corpus ../shared/data/ecg --out eval.npz --polarity qrs-t-down-beats --include-poor"]
+            + [f"ecg-train prepare --corpus ../shared/data/ecg --out {os.path.basename(a)} --polarity qrs-t-down-beats --include-poor "
+               f"--augment {aug.split(' seed ')[0]} --augment-seed {aug.split(' seed ')[1]}"
+               for a, aug in zip(args.augmented, sel.get("_augmentation", {}).get("copies", []))]
+            + ["scripts/stress_protocol.py --data eval.npz --encoder ... --random 4"
+               + "".join(f" --augmented {os.path.basename(a)}" for a in args.augmented) + " --out protocol"] + commands),
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     json.dump(m, open(os.path.join(new, "manifest.json"), "w"), indent=2, sort_keys=True)

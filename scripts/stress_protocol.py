@@ -23,6 +23,13 @@ Personal baseline (item 4): per subject the first 60 s (6 windows) of the rest r
 the baseline; every feature is taken relative to its mean over the usable baseline windows;
 scored: the rest of the rest recording and the stress recording. Same nested selection.
 
+Augmentation (item 2): with --augmented A.npz (repeatable; `ecg-train prepare` with the
+same arguments as --data plus `--augment hum,noise[,wander] --augment-seed S`), every fit
+(inner and outer) also trains on the augmented copies of its training windows (graded and
+featurised by the same code; a copy graded unusable is left out; the personal baseline stays
+the clean one). Held-out windows are always the clean ones. The NeuroKit2 baseline is
+the issue's (trained on the clean windows only).
+
 Reported per model: pooled balanced accuracy and ROC AUC over held-out windows with 95 %
 intervals from 2,000 bootstrap resamples of subjects, Brier score of P(stress) after the
 fold's temperature, and balanced accuracy per subject. Writes OUT/protocol.json,
@@ -89,6 +96,8 @@ def fit_predict(xtr, ytr, xte, c):
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
     xtr, xte = impute(xtr, xte)
+    if xte.shape[0] == 0:
+        return np.zeros(0)
     s = StandardScaler().fit(xtr)
     m = LogisticRegression(C=c, class_weight="balanced", max_iter=3000).fit(s.transform(xtr), ytr)
     return m.decision_function(s.transform(xte))
@@ -119,7 +128,17 @@ def fit_temperature(logits, y):
     return bt
 
 
-def inner_oof(feats, y, subj, idx, c, folds=8):
+def training_set(feats, aug, y, train):
+    """The rows `train` of the clean features, plus those of every augmented copy whose
+    window is usable in that copy. aug: [(features (N, d), usable (N,))]."""
+    xs, ys = [feats[train]], [y[train]]
+    for fa, ua in aug:
+        keep = train[ua[train]]
+        xs.append(fa[keep]); ys.append(y[keep])
+    return np.vstack(xs), np.concatenate(ys)
+
+
+def inner_oof(feats, aug, y, subj, idx, c, folds=8):
     """Out-of-fold logits over idx, folds by subject (8 groups of the subjects of idx)."""
     out = np.zeros(len(idx))
     su = subj[idx]
@@ -130,18 +149,20 @@ def inner_oof(feats, y, subj, idx, c, folds=8):
         te, tr = g == k, g != k
         if len(set(y[idx][tr])) < 2:
             continue
-        out[te] = fit_predict(feats[idx][tr], y[idx][tr], feats[idx][te], c)
+        xtr, ytr = training_set(feats, aug, y, idx[tr])
+        out[te] = fit_predict(xtr, ytr, feats[idx][te], c)
     return out
 
 
 INNER_CACHE = {}
 
 
-def nested(cands, y, subj, rows, tag=""):
-    """cands: {name: features (N, d)} — the nested LOSO over `rows`. Returns per-window
+def nested(cands, y, subj, rows, tag="", augs=None):
+    """cands: {name: features (N, d)}, augs: {name: [(augmented features, usable)]} — the nested LOSO over `rows`. Returns per-window
     probabilities, the choice in each fold, and the choice on all subjects. Inner results
     are cached by (tag, candidate, C, training rows): a candidate in several tables is
     fitted once."""
+    augs = augs or {}
     p = np.full(len(y), np.nan)
     choices = {}
     subjects = np.unique(subj[rows])
@@ -153,7 +174,7 @@ def nested(cands, y, subj, rows, tag=""):
             for c in CS:
                 key = (tag, name, c, key_rows)
                 if key not in INNER_CACHE:
-                    INNER_CACHE[key] = inner_oof(f, y, subj, train, c)
+                    INNER_CACHE[key] = inner_oof(f, augs.get(name, []), y, subj, train, c)
                 oof = INNER_CACHE[key]
                 score = bal_acc(y[train], 1 / (1 + np.exp(-oof)))
                 if best is None or score > best[0] + 1e-12:
@@ -165,7 +186,8 @@ def nested(cands, y, subj, rows, tag=""):
         te = rows[subj[rows] == s]
         tr = rows[subj[rows] != s]
         name, c, t, _ = choose(tr)
-        logit = fit_predict(cands[name][tr], y[tr], cands[name][te], c)
+        xtr, ytr = training_set(cands[name], augs.get(name, []), y, tr)
+        logit = fit_predict(xtr, ytr, cands[name][te], c)
         p[te] = 1 / (1 + np.exp(-logit / t))
         choices[str(s)] = {"features": name, "C": c, "temperature": round(t, 4)}
     name, c, t, score = choose(rows)
@@ -225,6 +247,8 @@ def main():
     ap.add_argument("--labels", default="rest,stress")
     ap.add_argument("--out", required=True)
     ap.add_argument("--boot", type=int, default=2000)
+    ap.add_argument("--augmented", action="append", default=[],
+                    help="dataset prepared as --data plus --augment (repeatable): its windows train every fit too")
     ap.add_argument("--hrv-source", choices=["window", "record"], default="window",
                     help="HRV of the preprocessed 256 Hz window (/classify's path) or of the record at its own rate (/features')")
     args = ap.parse_args()
@@ -262,23 +286,45 @@ def main():
         crow = [by[(rec, st)] for rec, st in zip(rec_of, starts)]
         hrv = np.array([[float(r[k]) if r[k] else np.nan for k in ("heart_rate_bpm", "sdnn_ms", "rmssd_ms")] for r in crow])
     usable = np.array([r["quality"] != "unusable" for r in frows])
+    # Augmented copies of the same windows (same order): their features, grades and embeddings.
+    copies = []
+    for k, a in enumerate(args.augmented, start=1):
+        za, na = load_dataset(a)
+        if not (np.array_equal(za["record"], z["record"]) and np.array_equal(za["label"], z["label"]) and na["records"] == names["records"]
+                and "augment" in na["preprocessing"]):
+            sys.exit(f"{a} does not align with {args.data}: prepare it with the same arguments plus --augment")
+        apath = os.path.join(args.out, f"windows_aug{k}.npy")
+        if not os.path.exists(apath):
+            np.save(apath, za["windows"][idx].astype(np.float32))
+        fa = os.path.join(args.out, f"features_aug{k}.csv")
+        if not os.path.exists(fa):
+            sh([args.train, "features", "--data", a, "--out", fa, "--quiet"])
+        ra = list(csv.DictReader(open(fa)))
+        ra = [ra[i] for i in idx]
+        copies.append({"path": apath, "augment": na["preprocessing"]["augment"],
+                       "hrv": np.array([[float(r[c]) if r[c] else np.nan for c in ("heart_rate_bpm", "sdnn_ms", "rmssd_ms")] for r in ra]),
+                       "usable": np.array([r["quality"] != "unusable" for r in ra]), "emb": {}})
+        print(f"augmented copy {k} ({copies[-1]['augment']}): {int(copies[-1]['usable'].sum())} of {len(idx)} windows usable "
+              f"(clean: {int(usable.sum())})", file=sys.stderr)
     manifest = {r["dataset"] + "/" + r["record"]: r for r in csv.DictReader(open(os.path.join(args.corpus, "manifest.csv")))}
     npath = os.path.join(args.out, "nk2_features.npy")
     if not os.path.exists(npath):
         np.save(npath, nk2_features(args.corpus, manifest, rec_of, starts))
     nk2 = np.load(npath)
     emb = {}
+
+    def embed(name, how):
+        for suffix, src, store in [("", wpath, emb)] + [(f"_aug{k}", c["path"], c["emb"]) for k, c in enumerate(copies, start=1)]:
+            e = os.path.join(args.out, f"emb_{name}{suffix}.npy")
+            if not os.path.exists(e):
+                sh([args.train, "embed", *how, "--in", src, "--out", e, "--preprocessed", "--quiet"])
+            store[name] = np.load(e).astype(float)
+
     for spec in args.encoder:
         name, d = spec.split("=", 1)
-        e = os.path.join(args.out, f"emb_{name}.npy")
-        if not os.path.exists(e):
-            sh([args.train, "embed", "--weights", d, "--in", wpath, "--out", e, "--preprocessed", "--quiet"])
-        emb[name] = np.load(e).astype(float)
+        embed(name, ["--weights", d])
     for k in range(1, args.random + 1):
-        e = os.path.join(args.out, f"emb_random{k}.npy")
-        if not os.path.exists(e):
-            sh([args.train, "embed", "--random-init", str(k), "--in", wpath, "--out", e, "--preprocessed", "--quiet"])
-        emb[f"random{k}"] = np.load(e).astype(float)
+        embed(f"random{k}", ["--random-init", str(k)])
 
     subj_names = names["subjects"]
     results, selected = {}, {}
@@ -297,39 +343,54 @@ def main():
     is_base = np.array([rec_of[i] == rest_rec.get(subj[i]) and starts[i] < 10 * BASELINE_WINDOWS for i in range(len(idx))])
     segment = np.array([2 * names["records"].index(r) + int(b) for r, b in zip(rec_of, is_base)])
 
-    def context(f, k):
-        """Mean of the features over the usable windows within ±k of each window in its segment."""
+    def context(f, k, ok=usable):
+        """Mean of the features over the windows usable (`ok`) within ±k of each window in its segment."""
         if k == 0:
             return f
         out = f.copy()
-        pos = {(segment[i], starts[i]): i for i in range(len(f)) if usable[i]}
+        pos = {(segment[i], starts[i]): i for i in range(len(f)) if ok[i]}
         for i in range(len(f)):
             near = [pos[(segment[i], starts[i] + 10 * d)] for d in range(-k, k + 1) if (segment[i], starts[i] + 10 * d) in pos]
             if near:
                 out[i] = np.nanmean(f[near], axis=0)
         return out
 
-    def relative(f):
-        """Minus the mean over the subject's usable baseline windows (f already has its context)."""
+    def relative(f, ref=None):
+        """Minus the mean over the subject's usable baseline windows of `ref` (default f; an
+        augmented copy is taken relative to the clean baseline). f already has its context."""
+        ref = f if ref is None else ref
         out = np.full_like(f, np.nan)
         for s in np.unique(subj):
             b = np.where((subj == s) & is_base & usable)[0]
             if len(b) == 0:
                 continue
             sel = subj == s
-            out[sel] = f[sel] - np.nanmean(f[b], axis=0)
+            out[sel] = f[sel] - np.nanmean(ref[b], axis=0)
         return out
 
     has_base = np.array([np.sum((subj == s) & is_base & usable) >= 3 for s in subj])
     rel_rows = np.where(usable & ~is_base & has_base)[0]
 
-    def family(prefix, f, rel=False):
-        return {f"{prefix}|ctx{k}": (relative(context(f, k)) if rel else context(f, k)) for k in CONTEXTS}
+    AUGS = {}  # candidate name -> [(augmented features, usable)], filled by family()
+
+    def family(prefix, f, rel=False, faug=()):
+        """Candidates `prefix|ctxK` of features f (N, d); faug: the same features of each
+        augmented copy (registered in AUGS for training)."""
+        out = {}
+        for k in CONTEXTS:
+            fc = context(f, k)
+            name = f"{prefix}|ctx{k}"
+            out[name] = relative(fc) if rel else fc
+            AUGS[(rel, name)] = [(relative(context(fa, k, c["usable"]), fc) if rel else context(fa, k, c["usable"]), c["usable"])
+                                 for fa, c in zip(faug, copies)]
+        return out
 
     probs = {}
 
     def run(label, cands, rws, tag=""):
-        p, ch, final = nested(cands, y, subj, rws, tag)
+        rel = label.startswith("baseline: ")
+        augs = {n: AUGS.get((rel, n), []) for n in cands}
+        p, ch, final = nested(cands, y, subj, rws, tag, augs)
         probs[label] = p
         results[label] = summarise(y, p, subj, rws, subj_names, boot=args.boot)
         base = ("baseline: " if label.startswith("baseline: ") else "") + "heart rate (NeuroKit2 R peaks, one window)"
@@ -361,16 +422,20 @@ def main():
         tag = "rel" if rel else "abs"
         run(pre + "heart rate (NeuroKit2 R peaks, one window)", {"nk2_hrv|ctx0": relative(nk2) if rel else nk2}, rws, tag)
         run(pre + "heart rate (NeuroKit2 R peaks, context chosen)", family("nk2_hrv", nk2, rel), rws, tag)
-        hr_fams = {**family("hr", hrv[:, :1], rel), **family("hrv", hrv, rel)}
+        hr_fams = {**family("hr", hrv[:, :1], rel, [c["hrv"][:, :1] for c in copies]), **family("hrv", hrv, rel, [c["hrv"] for c in copies])}
         run(pre + "heart rate (ecg-affect R peaks)", hr_fams, rws, tag)
         if rnd:
-            run(pre + "random encoders (embedding)", {k2: v2 for k, v in rnd.items() for k2, v2 in family(f"emb:{k}", v, rel).items()}, rws, tag)
+            run(pre + "random encoders (embedding)", {k2: v2 for k, v in rnd.items()
+                                                       for k2, v2 in family(f"emb:{k}", v, rel, [c["emb"][k] for c in copies]).items()}, rws, tag)
         if ssl:
-            emb_fams = {k2: v2 for k, v in ssl.items() for k2, v2 in family(f"emb:{k}", v, rel).items()}
-            both = {k2: v2 for k, v in ssl.items() for k2, v2 in family(f"emb+hrv:{k}", np.hstack([v, hrv]), rel).items()}
+            emb_fams = {k2: v2 for k, v in ssl.items() for k2, v2 in family(f"emb:{k}", v, rel, [c["emb"][k] for c in copies]).items()}
+            both = {k2: v2 for k, v in ssl.items()
+                    for k2, v2 in family(f"emb+hrv:{k}", np.hstack([v, hrv]), rel, [np.hstack([c["emb"][k], c["hrv"]]) for c in copies]).items()}
             run(pre + "pre-trained encoder (embedding)", emb_fams, rws, tag)
             run(pre + "pre-trained encoder + HRV", both, rws, tag)
             run(pre + "any of the above (served)", {**hr_fams, **emb_fams, **both}, rws, tag)
+    if copies:
+        selected["_augmentation"] = {"copies": [c["augment"] for c in copies], "trained_on": "clean windows and every usable augmented copy of each fit's training windows; held-out windows clean; NeuroKit2 rows clean only"}
     json.dump(results, open(os.path.join(args.out, "protocol.json"), "w"), indent=1)
     json.dump(selected, open(os.path.join(args.out, "selected.json"), "w"), indent=1)
     with open(os.path.join(args.out, "per_subject.csv"), "w") as f:

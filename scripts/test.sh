@@ -100,6 +100,28 @@ k = np.load(f"{d}/fh/{h['file']}")["stress.output.kernel"]
 assert k.shape == (1, 2) and k[0, 1] > 0, k   # more beats per minute, more stress in the smoke corpus
 print(f"fit-head: a (1, 2) head on heart rate, slope {k[0, 1]:.4f} per bpm")
 PY4
+# Augmented training copies: prepare --augment aligns row by row with the clean file; fit-head
+# trains on both and says so; a file prepared without --augment is refused as a copy.
+.build/debug/ecg-train prepare --corpus "$SMOKE/corpus" --out "$SMOKE/aug.npz" --augment hum,noise,wander --augment-seed 3 --quiet
+.build/debug/ecg-train fit-head --data "$SMOKE/data.npz" --weights "$SMOKE/run/models/epoch_1" --head stress --labels rest,stress \
+    --features heart_rate_bpm --context 1 --c 1 --temperature 1.5 --augmented "$SMOKE/aug.npz" --out "$SMOKE/fha" > /dev/null
+if .build/debug/ecg-train fit-head --data "$SMOKE/data.npz" --weights "$SMOKE/run/models/epoch_1" --head stress --labels rest,stress \
+    --features heart_rate_bpm --augmented "$SMOKE/data.npz" --out "$SMOKE/fhb" 2> "$SMOKE/err.txt"; then
+    echo "fit-head accepted a copy prepared without --augment" >&2; exit 1
+fi
+grep -q "does not align" "$SMOKE/err.txt"
+"$VENV/bin/python" - "$SMOKE" <<'PY5'
+import json, sys, numpy as np
+d = sys.argv[1]
+clean, aug = np.load(f"{d}/data.npz"), np.load(f"{d}/aug.npz")
+assert clean["windows"].shape == aug["windows"].shape and (clean["record"] == aug["record"]).all()
+assert np.abs(clean["windows"] - aug["windows"]).max() > 0.05, "augmentation changed nothing"
+h = [x for x in json.load(open(f"{d}/fha/manifest.json"))["heads"] if x["name"] == "stress"][0]
+m = h["metrics"]
+assert m["training_windows_augmented"] > 0 and m["training_windows"] > m["training_windows_augmented"], m
+assert "augmented copies (hum,noise,wander seed 3)" in h["protocol"], h["protocol"]
+print(f"fit-head --augmented: {int(m['training_windows_augmented'])} augmented of {int(m['training_windows'])} training windows")
+PY5
 rm -rf "$SMOKE"
 SANITIZERS=${SANITIZERS-thread address}
 if [ -n "$SANITIZERS" ]; then bash scripts/sanitizers.sh $SANITIZERS; fi

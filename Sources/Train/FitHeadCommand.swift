@@ -21,6 +21,10 @@ struct FitHeadCommand: ParsableCommand {
         (scikit-learn's C), then the logit divided by --temperature. Choose --features,
         --context, --c and --temperature with scripts/stress_protocol.py (nested, never-seen
         subjects); --metrics copies its figures for this model into the manifest.
+        --augmented A.npz (repeatable; `ecg-train prepare ... --augment hum,noise`, otherwise the
+        same command as --data) adds each window's perturbed copy to the training rows, graded
+        and assembled the same way (a copy graded unusable is left out); the personal baseline
+        is always the clean one, as check_robustness.py sends it.
         Example:
           ecg-train fit-head --data eval.npz --weights weights --head stress --labels rest,stress \\
               --features heart_rate_bpm --context 2 --c 1 --temperature 1.2 --baseline-seconds 60 --out weights
@@ -36,6 +40,8 @@ struct FitHeadCommand: ParsableCommand {
     @Option(help: "Inverse L2 strength, as scikit-learn's C.") var c: Double = 1
     @Option(help: "Temperature the logit is divided by.") var temperature: Double = 1
     @Option(help: "Fit relative to a personal baseline of this many seconds (0 = no baseline).") var baselineSeconds: Double = 0
+    @Option(help: "A dataset prepared like --data plus --augment (repeatable): its windows are trained on too, as extra copies; the baseline stays --data's.")
+    var augmented: [String] = []
     @Option(help: "protocol.json of scripts/stress_protocol.py, to copy this model's figures into the manifest.") var metrics: String?
     @Option(help: "The model's row in --metrics.") var metricsModel: String?
     @Option(help: "Output weights directory (may be --weights itself; other heads are kept, a head of the same name and baseline kind is replaced).") var out: String
@@ -76,14 +82,30 @@ struct FitHeadCommand: ParsableCommand {
             rows.append(i); y.append(c); index.append(k)
         }
         guard y.contains(0), y.contains(1) else { throw Failure("both labels need windows in \(data)") }
-        let feats = rows.map { HRVFeatures.window(ds.windows[($0 * n)..<(($0 + 1) * n)]) }
-        var emb: [Float] = []
+        var net: SSLNetwork?
         if spec.needsEmbedding {
-            let net: SSLNetwork
             do { net = try WeightsDirectory.loadNetwork(weights) } catch { throw Failure("\(error)") }
+        }
+        /// HRV features with their grade, and the embedding if the head reads it, of `rows` of `set`.
+        func measure(_ set: Dataset) throws -> (feats: [HRVFeatures], emb: [Float]) {
+            let feats = rows.map { HRVFeatures.window(set.windows[($0 * n)..<(($0 + 1) * n)]) }
+            guard let net else { return (feats, []) }
             var x = [Float](); x.reserveCapacity(rows.count * n)
-            for i in rows { x.append(contentsOf: ds.windows[(i * n)..<((i + 1) * n)]) }
-            emb = try net.encoder.embed(x, threads: threadsOption.threads)
+            for i in rows { x.append(contentsOf: set.windows[(i * n)..<((i + 1) * n)]) }
+            return (feats, try net.encoder.embed(x, threads: threadsOption.threads))
+        }
+        let clean = try measure(ds)
+        var augmentNames: [String] = []
+        let copies: [(feats: [HRVFeatures], emb: [Float])] = try augmented.map { path in
+            let a: Dataset
+            do { a = try Dataset.read(path: path) } catch { throw Failure("\(error)") }
+            guard a.count == ds.count, a.record == ds.record, a.label == ds.label, a.subject == ds.subject, a.names.records == ds.names.records,
+                  a.names.preprocessing["filter"] == ds.names.preprocessing["filter"], a.names.preprocessing["polarity"] == ds.names.preprocessing["polarity"],
+                  a.names.preprocessing["augment"] != nil else {
+                throw Failure("\(path) does not align with \(data): prepare it with the same command plus --augment")
+            }
+            augmentNames.append(a.names.preprocessing["augment"] ?? "")
+            return try measure(a)
         }
         // Baseline windows: the first S seconds of each subject's first class-0 record. They
         // and the rest of that record are separate segments, as a client sends them.
@@ -91,34 +113,47 @@ struct FitHeadCommand: ParsableCommand {
         var restRecord: [Int64: Int64] = [:]
         for (k, i) in rows.enumerated() where y[k] == 0 && restRecord[ds.subject[i]] == nil { restRecord[ds.subject[i]] = ds.record[i] }
         let isBase = rows.indices.map { k in baseWindows > 0 && restRecord[ds.subject[rows[k]]] == ds.record[rows[k]] && index[k] < baseWindows }
-        let windows = rows.indices.map { k in
-            HeadInputs.Window(recording: Int(ds.record[rows[k]]) * 2 + (isBase[k] ? 1 : 0), index: index[k],
-                              usable: feats[k].quality.isUsable, features: feats[k])
+        func windows(_ feats: [HRVFeatures]) -> [HeadInputs.Window] {
+            rows.indices.map { k in
+                HeadInputs.Window(recording: Int(ds.record[rows[k]]) * 2 + (isBase[k] ? 1 : 0), index: index[k],
+                                  usable: feats[k].quality.isUsable, features: feats[k])
+            }
         }
+        let cleanWindows = windows(clean.feats)
+        let copyWindows = copies.map { windows($0.feats) }
+        func embeddings(_ e: [Float], _ ks: [Int]) -> [Float] { spec.needsEmbedding ? ks.flatMap { e[($0 * 128)..<(($0 + 1) * 128)] } : [] }
         var x: [Double] = [], yy: [Int] = []
         var subjectsUsed = Set<Int64>()
+        var augmentedRows = 0
         let bySubject = Dictionary(grouping: rows.indices, by: { ds.subject[rows[$0]] })
         for (s, ks) in bySubject.sorted(by: { $0.key < $1.key }) {
             var base: [Double]?
             if baseWindows > 0 {
                 let bk = ks.filter { isBase[$0] }
-                guard let m = spec.baselineMean(bk.map { windows[$0] }, embeddings: spec.needsEmbedding ? bk.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] } : []) else { continue }
+                guard let m = spec.baselineMean(bk.map { cleanWindows[$0] }, embeddings: embeddings(clean.emb, bk)) else { continue }
                 base = m.mean
             }
             let tk = ks.filter { !isBase[$0] }
-            let assembled = spec.assemble(tk.map { windows[$0] }, embeddings: spec.needsEmbedding ? tk.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] } : [], baseline: base)
-            for (j, k) in tk.enumerated() {
-                guard let v = assembled[j] else { continue }
-                x.append(contentsOf: v.map(Double.init)); yy.append(y[k]); subjectsUsed.insert(s)
+            // Copy 0 is the clean data; 1... the augmented copies.
+            for copy in 0...copies.count {
+                let w = copy == 0 ? cleanWindows : copyWindows[copy - 1], e = copy == 0 ? clean.emb : copies[copy - 1].emb
+                let assembled = spec.assemble(tk.map { w[$0] }, embeddings: embeddings(e, tk), baseline: base)
+                for (j, k) in tk.enumerated() {
+                    guard let v = assembled[j] else { continue }
+                    x.append(contentsOf: v.map(Double.init)); yy.append(y[k]); subjectsUsed.insert(s)
+                    if copy > 0 { augmentedRows += 1 }
+                }
             }
         }
         guard yy.contains(0), yy.contains(1) else { throw Failure("after leaving out unusable and baseline windows, a class has no windows") }
         let lr = LogisticRegression(x: x, y: yy, dims: spec.count, l2: 1 / (c * Double(yy.count)), iterations: 2000, learningRate: 0.05)
         let fitted = lr.head(name: head, labels: wanted).scaled(temperature: Float(temperature))
-        print("fitted \(head) on \(yy.count) usable windows of \(subjectsUsed.count) subjects (\(wanted[0]) \(yy.filter { $0 == 0 }.count), \(wanted[1]) \(yy.filter { $0 == 1 }.count)); inputs \(spec.features), context ±\(context), baseline \(baselineSeconds > 0 ? "\(Int(baselineSeconds)) s" : "none")")
+        print("fitted \(head) on \(yy.count) usable windows (\(augmentedRows) of them augmented copies) of \(subjectsUsed.count) subjects (\(wanted[0]) \(yy.filter { $0 == 0 }.count), \(wanted[1]) \(yy.filter { $0 == 1 }.count)); inputs \(spec.features), context ±\(context), baseline \(baselineSeconds > 0 ? "\(Int(baselineSeconds)) s" : "none")")
         // Figures of this model from the protocol.
-        var figures: [String: Double] = ["C": c, "temperature": temperature, "training_windows": Double(yy.count), "training_subjects": Double(subjectsUsed.count)]
+        var figures: [String: Double] = ["C": c, "temperature": temperature, "training_windows": Double(yy.count), "training_subjects": Double(subjectsUsed.count),
+                                          "training_windows_augmented": Double(augmentedRows)]
         var protocolText = "logistic regression (C = \(c), classes weighted, standardisation folded in), T = \(temperature); chosen and evaluated by scripts/stress_protocol.py"
+        if !augmentNames.isEmpty { protocolText += "; trained on the clean windows and augmented copies (\(augmentNames.joined(separator: "; ")))" }
         if let m = metrics, let key = metricsModel {
             guard let d = FileManager.default.contents(atPath: m), let j = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
                   let r = j[key] as? [String: Any] else { throw Failure("\(m): no model '\(key)'") }

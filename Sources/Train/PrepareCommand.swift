@@ -24,6 +24,12 @@ struct PrepareCommand: ParsableCommand {
         weights' manifest says "polarity": "qrs-up"), so that every window has its R waves
         upwards whatever the lead; keep (default) leaves the sign as recorded.
         Records with quality=poor are skipped unless --include-poor.
+        --augment hum,noise,wander adds interference to each raw record at its own rate before
+        anything else (hum: 50 or 60 Hz at 2-20 % of the range; noise: white at 15-30 dB SNR;
+        wander: 0.1-0.5 Hz at 10-100 % of the range; strengths drawn per record from
+        --augment-seed). The windows keep the order and count of the same command without
+        --augment, so the two files align row by row (ecg-train fit-head --augmented,
+        scripts/stress_protocol.py --augmented).
         --unlabelled-subjects-only keeps only the subjects none of whose records carries a
         label (every record of a labelled person is left out, their unlabelled phases too):
         the pre-training corpus of a protocol in which the labelled people are never seen.
@@ -42,6 +48,9 @@ struct PrepareCommand: ParsableCommand {
     var polarity: Polarity = .keep
     @Option(help: "Filter: \(Preprocessing.bandFilter) (default), \(Preprocessing.highpassFilter) (before issue #17) or none.")
     var filter: String = Preprocessing.bandFilter
+    @Option(help: "Add interference to every raw record before preprocessing (comma-separated: hum, noise, wander), for training heads that hold under it.")
+    var augment: String?
+    @Option(help: "Seed of --augment (each record's draw depends only on it and the record's place).") var augmentSeed: UInt64 = 1
     @Flag(help: "Keep records whose quality is 'poor'.") var includePoor = false
     @Flag(help: "Leave out every subject with at least one labelled record (pre-training corpus for a never-seen protocol).")
     var unlabelledSubjectsOnly = false
@@ -51,6 +60,12 @@ struct PrepareCommand: ParsableCommand {
     func validate() throws {
         guard (corpus == nil) != (npy == nil) else { throw ValidationError("give exactly one of --corpus DIR or --npy FILE") }
         guard overlap >= 0, overlap < 100 else { throw ValidationError("--overlap must be in [0, 100)") }
+        if let a = augment {
+            guard corpus != nil else { throw ValidationError("--augment needs --corpus (it acts on raw records)") }
+            if case .failure(let bad) = Augmentation.kinds(a) {
+                throw ValidationError("--augment: unknown kind '\(bad.name)'; use a comma-separated list of \(Augmentation.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
         guard Preprocessing.sections(forFilter: filter) != nil else {
             throw ValidationError("--filter '\(filter)' is unknown: use \(Preprocessing.bandFilter), \(Preprocessing.highpassFilter) or none")
         }
@@ -112,13 +127,21 @@ struct PrepareCommand: ParsableCommand {
         var d = Dataset()
         d.names.preprocessing = ["filter": filter, "normalization": normalize.rawValue, "overlap_percent": "\(overlap)"]
         if polarity != .keep { d.names.preprocessing["polarity"] = polarity.rawValue }
+        let kinds: [Augmentation.Kind] = augment.flatMap { try? Augmentation.kinds($0).get() } ?? []
+        if !kinds.isEmpty { d.names.preprocessing["augment"] = kinds.map(\.rawValue).joined(separator: ",") + " seed \(augmentSeed)" }
         var turned: [String] = []
         var flipped = 0
         var signals: [(row: Row, y: [Double])] = []
+        var augmented = 0
         let progress = Progress(total: rows.count, label: "prepare", enabled: !quiet)
         for (k, r) in rows.enumerated() {
             let file = dir + "/" + r.path
-            let (x, fs) = try Self.readRecord(file)
+            var (x, fs) = try Self.readRecord(file)
+            if !kinds.isEmpty {
+                var rng = Transformations.RNG(seed: Augmentation.recordSeed(augmentSeed, index: k))
+                Augmentation.apply(kinds, to: &x, fs: fs, rng: &rng)
+                augmented += 1
+            }
             guard let (up, down) = Preprocessing.ratio(from: fs) else { throw Failure("\(file): sampling rate \(fs) Hz is not supported") }
             var y = Preprocessing.resamplePoly(x, up: up, down: down)
             if y.count >= EncoderGeometry.windowLength, !sos.isEmpty { y = Preprocessing.sosfiltfilt(sos, y) }
@@ -127,6 +150,7 @@ struct PrepareCommand: ParsableCommand {
             progress.update(k + 1)
         }
         progress.finish()
+        if augmented > 0 && !quiet { print("augmented \(augmented) records with \(d.names.preprocessing["augment"] ?? "")") }
         if polarity != .keep && !quiet {
             print("polarity (\(polarity.rawValue)): negated \(flipped) of \(signals.count) records: \(turned.joined(separator: " "))")
         }
