@@ -63,7 +63,9 @@ package final class Connection: @unchecked Sendable {
     private var reportedIdle = true
 
     /// Responses in request order; nil while in progress.
-    private final class Slot: @unchecked Sendable {  // touched only on `queue`
+    private final class Slot {  // touched only on `queue`; completions find it by `seq`
+        let seq: Int
+        init(seq: Int) { self.seq = seq }
         var request: HTTPRequest?
         var requestID: String?
         var response: HTTPResponse?
@@ -72,6 +74,7 @@ package final class Connection: @unchecked Sendable {
         var started = DispatchTime.now()
     }
     private var slots: [Slot] = []
+    private var nextSeq = 0
     private var served: Int { state.served }
 
     /// Where every connection's serial queue runs (issue #19: threads bounded whatever clients do).
@@ -189,7 +192,8 @@ package final class Connection: @unchecked Sendable {
                 state.requestParsed(stillInProgress: parser.inProgress, now: Self.now())
                 dispatch(req)
             } catch let e as HTTPError {
-                let s = Slot()
+                nextSeq += 1
+                let s = Slot(seq: nextSeq)
                 s.requestID = Self.requestID(nil)
                 server.observer.refused(e, requestID: s.requestID!, bytesIn: parser.buffered)
                 s.response = .error(e); s.keepAlive = false
@@ -203,7 +207,8 @@ package final class Connection: @unchecked Sendable {
     }
 
     private func dispatch(_ req: HTTPRequest) {
-        let s = Slot()
+        nextSeq += 1
+        let s = Slot(seq: nextSeq), seq = nextSeq
         s.request = req
         s.keepAlive = ConnectionState.keepAlive(requested: req.keepAlive, draining: server.isDraining, probeOnly: probeOnly)
         let id = Self.requestID(req.header("x-request-id"))
@@ -220,7 +225,10 @@ package final class Connection: @unchecked Sendable {
         }
         let cancel = server.handler.handle(req, requestID: id) { [weak self] resp in
             guard let self else { return }
-            self.queue.async { s.response = resp; s.cancel = nil; self.flush() }
+            self.queue.async {
+                guard let s = self.slots.first(where: { $0.seq == seq }) else { return }  // closed meanwhile
+                s.response = resp; s.cancel = nil; self.flush()
+            }
         }
         if s.response == nil { s.cancel = cancel }
         if !s.keepAlive { state.stopReading(); suspendReading() }
@@ -289,7 +297,8 @@ package final class Connection: @unchecked Sendable {
 
     private func timeout(_ message: String) {
         if handshakeTimedOut() { close(); return }
-        let s = Slot()
+        nextSeq += 1
+        let s = Slot(seq: nextSeq)
         let e = HTTPError(status: 408, code: "request_timeout", message: message)
         // Like a refused request: an X-Request-ID, a log line and the metric.
         s.requestID = Self.requestID(nil)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// An HTTP response before serialisation.
 package struct HTTPResponse: Sendable {
@@ -45,19 +46,17 @@ package struct HTTPResponse: Sendable {
 
 /// IMF-fixdate for the Date header, cached per second.
 package enum HTTPDate {
-    nonisolated(unsafe) private static var cache: (Int, String) = (0, "")
-    private static let lock = NSLock()
+    private static let cache = Mutex<(second: Int, text: String)>((0, ""))
     package static func now() -> String {
         let t = Int(Date().timeIntervalSince1970)
-        lock.lock(); defer { lock.unlock() }
-        if cache.0 == t { return cache.1 }
+        if let s = cache.withLock({ $0.second == t ? $0.text : nil }) { return s }
         var tt = time_t(t)
         var tmv = tm()
         gmtime_r(&tt, &tmv)
         var buf = [Int8](repeating: 0, count: 64)
         strftime(&buf, 64, "%a, %d %b %Y %H:%M:%S GMT", &tmv)
         let s = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        cache = (t, s)
+        cache.withLock { $0 = (t, s) }
         return s
     }
 }

@@ -2,7 +2,7 @@ import Dispatch
 import Foundation
 
 // The project's audited escape hatches from Swift's concurrency checking. Code elsewhere
-// that runs work on several threads goes through these three types; each states the
+// that runs work on several threads goes through these functions; each states the
 // invariant that makes it sound. Everything here is exercised under ThreadSanitizer in CI
 // (scripts/sanitizers.sh).
 
@@ -16,23 +16,6 @@ import Foundation
 public struct UnsafeTransfer<Value>: @unchecked Sendable {
     public let value: Value
     @inlinable public init(_ value: Value) { self.value = value }
-}
-
-/// A value that is only ever read or written with its lock held (after swift-nio's
-/// `NIOLockedValueBox`). The value never escapes `withLock` by reference.
-public final class LockedBox<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    public init(_ value: Value) { self.value = value }
-
-    @discardableResult
-    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock(); defer { lock.unlock() }
-        return try body(&value)
-    }
-
-    /// A copy of the value, read under the lock.
-    public var current: Value { withLock { $0 } }
 }
 
 /// Runs `body(w)` for `w` in `0..<count`, concurrently when `count` > 1, and returns the
@@ -56,11 +39,25 @@ public func parallelMap<T>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
     return slots.map { $0! }
 }
 
-/// Splits `0..<count` into `parts` contiguous, disjoint ranges and runs `body(lo, hi)`
-/// on each, concurrently when `parts` > 1. The caller's `body` must only write what its
-/// own range owns.
-public func parallelRanges(_ count: Int, parts: Int, _ body: @Sendable (Int, Int) -> Void) {
+/// Runs `body(w)` for `w` in `0..<iterations` on up to that many threads and returns when
+/// every call has returned. `body` need not be `Sendable`: it may capture raw pointers.
+///
+/// Invariant (the caller's promise): the calls write disjoint memory (what iteration `w`
+/// owns) and read only memory no call writes; everything `body` captures outlives this
+/// call (it cannot escape: `withoutActuallyEscaping` checks that it is not retained).
+public func concurrently(_ iterations: Int, _ body: (Int) -> Void) {
+    if iterations <= 0 { return }
+    if iterations == 1 { body(0); return }
+    withoutActuallyEscaping(body) { body in
+        let b = UnsafeTransfer(body)
+        DispatchQueue.concurrentPerform(iterations: iterations) { w in b.value(w) }
+    }
+}
+
+/// `body(lo, hi)` on `parts` contiguous, disjoint ranges covering `0..<count`, concurrently
+/// (`concurrently`'s invariant: each call writes only what its range owns).
+public func concurrentRanges(_ count: Int, parts: Int, _ body: (Int, Int) -> Void) {
     let parts = max(1, min(parts, count))
-    if parts <= 1 { body(0, count); return }
-    DispatchQueue.concurrentPerform(iterations: parts) { s in body(count * s / parts, count * (s + 1) / parts) }
+    if parts == 1 { body(0, count); return }
+    concurrently(parts) { s in body(count * s / parts, count * (s + 1) / parts) }
 }

@@ -136,10 +136,7 @@ public struct Encoder: Sendable {
             if let p = plans[i] {
                 p.run(xp: ws.inputs[i], out: dst, ldo: weights.convs[i].cout, tmp: ws.tmp, x: ws.fx, y: ws.fy, split: split)
             } else if split > 1 {
-                nonisolated(unsafe) let d = dst  // each thread writes its own rows
-                DispatchQueue.concurrentPerform(iterations: split) { s in
-                    conv(i, ws, out: d, rows: t * s / split, t * (s + 1) / split)
-                }
+                concurrentRanges(t, parts: split) { lo, hi in conv(i, ws, out: dst, rows: lo, hi) }  // each thread writes its own rows
             } else {
                 conv(i, ws, out: dst, rows: 0, t)
             }
@@ -164,7 +161,7 @@ public struct Encoder: Sendable {
         let granted = CoreBudget.shared.acquire(upTo: max(1, threads))
         defer { CoreBudget.shared.release(granted) }
         let wss = workspaces ?? (0..<min(granted, count)).map { _ in makeWorkspace() }
-        nonisolated(unsafe) let x = windows.baseAddress!, o = out.baseAddress!  // disjoint rows per thread
+        let x = windows.baseAddress!, o = out.baseAddress!  // disjoint rows per thread
         if granted == 1 || count == 1 {
             for n in 0..<count {
                 forward(x + n * Self.windowLength, o + n * Self.embeddingSize, wss[0], split: granted)
@@ -172,7 +169,7 @@ public struct Encoder: Sendable {
             return
         }
         let workers = min(granted, count, wss.count)
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        concurrently(workers) { w in
             let lo = count * w / workers, hi = count * (w + 1) / workers
             for n in lo..<hi {
                 forward(x + n * Self.windowLength, o + n * Self.embeddingSize, wss[w], split: 1)

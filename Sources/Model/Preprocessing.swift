@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Errors preparing a recording for the encoder.
 public enum PreprocessingError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -189,9 +190,7 @@ extension Preprocessing {
     /// few sampling rates over and over, and a filter can have up to a million taps.
     static func resamplingFilter(up: Int, down: Int) -> [Double] {
         let key = up &* 1_000_003 &+ down
-        filterLock.lock()
-        if let h = filterCache[key] { filterLock.unlock(); return h }
-        filterLock.unlock()
+        if let h = filterCache.withLock({ $0[key] }) { return h }
         let maxRate = max(up, down)
         let fc = 1.0 / Double(maxRate)
         let taps = 20 * maxRate + 1
@@ -207,15 +206,14 @@ extension Preprocessing {
             sum += h[k]
         }
         for k in 0..<taps { h[k] = h[k] / sum * Double(up) }
-        filterLock.lock()
-        if filterCache.count >= 32 { filterCache.removeAll() }
-        filterCache[key] = h
-        filterLock.unlock()
+        filterCache.withLock { cache in
+            if cache.count >= 32 { cache.removeAll() }
+            cache[key] = h
+        }
         return h
     }
 
-    nonisolated(unsafe) private static var filterCache: [Int: [Double]] = [:]
-    private static let filterLock = NSLock()
+    private static let filterCache = Mutex<[Int: [Double]]>([:])
 
     /// Modified Bessel function of the first kind, order 0 (power series).
     static func besselI0(_ x: Double) -> Double {

@@ -91,14 +91,10 @@ public struct TiledDFTConv: Sendable {
              act: Int32 = 1) {
         let m32 = Int32(m), cin32 = Int32(cin), cout32 = Int32(cout)
         let P = halfTiles, S = segments, Q = outTiles, F = freqs, K = chunks * 2 * cin, N = 2 * cout
-        nonisolated(unsafe) let (xp, out, tmp, x, y) = (xp, out, tmp, x, y)
-        func par(_ count: Int, _ body: (Int, Int) -> Void) {
-            if split <= 1 { body(0, count); return }
-            nonisolated(unsafe) let body = body  // ranges are disjoint; each thread writes its own
-            DispatchQueue.concurrentPerform(iterations: split) { s in body(count * s / split, count * (s + 1) / split) }
-        }
+        // Each stage's ranges are disjoint; each thread writes only its own (concurrentRanges).
+        func par(_ count: Int, _ body: (Int, Int) -> Void) { concurrentRanges(count, parts: split, body) }
         d.withUnsafeBufferPointer { d in
-            nonisolated(unsafe) let db = d.baseAddress!
+            let db = d.baseAddress!
             par(P) { a, b in
                 for p in a..<b {
                     ck_gemm_full(Int32(2 * F), cin32, m32, db, m32, xp + p * m * cin, cin32, nil, tmp + p * 2 * F * cin, cin32, 0)
@@ -108,7 +104,7 @@ public struct TiledDFTConv: Sendable {
         par(S) { a, b in ck_tile_dft_combine(m32, Int32(S), Int32(a), Int32(b), cin32, tmp, x) }
         let yim = y + F * Q * cout
         wf.withUnsafeBufferPointer { w in
-            nonisolated(unsafe) let wb = w.baseAddress!
+            let wb = w.baseAddress!
             par(F) { a, b in
                 for f in a..<b {
                     let xa = x + f * S * 2 * cin, wfb = wb + f * K * N
@@ -118,7 +114,7 @@ public struct TiledDFTConv: Sendable {
             }
         }
         e.withUnsafeBufferPointer { e in bias.withUnsafeBufferPointer { bias in
-            nonisolated(unsafe) let (eb, bb) = (e.baseAddress!, bias.baseAddress!)
+            let (eb, bb) = (e.baseAddress!, bias.baseAddress!)
             par(Q) { a, b in
                 for q in a..<b {
                     let rows = min(m, length - q * m)

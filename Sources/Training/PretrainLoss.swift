@@ -49,37 +49,37 @@ public struct PretrainLoss: Sendable {
         let params = layout.flatten(net)
         let scale = coefficients.map { $0 / Float(n) }
         let workers = max(1, min(threads, n))
-        let partial = (0..<workers).map { _ in GradBuffer(count: layout.count) }
         let budget = CoreBudget.shared.acquire(upTo: workers)
         defer { CoreBudget.shared.release(budget) }
         let fast = fast ?? FastPaths(net)
         let (dropout, dropoutSeed, backward) = (self.dropout, self.dropoutSeed, wantGradients)
-        // Each worker owns its windows' range, its gradient buffers (partial[w]) and returns
-        // its loss sums and logits; nothing mutable is shared between workers.
-        let perWorker = parallelMap(workers) { w -> (losses: [Double], logits: [Float]) in
+        // Each worker owns its windows' range and returns its gradient slice (a flat buffer in
+        // `ParameterLayout.ssl`), its loss sums and logits; nothing mutable is shared.
+        let perWorker = parallelMap(workers) { w -> (grads: [Float], losses: [Double], logits: [Float]) in
             let lo = n * w / workers, hi = n * (w + 1) / workers
-            let g = partial[w]
+            var g = [Float](repeating: 0, count: layout.count)
             var l = [Double](repeating: 0, count: 7)
             var lg = [Float](repeating: 0, count: (hi - lo) * 7)
             let ws = WindowState(net, fast)
             windows.withUnsafeBufferPointer { x in
                 lg.withUnsafeMutableBufferPointer { out in
-                    for k in lo..<hi {
-                        var rng = Transformations.RNG(seed: dropoutSeed &+ UInt64(k) &* 0x2545_F491_4F6C_DD1D)
-                        ws.step(net, x.baseAddress! + k * EncoderGeometry.windowLength, labels: Array(labels[(k * 7)..<(k * 7 + 7)]),
-                                scale: scale, grads: g, losses: &l, dropout: dropout, rng: &rng,
-                                logits: out.baseAddress! + (k - lo) * 7, backward: backward)
+                    g.withUnsafeMutableBufferPointer { gp in
+                        for k in lo..<hi {
+                            var rng = Transformations.RNG(seed: dropoutSeed &+ UInt64(k) &* 0x2545_F491_4F6C_DD1D)
+                            ws.step(net, x.baseAddress! + k * EncoderGeometry.windowLength, labels: Array(labels[(k * 7)..<(k * 7 + 7)]),
+                                    scale: scale, grads: gp.baseAddress!, losses: &l, dropout: dropout, rng: &rng,
+                                    logits: out.baseAddress! + (k - lo) * 7, backward: backward)
+                        }
                     }
                 }
             }
-            return (l, lg)
+            return (g, l, lg)
         }
         let losses = perWorker.map(\.losses)
         let allLogits = perWorker.flatMap(\.logits)
         // The workers' gradient slices, summed after the parallel loop (in worker order).
-        let total = partial[0]
-        for p in partial.dropFirst() { for q in 0..<layout.count { total.base[q] += p.base[q] } }
-        var grads = Array(UnsafeBufferPointer(start: total.base, count: layout.count))
+        var grads = perWorker[0].grads
+        for p in perWorker.dropFirst() { for q in 0..<layout.count { grads[q] += p.grads[q] } }
         var perTask = [Double](repeating: 0, count: 7)
         for l in losses { for i in 0..<7 { perTask[i] += l[i] / Double(n) } }
         let weighted = zip(perTask, coefficients).reduce(0.0) { $0 + $1.0 * Double($1.1) }
@@ -96,7 +96,7 @@ public struct PretrainLoss: Sendable {
 
     /// The fast kernels for one set of weights: the engine's forward (tiled DFT where the
     /// kernels are long) and, for the input gradients, tiled-DFT plans of the flipped kernels.
-    public final class FastPaths: @unchecked Sendable {
+    public final class FastPaths: Sendable {
         let encoder: Encoder
         /// flipped[i]: conv i's input-gradient as a convolution of the padded output gradient.
         let flipped: [TiledDFTConv?]
@@ -172,7 +172,7 @@ public struct PretrainLoss: Sendable {
 
         /// Forward, loss terms and gradients of one window, accumulated into `grads`.
         func step(_ net: SSLNetwork, _ x: UnsafePointer<Float>, labels: [Float], scale: [Float],
-                  grads: GradBuffer, losses: inout [Double], dropout: Float, rng: inout Transformations.RNG,
+                  grads: UnsafeMutablePointer<Float>, losses: inout [Double], dropout: Float, rng: inout Transformations.RNG,
                   logits: UnsafeMutablePointer<Float>, backward: Bool) {
             forward(x)
             var dEmb = [Float](repeating: 0, count: 128)
@@ -203,7 +203,7 @@ public struct PretrainLoss: Sendable {
                 if !backward { continue }
                 let dl = scale[h] * (1 / (1 + exp(-logit)) - yv)
                 // backward (z1, z2 are after dropout; a dropped unit has mask 0 and gradient 0)
-                let o = layout.heads[h], g = grads.base
+                let o = layout.heads[h], g = grads
                 g[o.outputBias] += dl
                 let g3 = g + o.outputKernel
                 for i in 0..<128 { g3[i] += z2[i] * dl }
@@ -228,7 +228,7 @@ public struct PretrainLoss: Sendable {
                 // cur: d(output of conv i after leaky) → d(pre-activation), in place.
                 Backward.leakyReLU(dx: cur, dy: cur, y: y[i], count: t * c.cout)
                 let fastDx = i > 0 && inputGradient(i, dx: other, dy: cur, layer: c, length: t)
-                Backward.conv(dW: grads.base + layout.convKernel[i], db: grads.base + layout.convBias[i], dx: i > 0 && !fastDx ? other : nil, dy: cur, xp: xp[i], layer: c,
+                Backward.conv(dW: grads + layout.convKernel[i], db: grads + layout.convBias[i], dx: i > 0 && !fastDx ? other : nil, dy: cur, xp: xp[i], layer: c,
                               layerID: i, length: t, scratch: scratch)
                 if i == 0 { break }
                 swap(&cur, &other)  // cur: d(input of conv i) = d(output of conv i-1 or of a pool)
@@ -242,13 +242,4 @@ public struct PretrainLoss: Sendable {
     }
 }
 
-/// One worker's gradient slice: a flat buffer in `ParameterLayout.ssl`, zeroed.
-///
-/// Sendable because each buffer is written by exactly one worker inside `parallelMap`
-/// and read only after it returned (the sum over workers).
-final class GradBuffer: @unchecked Sendable {
-    let base: UnsafeMutablePointer<Float>
-    init(count: Int) { base = .allocate(capacity: count); base.initialize(repeating: 0, count: count) }
-    deinit { base.deallocate() }
-}
 

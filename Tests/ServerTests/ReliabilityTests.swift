@@ -198,7 +198,7 @@ struct ServerProcess {
         // Like a sequential client (send everything, then read), it reads only when done.
         let fd = c.fd
         let done = DispatchSemaphore(value: 0)
-        let sent = LockedBox(0)
+        let sent = Shared(0)
         let sender = Thread {
             var off = 0
             while off < payload.count {
@@ -397,8 +397,8 @@ struct ServerProcess {
         let body = NPY.encode(NPYArray(floats: Array(fixtureInputs[0..<2560]), shape: [2560]))
         let req = request("POST", "/embed?preprocessed=true", body: body, headers: ["Content-Type": "application/x-npy"])
         struct Tally { var ok = 0, unavailable = 0, refused = 0, closedBeforeAnswer = 0, cut = 0, other: [String] = [] }
-        let tally = LockedBox(Tally())
-        let stop = LockedBox(false)
+        let tally = Shared(Tally())
+        let stop = Shared(false)
         let group = DispatchGroup()
         let port = s.port
         for _ in 0..<8 {

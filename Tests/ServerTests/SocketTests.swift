@@ -1,3 +1,4 @@
+import TestSupport
 import CZlib
 import Foundation
 import Model
@@ -268,7 +269,7 @@ let wireCases: [WireCase] = {
     @Test("64 concurrent clients get correct, unmixed answers")
     func concurrentClients() throws {
         let port = Self.srv.port
-        let results = LockedBox([String](repeating: "not run", count: 64))
+        let results = Shared([String](repeating: "not run", count: 64))
         let group = DispatchGroup()
         for k in 0..<64 {
             group.enter()

@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 import Foundation
 import Model
@@ -14,7 +15,7 @@ func sh(_ command: String, timeout: Double = 60) throws -> (status: Int32, outpu
     p.standardOutput = out; p.standardError = out
     try p.run()
     let deadline = Date().addingTimeInterval(timeout)
-    let data = LockedBox(Data())
+    let data = Shared(Data())
     let reader = Thread { data.withLock { $0 = out.fileHandleForReading.readDataToEndOfFile() } }
     reader.start()
     while p.isRunning && Date() < deadline { usleep(10_000) }

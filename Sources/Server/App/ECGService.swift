@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 import HTTP
 import Model
 import NPY
@@ -31,10 +32,9 @@ struct ServiceConfig: Sendable {
 
 /// The application: routes, request decoding, preprocessing, inference, answers.
 ///
-/// Sendable because every stored property but `ready`, `warmed` and `draining` is a `let`
-/// of a Sendable type set in `init`, and those three are read and written only with
-/// `stateLock` held.
-final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
+/// Every stored property is a `let` of a Sendable type set in `init`; the lifecycle flags
+/// (`ready`, `warmed`, `draining`) live behind one mutex.
+final class ECGService: RequestHandler, RequestObserver, Sendable {
     let network: SSLNetwork
     let manifest: Manifest
     let queue: InferenceQueue
@@ -49,10 +49,8 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
     let memory: MemoryBudget
     let openapi: [UInt8]?
     let modelJSON: [UInt8]
-    private let stateLock = NSLock()
-    private var ready = false
-    private var warmed = false
-    private var draining = false
+    private struct Lifecycle { var ready = false, warmed = false, draining = false }
+    private let lifecycle = Mutex(Lifecycle())
 
     static var transformationLabels: [String] { EncoderGeometry.transformations }
 
@@ -77,13 +75,13 @@ final class ECGService: RequestHandler, RequestObserver, @unchecked Sendable {
         modelJSON = [UInt8]((try? JSONSerialization.data(withJSONObject: m, options: [.sortedKeys])) ?? Data("{}".utf8))
     }
 
-    func setReady(_ r: Bool) { stateLock.lock(); ready = r; warmed = warmed || r; stateLock.unlock() }
+    func setReady(_ r: Bool) { lifecycle.withLock { $0.ready = r; $0.warmed = $0.warmed || r } }
     /// Warmed up: inference is served, also while draining (requests already on open
     /// connections are in flight and get answered).
-    var isWarmed: Bool { stateLock.lock(); defer { stateLock.unlock() }; return warmed && (ready || draining) }
-    func setDraining() { stateLock.lock(); draining = true; ready = false; stateLock.unlock() }
-    var isReady: Bool { stateLock.lock(); defer { stateLock.unlock() }; return ready }
-    var isDraining: Bool { stateLock.lock(); defer { stateLock.unlock() }; return draining }
+    var isWarmed: Bool { lifecycle.withLock { $0.warmed && ($0.ready || $0.draining) } }
+    func setDraining() { lifecycle.withLock { $0.draining = true; $0.ready = false } }
+    var isReady: Bool { lifecycle.withLock { $0.ready } }
+    var isDraining: Bool { lifecycle.withLock { $0.draining } }
 
     static let routes: [String: [String]] = [
         "/health": ["GET", "HEAD"], "/ready": ["GET", "HEAD"], "/metrics": ["GET", "HEAD"], "/v1/model": ["GET", "HEAD"],

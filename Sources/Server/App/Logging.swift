@@ -1,10 +1,11 @@
 import Foundation
+import Synchronization
 import HTTP
 
 /// Writes one JSON object per line to stdout. Never given ECG payloads.
-/// Sendable because `enabled` is immutable and every write to stdout happens with `lock` held.
-final class Logger: @unchecked Sendable {
-    private let lock = NSLock()
+/// Lines never interleave: every write to stdout happens with `lock` held.
+final class Logger: Sendable {
+    private let lock = Mutex<Void>(())
     let enabled: Bool
     init(enabled: Bool = true) { self.enabled = enabled }
 
@@ -23,7 +24,8 @@ final class Logger: @unchecked Sendable {
             }
         }
         w.raw("}\n")
-        lock.lock(); FileHandle.standardOutput.write(Data(w.out)); lock.unlock()
+        let line = Data(w.out)
+        lock.withLock { _ in FileHandle.standardOutput.write(line) }
     }
     func info(_ msg: String, _ fields: [(String, Any)] = []) { log([("level", "info"), ("msg", msg)] + fields) }
 }

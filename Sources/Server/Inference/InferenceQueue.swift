@@ -7,41 +7,42 @@ import Synchronization
 
 /// One request's windows on their way through the encoder.
 ///
-/// Sendable because every mutable field is guarded by `lock`; `windows` is immutable.
+/// Its mutable state is behind one mutex; `windows` is immutable.
 /// The completion is released as soon as it has run or the job is cancelled, so a
 /// finished job holds nothing of its connection (the leak of issue #8 was a cycle
 /// through it).
-final class InferenceJob: @unchecked Sendable {
+final class InferenceJob: Sendable {
     /// (count × 2560) windows, ready for the network.
     let windows: [Float]
     let count: Int
-    /// (count × 128), filled by the workers; read by the completion.
-    private var _embeddings: [Float]
-    private var remaining: Int
-    private var cancelled = false
-    private let lock = NSLock()
-    private var completion: (@Sendable (InferenceJob) -> Void)?
+    private struct State {
+        /// (count × 128), filled by the workers; read by the completion.
+        var embeddings: [Float]
+        var remaining: Int
+        var cancelled = false
+        var completion: (@Sendable (InferenceJob) -> Void)?
+    }
+    private let state: Mutex<State>
 
     init(windows: [Float], count: Int, completion: @escaping @Sendable (InferenceJob) -> Void) {
         self.windows = windows; self.count = count
-        _embeddings = [Float](repeating: 0, count: count * 128)
-        remaining = count
-        self.completion = completion
+        state = Mutex(State(embeddings: [Float](repeating: 0, count: count * 128), remaining: count, completion: completion))
     }
 
-    var embeddings: [Float] { lock.lock(); defer { lock.unlock() }; return _embeddings }
+    var embeddings: [Float] { state.withLock { $0.embeddings } }
 
     /// The client went away: queued windows are dropped, the completion never runs.
-    func cancel() { lock.lock(); cancelled = true; completion = nil; lock.unlock() }
-    var isCancelled: Bool { lock.lock(); defer { lock.unlock() }; return cancelled }
+    func cancel() { state.withLock { $0.cancelled = true; $0.completion = nil } }
+    var isCancelled: Bool { state.withLock { $0.cancelled } }
 
     func finish(window i: Int, _ e: UnsafePointer<Float>) {
-        lock.lock()
-        _embeddings.withUnsafeMutableBufferPointer { p in (p.baseAddress! + i * 128).update(from: e, count: 128) }
-        remaining -= 1
-        var done: (@Sendable (InferenceJob) -> Void)?
-        if remaining == 0 && !cancelled { done = completion; completion = nil }
-        lock.unlock()
+        let done: (@Sendable (InferenceJob) -> Void)? = state.withLock { s in
+            s.embeddings.withUnsafeMutableBufferPointer { p in (p.baseAddress! + i * 128).update(from: e, count: 128) }
+            s.remaining -= 1
+            guard s.remaining == 0 && !s.cancelled else { return nil }
+            defer { s.completion = nil }
+            return s.completion
+        }
         done?(self)
     }
 }
