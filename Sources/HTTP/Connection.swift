@@ -333,6 +333,10 @@ package final class Connection: @unchecked Sendable {
         .init(responsesPending: !slots.isEmpty, requestInProgress: parser.inProgress, receivingHead: parser.receivingHead, outputPending: outPos < out.count)
     }
 
+    /// Test hook: stop reading the socket (what arrives stays unread in the kernel), as when
+    /// a request lands in the instant before the server closes an idle connection.
+    package func suspendReadingForTests() { queue.sync { suspendReading() } }
+
     /// The server is draining: close if idle, else after the responses in flight.
     package func drainSoon() {
         queue.async { [self] in

@@ -58,6 +58,8 @@ package final class HTTPServer: @unchecked Sendable {
     }
 
     package var isDraining: Bool { lock.lock(); defer { lock.unlock() }; return draining }
+    /// The open connections (tests).
+    package var openConnections: [Connection] { lock.lock(); defer { lock.unlock() }; return Array(connections.values) }
     package var connectionCount: Int { lock.lock(); defer { lock.unlock() }; return connections.count }
 
     /// Binds and starts accepting. Returns the bound port (useful with port 0).

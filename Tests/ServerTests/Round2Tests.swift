@@ -26,6 +26,26 @@ import NPY
         return false
     }
 
+    @Test("drain: an idle connection it closes while a request sits unread in the socket ends with a FIN (lingering close), not a reset")
+    func drainClosesWithLinger() throws {
+        // Item 5: under SIGTERM at full load a request could cross the drain's close of an idle
+        // keep-alive connection; closing a socket with unread input sends RST and the client
+        // loses even the end of the stream. Made deterministic: reads are stopped, so the
+        // second request stays unread when the drain's grace ends and the connection closes.
+        let t = try TestServer()
+        let c = try RawClient(port: t.port, timeout: 10)
+        c.send(request("GET", "/health"))
+        #expect(try #require(c.response()).status == 200)
+        #expect(Self.eventually { t.server.openConnections.count == 1 })
+        for conn in t.server.openConnections { conn.suspendReadingForTests() }
+        c.send(request("GET", "/health"))        // unread: the connection is idle to the server
+        t.server.beginDrain()                     // closes it after drainIdleGrace (1 s)
+        let ended = Date()
+        #expect(c.response() == nil)
+        #expect(c.lastReadError.hasPrefix("EOF"), "the client saw \(c.lastReadError), not a clean end of stream")
+        #expect(Date().timeIntervalSince(ended) < 8)
+    }
+
     @Test("SIGHUP without TLS: the server stays up and reloads the API keys (new accepted, removed refused, unreadable kept)")
     func sighupKeys() throws {
         let old = "old-key-0123456789abcdef", new = "new-key-0123456789abcdef"
