@@ -44,19 +44,40 @@ diff = (f"; minus heart rate: {d['balanced_accuracy']:+.3f} [{d['balanced_accura
         if d else "")
 diffb = (f"; minus heart rate: {db['balanced_accuracy']:+.3f} [{db['balanced_accuracy_ci95'][0]:+.3f}, {db['balanced_accuracy_ci95'][1]:+.3f}]"
          if db else "")
+
+
+def versus(dd):
+    """How a difference to heart rate reads, from its interval."""
+    if not dd:
+        return "compares with heart rate as follows"
+    lo, hi = dd["balanced_accuracy_ci95"]
+    if lo > 0:
+        return "beats heart rate"
+    if hi < 0:
+        return "does worse than heart rate"
+    return ("does not beat heart rate: its point estimate is " + ("lower" if dd["balanced_accuracy"] < 0 else "higher")
+            + ", and the interval of the difference spans 0")
+
+
+hr_only = "heart rate (ecg-affect R peaks)"
+augmented = all("augmented copies" in (h.get("protocol") or "") for h in heads.values())
+chose_hr = all("embedding" not in (h.get("inputs") or {"features": ["embedding"]})["features"] for h in heads.values())
 headline = (
     f"Measured by nested leave-one-subject-out over the {n_sub} labelled subjects with usable windows (none of them seen by "
     f"the encoder in pre-training), {n_win} usable 10 s windows, rest vs mental arithmetic / MIST, every choice made inside "
-    "the folds, 95 % intervals from a bootstrap over subjects:\n\n"
-    f"- **With a personal baseline** (60 s of the person at rest, sent with the request), the served head reaches balanced "
+    "the folds, 95 % intervals from a bootstrap over subjects"
+    + (", heads trained on clean and augmented copies (mains hum, noise, wander) of their training windows" if augmented else "") + ":\n\n"
+    f"- **With a personal baseline** (60 s of the person at rest, sent with the request), the served head {versus(db)}: balanced "
     f"accuracy **{f(sb)}** and ROC AUC **{f(sb, 'roc_auc')}**; NeuroKit2 heart rate, relative to the same baseline, "
     f"{f('baseline: ' + nk)} / {f('baseline: ' + nk, 'roc_auc')}{diffb}.\n"
-    f"- **Without a baseline** it does not beat heart rate: balanced accuracy **{f(sa)}**, AUC **{f(sa, 'roc_auc')}**, against a "
-    f"logistic regression on NeuroKit2's HR, SDNN and RMSSD at {f(nk)} / {f(nk, 'roc_auc')}{diff}. The nested selection "
-    f"picked heart-rate features over the embedding (served: {reads(heads['absolute'])}; with a baseline: "
-    f"{reads(heads['baseline'])}): on {n_sub} people, the self-supervised embedding adds nothing measurable to heart rate. "
-    f"The same kind of head chosen among heart-rate features only scores {f('heart rate (ecg-affect R peaks)')}; the lower figure "
-    "above is the honest one for the pipeline that was run, which could also have chosen the embedding.")
+    f"- **Without a baseline** it {versus(d)}: balanced accuracy **{f(sa)}**, AUC **{f(sa, 'roc_auc')}**, against a "
+    f"logistic regression on NeuroKit2's HR, SDNN and RMSSD at {f(nk)} / {f(nk, 'roc_auc')}{diff}. "
+    + (f"The nested selection picked heart-rate features over the embedding (served: {reads(heads['absolute'])}; with a baseline: "
+       f"{reads(heads['baseline'])}): on {n_sub} people, the self-supervised embedding adds nothing measurable to heart rate."
+       if chose_hr else f"Served: {reads(heads['absolute'])}; with a baseline: {reads(heads['baseline'])}.")
+    + ("" if sa == hr_only or r[sa]["balanced_accuracy"] == r[hr_only]["balanced_accuracy"] else
+       f" The same kind of head chosen among heart-rate features only scores {f(hr_only)}; the figure above is the honest one "
+       "for the pipeline that was run, which could also have chosen the embedding."))
 rows = ["| model (nested LOSO; windows graded unusable left out) | balanced accuracy [95 % CI] | ROC AUC [95 % CI] | Brier of P(stress) (base rate) |",
         "|---|---|---|---|"]
 for name, x in r.items():
