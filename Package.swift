@@ -54,8 +54,12 @@ let package = Package(
         // Seeded random numbers for every test target (the seed is printed).
         .target(name: "TestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "NPYTests", dependencies: ["NPY", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "NPY", "CKernels", "TestSupport"],
-                    resources: [.copy("Fixtures")], swiftSettings: strict),
+        // The TF parity fixtures and helpers shared by the engine's and the trainer's tests.
+        .target(name: "ModelTestSupport", dependencies: ["Model", "NPY"], path: "Tests/ModelTestSupport", swiftSettings: strict),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "NPY", "CKernels", "TestSupport", "ModelTestSupport"],
+                    exclude: ["Fixtures"], swiftSettings: strict),
+        // The trainer: gradients against TF, Adam, resume, datasets, augmentation, the ecg-train CLI.
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "NPY", "TestSupport", "ModelTestSupport"], swiftSettings: strict),
         // HTTP without sockets: the parser, JSON numbers, the connection's rules on a fake clock.
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ServerTests", dependencies: ["Server", "HTTP", "Model", "Training", "NPY", "TestSupport"], swiftSettings: strict),

@@ -1,3 +1,4 @@
+import ModelTestSupport
 import CKernels
 import Testing
 @testable import Model

@@ -1,4 +1,5 @@
 import Foundation
+import ModelTestSupport
 import TestSupport
 import Testing
 import NPY
@@ -101,14 +102,7 @@ import NPY
 
     /// A synthetic ECG at 256 Hz: narrow R waves (upwards) every 0.8 s, a slower T wave, a
     /// little wander and noise.
-    static func syntheticECG(seconds: Double, seed: UInt64) -> [Double] {
-        var g = Rng(s: seed &* 0x9E3779B97F4A7C15 | 1)
-        return (0..<Int(seconds * 256)).map { i in
-            let t = Double(i) / 256, ph = t.truncatingRemainder(dividingBy: 0.8)
-            let r = exp(-(ph - 0.4) * (ph - 0.4) / (2 * 0.012 * 0.012)), tw = 0.25 * exp(-(ph - 0.65) * (ph - 0.65) / (2 * 0.05 * 0.05))
-            return r - 0.15 * exp(-(ph - 0.43) * (ph - 0.43) / (2 * 0.01 * 0.01)) + tw + 0.3 * sin(2 * .pi * 0.2 * t) + 0.05 * Double(g.float())
-        }
-    }
+    static func syntheticECG(seconds: Double, seed: UInt64) -> [Double] { ModelTestSupport.syntheticECG(seconds: seconds, seed: seed) }
 
     @Test("QRS polarity: upright beats keep their sign, inverted ones are turned; fast = reference")
     func polarity() throws {

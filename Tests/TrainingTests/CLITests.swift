@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import ModelTestSupport
 import NPY
 @testable import Model
 @testable import Training
@@ -62,7 +63,7 @@ func ecgTrain(_ args: [String]) throws -> (status: Int32, stderr: String) {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // Two records of 25 s at 360 Hz: one upright, the same one inverted (lead aVR-like).
-        let x = PreprocessingVsScipy.syntheticECG(seconds: 25 * 360 / 256, seed: 11)
+        let x = syntheticECG(seconds: 25 * 360 / 256, seed: 11)
         for (name, sign) in [("up", 1.0), ("down", -1.0)] {
             try NPZ.write(["ecg": NPYArray(dtype: .f8, shape: [x.count], data: x.map { $0 * sign }.withUnsafeBytes { Array($0) }),
                            "fs": NPYArray(dtype: .f8, shape: [], data: withUnsafeBytes(of: 360.0) { Array($0) })], path: "\(dir)/\(name).npz")
@@ -94,7 +95,7 @@ func ecgTrain(_ args: [String]) throws -> (status: Int32, stderr: String) {
         let inDir = dir + "/in/sub", outDir = dir + "/out"
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: inDir, withIntermediateDirectories: true)
-        let x = PreprocessingVsScipy.syntheticECG(seconds: 25, seed: 4)
+        let x = syntheticECG(seconds: 25, seed: 4)
         for k in 0..<5 {
             try NPZ.write(["ecg": NPYArray(floats: x.map(Float.init), shape: [x.count]), "fs": NPYArray(doubles: [256], shape: [])],
                           path: inDir + "/rec\(k).npz", compressed: false)
