@@ -10,6 +10,8 @@ RUN apt-get update \
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
+# Package.swift names the test targets too (their folders must exist to build any product).
+COPY Tests ./Tests
 RUN swift build -c release --product ecg-server --static-swift-stdlib \
  && swift build -c release --product ecg-train --static-swift-stdlib \
  && cp "$(swift build -c release --show-bin-path)/ecg-server" "$(swift build -c release --show-bin-path)/ecg-train" /

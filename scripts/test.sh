@@ -47,6 +47,12 @@ echo "== heart rate against NeuroKit2 on every labelled public record, and non-E
 "$VENV/bin/python" scripts/check_quality_hr.py --reference consensus --strict --train .build/debug/ecg-train
 echo "== Dockerfile (hadolint) and Kubernetes manifests"
 "$VENV/bin/hadolint" Dockerfile
+# The image's build context resolves the package: copy what the Dockerfile COPYs (its COPY lines
+# before the first FROM's build) and let SwiftPM read the manifest there (no Docker daemon needed).
+CTX=$(mktemp -d)
+for src in $(awk '/^FROM .* AS build/{b=1} /^FROM debian/{b=0} b && /^COPY / && !/--from/ {for (i=2;i<NF;i++) print $i}' Dockerfile); do cp -r "$src" "$CTX/"; done
+(cd "$CTX" && swift package describe > /dev/null) || { echo "Dockerfile: the build stage's COPY lines leave the package unresolvable" >&2; exit 1; }
+rm -rf "$CTX"
 "$VENV/bin/kubernetes-validate" deploy/kubernetes/*.yaml
 echo "== training smoke run on a synthetic corpus, read back by TensorBoard"
 SMOKE=$(mktemp -d)
