@@ -216,8 +216,8 @@ package final class Connection: @unchecked Sendable {
         slots.append(s)
         if probeOnly && !config.probePaths.contains(req.path) {
             server.metrics.connectionRejected()
-            s.response = .error(HTTPError(status: 503, code: "too_many_connections",
-                                          message: "connection limit (\(server.maxConnections)) reached; only \(config.probePaths.sorted().joined(separator: ", ")) are served on this connection; retry later",
+            s.response = .error(HTTPError(.tooManyConnections,
+                                          "connection limit (\(server.maxConnections)) reached; only \(config.probePaths.sorted().joined(separator: ", ")) are served on this connection; retry later",
                                           headers: [("Retry-After", "1")]))
             state.stopReading(); suspendReading()
             flush()
@@ -299,7 +299,7 @@ package final class Connection: @unchecked Sendable {
         if handshakeTimedOut() { close(); return }
         nextSeq += 1
         let s = Slot(seq: nextSeq)
-        let e = HTTPError(status: 408, code: "request_timeout", message: message)
+        let e = HTTPError(.requestTimeout, message)
         // Like a refused request: an X-Request-ID, a log line and the metric.
         s.requestID = Self.requestID(nil)
         server.observer.refused(e, requestID: s.requestID!, bytesIn: parser.buffered)

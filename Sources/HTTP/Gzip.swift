@@ -5,7 +5,7 @@ import CZlib
 package func gunzip(_ data: [UInt8], limit: Int) throws -> [UInt8] {
     var s = z_stream()
     guard inflateInit2_(&s, 16 + 15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-        throw HTTPError(status: 500, code: "internal", message: "zlib init failed")
+        throw HTTPError(.`internal`, "zlib init failed")
     }
     defer { inflateEnd(&s) }
     var out = [UInt8]()
@@ -21,7 +21,7 @@ package func gunzip(_ data: [UInt8], limit: Int) throws -> [UInt8] {
             }
             let produced = chunk.count - Int(s.avail_out)
             guard out.count + produced <= limit else {
-                throw HTTPError(status: 413, code: "payload_too_large", message: "gzip body inflates to more than \(limit) bytes")
+                throw HTTPError(.payloadTooLarge, "gzip body inflates to more than \(limit) bytes")
             }
             out.append(contentsOf: chunk[0..<produced])
             if rc == Z_STREAM_END {
@@ -29,13 +29,13 @@ package func gunzip(_ data: [UInt8], limit: Int) throws -> [UInt8] {
                 if s.avail_in == 0 { break }
                 let next = s.next_in!
                 guard s.avail_in >= 2, next[0] == 0x1F, next[1] == 0x8B else {
-                    throw HTTPError(status: 400, code: "bad_gzip", message: "\(s.avail_in) bytes after the end of the gzip data that are not a gzip member")
+                    throw HTTPError(.badGzip, "\(s.avail_in) bytes after the end of the gzip data that are not a gzip member")
                 }
-                guard inflateReset(&s) == Z_OK else { throw HTTPError(status: 500, code: "internal", message: "zlib reset failed") }
+                guard inflateReset(&s) == Z_OK else { throw HTTPError(.`internal`, "zlib reset failed") }
                 continue
             }
-            guard rc == Z_OK else { throw HTTPError(status: 400, code: "bad_gzip", message: "corrupt gzip body (zlib \(rc))") }
-            if s.avail_in == 0 && produced == 0 { throw HTTPError(status: 400, code: "bad_gzip", message: "truncated gzip body") }
+            guard rc == Z_OK else { throw HTTPError(.badGzip, "corrupt gzip body (zlib \(rc))") }
+            if s.avail_in == 0 && produced == 0 { throw HTTPError(.badGzip, "truncated gzip body") }
         } while true
     }
     return out

@@ -23,18 +23,59 @@ package struct HTTPRequest: Sendable {
 }
 
 /// A request the parser refuses: the status to answer and the documented error code.
+/// A refusal's machine-readable code and the HTTP status it is sent with, declared once
+/// each (the HTTP layer's below, the application's in its own module) and named where the
+/// error is thrown: `HTTPError(.uriTooLong, "request line longer than 8192 bytes")`.
+package struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
+    package let name: String
+    package let status: Int
+    package init(_ name: String, status: Int) { self.name = name; self.status = status }
+    package var description: String { name }
+}
+
+extension ErrorCode {
+    /// 400
+    package static let badGzip = ErrorCode("bad_gzip", status: 400)
+    /// 400
+    package static let badRequest = ErrorCode("bad_request", status: 400)
+    /// 408
+    package static let requestTimeout = ErrorCode("request_timeout", status: 408)
+    /// 411
+    package static let lengthRequired = ErrorCode("length_required", status: 411)
+    /// 413
+    package static let payloadTooLarge = ErrorCode("payload_too_large", status: 413)
+    /// 414
+    package static let uriTooLong = ErrorCode("uri_too_long", status: 414)
+    /// 417
+    package static let expectationFailed = ErrorCode("expectation_failed", status: 417)
+    /// 431
+    package static let headersTooLarge = ErrorCode("headers_too_large", status: 431)
+    /// 500
+    package static let `internal` = ErrorCode("internal", status: 500)
+    /// 501
+    package static let notImplemented = ErrorCode("not_implemented", status: 501)
+    /// 503
+    package static let draining = ErrorCode("draining", status: 503)
+    /// 503
+    package static let tooManyConnections = ErrorCode("too_many_connections", status: 503)
+    /// 505
+    package static let httpVersionNotSupported = ErrorCode("http_version_not_supported", status: 505)
+}
+
+/// An error answer: code (with its status), message for people, extra headers.
 package struct HTTPError: Error, Equatable, Sendable {
-    package var status: Int
-    package var code: String
+    package var status: Int { kind.status }
+    package var code: String { kind.name }
+    package let kind: ErrorCode
     package var message: String
     package var headers: [(String, String)] = []
 
-    package init(status: Int, code: String, message: String, headers: [(String, String)] = []) {
-        self.status = status; self.code = code; self.message = message; self.headers = headers
+    package init(_ kind: ErrorCode, _ message: String, headers: [(String, String)] = []) {
+        self.kind = kind; self.message = message; self.headers = headers
     }
 
-    package static func == (a: HTTPError, b: HTTPError) -> Bool { a.status == b.status && a.code == b.code }
-    package static func bad(_ m: String) -> HTTPError { HTTPError(status: 400, code: "bad_request", message: m) }
+    package static func == (a: HTTPError, b: HTTPError) -> Bool { a.kind == b.kind }
+    package static func bad(_ m: String) -> HTTPError { HTTPError(.badRequest, m) }
 }
 
 package struct HTTPLimits: Sendable {
@@ -140,7 +181,7 @@ package struct HTTPParser {
                 // Tolerate empty lines before a request (RFC 9112 2.2).
                 while buf.count - pos >= 2 && buf[pos] == 0x0D && buf[pos + 1] == 0x0A { pos += 2; scan = pos }
                 guard let l = try line(limit: limits.maxRequestLine,
-                                       error: HTTPError(status: 414, code: "uri_too_long", message: "request line longer than \(limits.maxRequestLine) bytes"))
+                                       error: HTTPError(.uriTooLong, "request line longer than \(limits.maxRequestLine) bytes"))
                 else { return nil }
                 headerBytes = l.count + 2
                 req = try Self.parseRequestLine(l)
@@ -148,7 +189,7 @@ package struct HTTPParser {
                 state = .headers
             case .headers:
                 let remaining = limits.maxHeaderBytes - headerBytes
-                let tooBig = HTTPError(status: 431, code: "headers_too_large", message: "header section larger than \(limits.maxHeaderBytes) bytes")
+                let tooBig = HTTPError(.headersTooLarge, "header section larger than \(limits.maxHeaderBytes) bytes")
                 guard let l = try line(limit: max(0, remaining - 2), error: tooBig) else { return nil }
                 headerBytes += l.count + 2
                 if headerBytes > limits.maxHeaderBytes { throw tooBig }
@@ -158,7 +199,7 @@ package struct HTTPParser {
                     continue
                 }
                 guard req!.headers.count < limits.maxHeaderCount else {
-                    throw HTTPError(status: 431, code: "headers_too_large", message: "more than \(limits.maxHeaderCount) header fields")
+                    throw HTTPError(.headersTooLarge, "more than \(limits.maxHeaderCount) header fields")
                 }
                 req!.headers.append(try Self.parseHeader(l))
             case let .fixedBody(n):
@@ -190,7 +231,7 @@ package struct HTTPParser {
                 pos += 2; scan = pos
                 state = .chunkSize
             case .trailers:
-                guard let l = try line(limit: limits.maxHeaderBytes, error: HTTPError(status: 431, code: "headers_too_large", message: "trailer section too large")) else { return nil }
+                guard let l = try line(limit: limits.maxHeaderBytes, error: HTTPError(.headersTooLarge, "trailer section too large")) else { return nil }
                 if l.isEmpty { return complete() }
                 _ = try Self.parseHeader(l)  // validated, then ignored
             }
@@ -206,7 +247,7 @@ package struct HTTPParser {
     }
 
     package static func tooLarge(_ n: Int) -> HTTPError {
-        HTTPError(status: 413, code: "payload_too_large", message: "request body larger than \(n) bytes")
+        HTTPError(.payloadTooLarge, "request body larger than \(n) bytes")
     }
 
     private mutating func finishHeaders() throws {
@@ -224,7 +265,7 @@ package struct HTTPParser {
         }
         if cls.count > 1 { throw HTTPError.bad("more than one Content-Length header") }
         if let e = r.header("expect"), e.lowercased() != "100-continue" {
-            throw HTTPError(status: 417, code: "expectation_failed", message: "only Expect: 100-continue is supported")
+            throw HTTPError(.expectationFailed, "only Expect: 100-continue is supported")
         }
         req = r
         if let te = tes.first {
@@ -233,7 +274,7 @@ package struct HTTPParser {
                 throw HTTPError.bad("Transfer-Encoding is not allowed in HTTP/1.0 (send Content-Length)")
             }
             guard tes.count == 1, te.value.lowercased() == "chunked" else {
-                throw HTTPError(status: 501, code: "not_implemented", message: "unsupported Transfer-Encoding '\(te.value)' (only chunked)")
+                throw HTTPError(.notImplemented, "unsupported Transfer-Encoding '\(te.value)' (only chunked)")
             }
             state = .chunkSize
             return
@@ -248,7 +289,7 @@ package struct HTTPParser {
             return
         }
         if r.method == "POST" || r.method == "PUT" || r.method == "PATCH" {
-            throw HTTPError(status: 411, code: "length_required", message: "\(r.method) needs a Content-Length or chunked body")
+            throw HTTPError(.lengthRequired, "\(r.method) needs a Content-Length or chunked body")
         }
         state = .requestLine
     }
@@ -283,7 +324,7 @@ package struct HTTPParser {
         case "HTTP/1.0": minor = 0
         default:
             if version.hasPrefix("HTTP/") && version.count == 8 {
-                throw HTTPError(status: 505, code: "http_version_not_supported", message: "\(version) is not supported; use HTTP/1.1")
+                throw HTTPError(.httpVersionNotSupported, "\(version) is not supported; use HTTP/1.1")
             }
             throw HTTPError.bad("bad HTTP version")
         }

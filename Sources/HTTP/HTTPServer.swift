@@ -102,8 +102,8 @@ package final class HTTPServer: @unchecked Sendable {
                 // session to answer in: the client sees the handshake end).
                 metrics.connectionRejected()
                 if tls != nil { Glibc.close(c); continue }
-                let body = HTTPResponse.error(HTTPError(status: 503, code: draining ? "draining" : "too_many_connections",
-                                                        message: draining ? "shutting down" : "connection limit (\(maxConnections)) reached; retry later",
+                let body = HTTPResponse.error(HTTPError(draining ? .draining : .tooManyConnections,
+                                                        draining ? "shutting down" : "connection limit (\(maxConnections)) reached; retry later",
                                                         headers: [("Retry-After", "1")]))
                 let bytes = body.serialize(keepAlive: false, requestID: nil)
                 _ = bytes.withUnsafeBytes { Sys.send(c, $0) }

@@ -116,7 +116,7 @@ final class ECGService: RequestHandler, RequestObserver, Sendable {
     func handle(_ r: HTTPRequest, requestID: String, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)? {
         let apiKeys = keys.current
         if r.headers.filter({ $0.name == "authorization" }).count > 1 {
-            respond(.error(HTTPError(status: 400, code: "bad_request", message: "more than one Authorization header")))
+            respond(.error(HTTPError(.badRequest, "more than one Authorization header")))
             return nil
         }
         if r.path == "/v2" || r.path.hasPrefix("/v2/") {
@@ -128,18 +128,18 @@ final class ECGService: RequestHandler, RequestObserver, Sendable {
             return kserve(r, respond: respond)
         }
         guard let allowed = Self.routes[r.path] else {
-            respond(.error(HTTPError(status: 404, code: "not_found", message: "no route \(r.path)")))
+            respond(.error(HTTPError(.notFound, "no route \(r.path)")))
             return nil
         }
         if !apiKeys.isEmpty && APIKeys.protectedPaths.contains(r.path) && !apiKeys.accepts(r.header("authorization")) {
             let given = r.header("authorization") != nil
-            respond(.error(HTTPError(status: 401, code: "unauthorized",
-                                     message: given ? "the bearer token is not valid" : "this route needs an API key: Authorization: Bearer <key>",
+            respond(.error(HTTPError(.unauthorized,
+                                     given ? "the bearer token is not valid" : "this route needs an API key: Authorization: Bearer <key>",
                                      headers: [("WWW-Authenticate", given ? #"Bearer realm="ecg-affect", error="invalid_token""# : #"Bearer realm="ecg-affect""#)])))
             return nil
         }
         guard allowed.contains(r.method) else {
-            respond(.error(HTTPError(status: 405, code: "method_not_allowed", message: "\(r.method) is not allowed on \(r.path)",
+            respond(.error(HTTPError(.methodNotAllowed, "\(r.method) is not allowed on \(r.path)",
                                      headers: [("Allow", allowed.joined(separator: ", "))])))
             return nil
         }
@@ -149,14 +149,14 @@ final class ECGService: RequestHandler, RequestObserver, Sendable {
         case "/ready":
             let (isReady, draining) = (self.isReady, self.isDraining)
             resp = isReady ? .json(200, Array(#"{"status":"ready"}"#.utf8))
-                : .error(HTTPError(status: 503, code: draining ? "draining" : "not_ready",
-                                   message: draining ? "shutting down" : "weights loading or warm-up not done", headers: [("Retry-After", "1")]))
+                : .error(HTTPError(draining ? .draining : .notReady,
+                                   draining ? "shutting down" : "weights loading or warm-up not done", headers: [("Retry-After", "1")]))
         case "/metrics":
             resp = HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: Array(metrics.render().utf8))
         case "/v1/model": resp = .json(200, modelJSON)
         case "/openapi.yaml":
             if let o = openapi { resp = HTTPResponse(status: 200, headers: [("Content-Type", "application/yaml")], body: o) } else {
-                resp = .error(HTTPError(status: 404, code: "not_found", message: "the server was started without its openapi.yaml (see --openapi)"))
+                resp = .error(HTTPError(.notFound, "the server was started without its openapi.yaml (see --openapi)"))
             }
         case "/features":
             return features(r, respond: respond)
@@ -191,11 +191,10 @@ final class ECGService: RequestHandler, RequestObserver, Sendable {
         return out
     }
 
-    static func unprocessable(_ code: String, _ m: String) -> HTTPError { HTTPError(status: 422, code: code, message: m) }
 
     /// 503 memory_busy: the request's working set does not fit beside the others'.
     static func memoryBusy() -> HTTPError {
-        HTTPError(status: 503, code: "memory_busy", message: "the server's memory budget is held by other requests; retry shortly", headers: [("Retry-After", "1")])
+        HTTPError(.memoryBusy, "the server's memory budget is held by other requests; retry shortly", headers: [("Retry-After", "1")])
     }
 
     /// The samples an input becomes at 256 Hz (recordings and baseline), from sizes alone.
@@ -212,9 +211,9 @@ final class ECGService: RequestHandler, RequestObserver, Sendable {
         let input: Input
         var reservation: [Reservation] = []
         do {
-            if !isWarmed { throw HTTPError(status: 503, code: "not_ready", message: "not ready", headers: [("Retry-After", "1")]) }
+            if !isWarmed { throw HTTPError(.notReady, "not ready", headers: [("Retry-After", "1")]) }
             if classify && heads.isEmpty {
-                throw HTTPError(status: 404, code: "no_heads", message: "these weights have no classification heads (see GET /v1/model)")
+                throw HTTPError(.noHeads, "these weights have no classification heads (see GET /v1/model)")
             }
             let body = try decodeBody(r)
             let json = (r.header("content-type") ?? "").lowercased().hasPrefix("application/json")
@@ -223,12 +222,12 @@ final class ECGService: RequestHandler, RequestObserver, Sendable {
             guard memory.grow(first, by: MemoryBudget.estimate(bodyBytes: 0, json: json, samplesAt256: Self.samplesAt256(input))) else { throw Self.memoryBusy() }
             reservation = [first]
             if !classify && input.baseline != nil {
-                throw HTTPError(status: 400, code: "bad_request", message: "'baseline' is for /classify (a personal baseline changes affect scores, not embeddings)")
+                throw HTTPError(.badRequest, "'baseline' is for /classify (a personal baseline changes affect scores, not embeddings)")
             }
         } catch let e as HTTPError {
             respond(.error(e)); return nil
         } catch {
-            respond(.error(HTTPError(status: 500, code: "internal", message: "\(error)"))); return nil
+            respond(.error(HTTPError(.`internal`, "\(error)"))); return nil
         }
         let wantsNPY = Self.prefersNPY(r.header("accept"))
         let held = reservation
@@ -261,13 +260,13 @@ final class ECGService: RequestHandler, RequestObserver, Sendable {
         let pre = manifest.input.preprocessing
         let seconds = Double(b.samples.count) / b.fs
         guard seconds >= HeadInputs.minimumBaselineSeconds else {
-            throw Self.unprocessable("baseline_too_short", "the baseline is \(String(format: "%.1f", seconds)) s; a resting recording of at least \(Int(HeadInputs.minimumBaselineSeconds)) s is needed")
+            throw HTTPError(.baselineTooShort, "the baseline is \(String(format: "%.1f", seconds)) s; a resting recording of at least \(Int(HeadInputs.minimumBaselineSeconds)) s is needed")
         }
         let p: Preprocessing.Prepared
         do {
             p = try Preprocessing.prepare(b.samples, fs: b.fs, filter: pre.filter, normalization: pre.normalization, polarity: pre.polarity)
         } catch {
-            throw Self.unprocessable("baseline_unprocessable", "baseline: \(error)")
+            throw HTTPError(.baselineUnprocessable, "baseline: \(error)")
         }
         let wins = (0..<p.count).map { k in
             let f = Self.windowFeatures(p.windows[(k * EncoderGeometry.windowLength)..<((k + 1) * EncoderGeometry.windowLength)])
@@ -275,7 +274,7 @@ final class ECGService: RequestHandler, RequestObserver, Sendable {
         }
         let usable = wins.filter(\.usable).count
         guard usable >= HeadInputs.minimumBaselineWindows else {
-            throw Self.unprocessable("baseline_unusable", "the baseline has \(usable) usable 10 s windows of \(wins.count); at least \(HeadInputs.minimumBaselineWindows) are needed (a still, resting recording of ECG)")
+            throw HTTPError(.baselineUnusable, "the baseline has \(usable) usable 10 s windows of \(wins.count); at least \(HeadInputs.minimumBaselineWindows) are needed (a still, resting recording of ECG)")
         }
         return (p, wins)
     }
@@ -296,30 +295,30 @@ final class ECGService: RequestHandler, RequestObserver, Sendable {
                                                       preprocessed: input.preprocessed)
                     total += p.count
                     guard total <= config.maxWindows else {
-                        throw HTTPError(status: 413, code: "too_many_windows", message: "more than \(config.maxWindows) windows in one request")
+                        throw HTTPError(.tooManyWindows, "more than \(config.maxWindows) windows in one request")
                     }
                     prepared.append((p, i))
                 } catch let e as PreprocessingError {
-                    let code: String
+                    let code: ErrorCode
                     switch e {
-                    case .badSampleRate: code = "bad_fs"
-                    case .tooShort: code = "too_short"
-                    case .nonFinite: code = "non_finite"
-                    default: code = "unprocessable"
+                    case .badSampleRate: code = .badFs
+                    case .tooShort: code = .tooShort
+                    case .nonFinite: code = .nonFinite
+                    default: code = .unprocessable
                     }
-                    throw Self.unprocessable(code, "recording \(i): \(e)")
+                    throw HTTPError(code, "recording \(i): \(e)")
                 }
             }
             if let b = input.baseline {
                 baseline = try prepareBaseline(b)
                 guard total + baseline!.0.count <= config.maxWindows else {
-                    throw HTTPError(status: 413, code: "too_many_windows", message: "more than \(config.maxWindows) windows in one request (baseline included)")
+                    throw HTTPError(.tooManyWindows, "more than \(config.maxWindows) windows in one request (baseline included)")
                 }
             }
         } catch let e as HTTPError {
             respond(.error(e)); return nil
         } catch {
-            respond(.error(HTTPError(status: 500, code: "internal", message: "\(error)"))); return nil
+            respond(.error(HTTPError(.`internal`, "\(error)"))); return nil
         }
         var windows = [Float]()
         var spans: [Span] = []
@@ -340,7 +339,7 @@ final class ECGService: RequestHandler, RequestObserver, Sendable {
             let all = job.embeddings
             let e = Array(all[0..<(count * 128)])
             if let bad = e.firstIndex(where: { !$0.isFinite }) {
-                var resp = HTTPResponse.error(Self.unprocessable("non_finite_output", "window \(bad / 128) drives the network beyond float32 range; scale the input (e.g. to mV)"))
+                var resp = HTTPResponse.error(HTTPError(.nonFiniteOutput, "window \(bad / 128) drives the network beyond float32 range; scale the input (e.g. to mV)"))
                 resp.windows = count
                 respond(resp); return
             }
@@ -356,14 +355,14 @@ final class ECGService: RequestHandler, RequestObserver, Sendable {
             respond(resp)
         }
         guard total <= queue.capacity else {
-            var e = HTTPResponse.error(HTTPError(status: 413, code: "too_many_windows",
-                                                 message: "\(total) windows exceed the inference queue (--queue-capacity \(queue.capacity)): this request can never be queued; send fewer windows"))
+            var e = HTTPResponse.error(HTTPError(.tooManyWindows,
+                                                 "\(total) windows exceed the inference queue (--queue-capacity \(queue.capacity)): this request can never be queued; send fewer windows"))
             e.windows = total
             respond(e)
             return nil
         }
         guard queue.submit(job) else {
-            var e = HTTPResponse.error(HTTPError(status: 503, code: "overloaded", message: "inference queue is full; retry shortly",
+            var e = HTTPResponse.error(HTTPError(.overloaded, "inference queue is full; retry shortly",
                                                  headers: [("Retry-After", "1")]))
             e.windows = total
             respond(e)

@@ -15,17 +15,17 @@ extension ECGService {
             input = try decodeInput(r, body)
             for (i, rec) in input.recordings.enumerated() {
                 if let bad = rec.firstIndex(where: { !$0.isFinite }) {
-                    throw Self.unprocessable("non_finite", "recording \(i): sample \(bad) is NaN or infinite")
+                    throw HTTPError(.nonFinite, "recording \(i): sample \(bad) is NaN or infinite")
                 }
                 let need = Int((10 * input.fs).rounded(.up))
                 guard rec.count >= need else {
-                    throw Self.unprocessable("too_short", "recording \(i): \(PreprocessingError.tooShort(samples: rec.count, needed: need, fs: input.fs))")
+                    throw HTTPError(.tooShort, "recording \(i): \(PreprocessingError.tooShort(samples: rec.count, needed: need, fs: input.fs))")
                 }
             }
         } catch let e as HTTPError {
             respond(.error(e)); return nil
         } catch {
-            respond(.error(HTTPError(status: 500, code: "internal", message: "\(error)"))); return nil
+            respond(.error(HTTPError(.`internal`, "\(error)"))); return nil
         }
         DispatchQueue.global().async {
             let fs = input.fs

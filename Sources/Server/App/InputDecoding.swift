@@ -9,68 +9,68 @@ extension ECGService {
     func decodeBody(_ r: HTTPRequest) throws -> [UInt8] {
         guard let enc = r.header("content-encoding")?.lowercased().trimmingCharacters(in: .whitespaces), enc != "identity" else { return r.body }
         guard enc == "gzip" || enc == "x-gzip" else {
-            throw HTTPError(status: 415, code: "unsupported_encoding", message: "Content-Encoding '\(enc)' is not supported (gzip or identity)")
+            throw HTTPError(.unsupportedEncoding, "Content-Encoding '\(enc)' is not supported (gzip or identity)")
         }
         return try gunzip(r.body, limit: limits.maxBodyBytes)
     }
 
     func decodeInput(_ r: HTTPRequest, _ body: [UInt8]) throws -> Input {
         if let d = r.duplicateQuery.first {
-            throw HTTPError(status: 400, code: "bad_request", message: "query parameter '\(d)' is given more than once")
+            throw HTTPError(.badRequest, "query parameter '\(d)' is given more than once")
         }
         if let u = r.query.keys.sorted().first(where: { !["fs", "preprocessed"].contains($0) }) {
-            throw HTTPError(status: 400, code: "bad_request", message: "unknown query parameter '\(u)' (fs, preprocessed)")
+            throw HTTPError(.badRequest, "unknown query parameter '\(u)' (fs, preprocessed)")
         }
         let ct = (r.header("content-type") ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         switch ct {
         case "application/json":
             let j: JSON
             do { j = try JSONParser.parse(body) } catch let e as JSONError {
-                throw HTTPError(status: 400, code: "bad_json", message: "invalid JSON at byte \(e.offset): \(e.message)")
+                throw HTTPError(.badJson, "invalid JSON at byte \(e.offset): \(e.message)")
             }
-            guard case let .object(kv) = j else { throw HTTPError(status: 400, code: "bad_request", message: "the body must be a JSON object") }
+            guard case let .object(kv) = j else { throw HTTPError(.badRequest, "the body must be a JSON object") }
             for (k, _) in kv where !["ecg", "fs", "preprocessed", "baseline"].contains(k) {
-                throw HTTPError(status: 400, code: "bad_request", message: "unknown field '\(k)' (ecg, fs, preprocessed, baseline)")
+                throw HTTPError(.badRequest, "unknown field '\(k)' (ecg, fs, preprocessed, baseline)")
             }
             for k in ["fs", "preprocessed"] where r.query[k] != nil {
-                throw HTTPError(status: 400, code: "bad_request",
-                                message: "query parameter '\(k)' is for application/x-npy bodies; with JSON put \"\(k)\" in the body")
+                throw HTTPError(.badRequest,
+                                "query parameter '\(k)' is for application/x-npy bodies; with JSON put \"\(k)\" in the body")
             }
             var fs: Double?, pre = false
             if let f = j["fs"] {
-                guard case let .number(v) = f else { throw HTTPError(status: 400, code: "bad_request", message: "'fs' must be a number (Hz)") }
+                guard case let .number(v) = f else { throw HTTPError(.badRequest, "'fs' must be a number (Hz)") }
                 fs = v
             }
             if let p = j["preprocessed"] {
-                guard case let .bool(v) = p else { throw HTTPError(status: 400, code: "bad_request", message: "'preprocessed' must be true or false") }
+                guard case let .bool(v) = p else { throw HTTPError(.badRequest, "'preprocessed' must be true or false") }
                 pre = v
             }
-            guard let ecg = j["ecg"] else { throw HTTPError(status: 400, code: "bad_request", message: "missing field 'ecg'") }
+            guard let ecg = j["ecg"] else { throw HTTPError(.badRequest, "missing field 'ecg'") }
             var recs: [[Double]]
             switch ecg {
             case let .numbers(a): recs = a.isEmpty ? [] : [a]
             case let .array(items):
                 recs = try items.enumerated().map { i, it in
                     guard case let .numbers(a) = it else {
-                        throw HTTPError(status: 400, code: "bad_request", message: "'ecg' must be an array of numbers or an array of arrays of numbers (item \(i) is not)")
+                        throw HTTPError(.badRequest, "'ecg' must be an array of numbers or an array of arrays of numbers (item \(i) is not)")
                     }
                     return a
                 }
-            default: throw HTTPError(status: 400, code: "bad_request", message: "'ecg' must be an array of numbers or an array of arrays of numbers")
+            default: throw HTTPError(.badRequest, "'ecg' must be an array of numbers or an array of arrays of numbers")
             }
             var input = try checked(recs, fs: fs, preprocessed: pre, how: "\"fs\": 500 in the body")
             if let b = j["baseline"] {
                 guard case let .object(bkv) = b else {
-                    throw HTTPError(status: 400, code: "bad_request", message: "'baseline' must be an object: {\"ecg\": [...], \"fs\": 500}")
+                    throw HTTPError(.badRequest, "'baseline' must be an object: {\"ecg\": [...], \"fs\": 500}")
                 }
                 for (k, _) in bkv where !["ecg", "fs"].contains(k) {
-                    throw HTTPError(status: 400, code: "bad_request", message: "unknown field 'baseline.\(k)' (ecg, fs)")
+                    throw HTTPError(.badRequest, "unknown field 'baseline.\(k)' (ecg, fs)")
                 }
                 guard case let .numbers(samples)? = b["ecg"], !samples.isEmpty else {
-                    throw HTTPError(status: 400, code: "bad_request", message: "'baseline.ecg' must be a non-empty array of numbers (one resting recording)")
+                    throw HTTPError(.badRequest, "'baseline.ecg' must be a non-empty array of numbers (one resting recording)")
                 }
                 guard case let .number(bfs)? = b["fs"] else {
-                    throw Self.unprocessable("missing_fs", "'baseline.fs' is required: the baseline's sampling rate in Hz")
+                    throw HTTPError(.missingFs, "'baseline.fs' is required: the baseline's sampling rate in Hz")
                 }
                 input.baseline = try checkedBaseline(samples, fs: bfs)
             }
@@ -84,9 +84,9 @@ extension ECGService {
             }
             let a: NPYArray
             do { a = try NPY.decode(body) } catch let e as NPYError {
-                throw HTTPError(status: 400, code: "bad_npy", message: "invalid .npy body: \(e)")
+                throw HTTPError(.badNpy, "invalid .npy body: \(e)")
             }
-            guard a.dtype != .b1 else { throw Self.unprocessable("bad_dtype", "a bool array is not an ECG") }
+            guard a.dtype != .b1 else { throw HTTPError(.badDtype, "a bool array is not an ECG") }
             let d = a.doubles()
             var recs: [[Double]]
             switch a.shape.count {
@@ -94,12 +94,12 @@ extension ECGService {
             case 2:
                 let n = a.shape[1]
                 recs = (0..<a.shape[0]).map { Array(d[($0 * n)..<(($0 + 1) * n)]) }
-            default: throw Self.unprocessable("bad_shape", ".npy must be 1-D (one recording) or 2-D (rows are recordings); got shape \(a.shape)")
+            default: throw HTTPError(.badShape, ".npy must be 1-D (one recording) or 2-D (rows are recordings); got shape \(a.shape)")
             }
             var fs: Double?, pre = false
             if let f = r.query["fs"] {
                 guard let v = Self.decimal(f) else {
-                    throw HTTPError(status: 400, code: "bad_request", message: "query parameter fs must be a decimal number of Hz, e.g. ?fs=500 (got '\(f)')")
+                    throw HTTPError(.badRequest, "query parameter fs must be a decimal number of Hz, e.g. ?fs=500 (got '\(f)')")
                 }
                 fs = v
             }
@@ -107,14 +107,14 @@ extension ECGService {
                 switch p.lowercased() {
                 case "true", "1": pre = true
                 case "false", "0": pre = false
-                default: throw HTTPError(status: 400, code: "bad_request", message: "query parameter preprocessed must be true or false")
+                default: throw HTTPError(.badRequest, "query parameter preprocessed must be true or false")
                 }
             }
             return try checked(recs, fs: fs, preprocessed: pre, how: "?fs=500 in the URL")
         case "":
-            throw HTTPError(status: 415, code: "unsupported_media_type", message: "Content-Type is required: application/json or application/x-npy")
+            throw HTTPError(.unsupportedMediaType, "Content-Type is required: application/json or application/x-npy")
         default:
-            throw HTTPError(status: 415, code: "unsupported_media_type", message: "Content-Type '\(ct)' is not supported (application/json or application/x-npy)")
+            throw HTTPError(.unsupportedMediaType, "Content-Type '\(ct)' is not supported (application/json or application/x-npy)")
         }
     }
 
@@ -137,7 +137,7 @@ extension ECGService {
         case let (f?, _): rate = f
         case (nil, true): rate = Preprocessing.targetRate
         case (nil, false):
-            throw Self.unprocessable("missing_fs", "the sampling rate is required for raw recordings: send \(how) (or preprocessed: true for 256 Hz windows)")
+            throw HTTPError(.missingFs, "the sampling rate is required for raw recordings: send \(how) (or preprocessed: true for 256 Hz windows)")
         }
         return try checked(Input(recordings: recs, fs: rate, preprocessed: preprocessed))
     }
@@ -145,12 +145,12 @@ extension ECGService {
     /// The baseline's own checks (its length is checked after the others, in `prepareBaseline`).
     func checkedBaseline(_ samples: [Double], fs: Double) throws -> BaselineInput {
         if let bad = samples.firstIndex(where: { !$0.isFinite }) {
-            throw Self.unprocessable("non_finite", "baseline: sample \(bad) is NaN or infinite")
+            throw HTTPError(.nonFinite, "baseline: sample \(bad) is NaN or infinite")
         }
         if let bad = samples.firstIndex(where: { abs($0) > Self.maxSampleMagnitude }) {
-            throw Self.unprocessable("out_of_range", "baseline: sample \(bad) is \(samples[bad]); samples must be within ±1e15")
+            throw HTTPError(.outOfRange, "baseline: sample \(bad) is \(samples[bad]); samples must be within ±1e15")
         }
-        guard Preprocessing.ratio(from: fs) != nil else { throw Self.unprocessable("bad_fs", "baseline fs \(fs) Hz is out of range (50 Hz to 10 kHz)") }
+        guard Preprocessing.ratio(from: fs) != nil else { throw HTTPError(.badFs, "baseline fs \(fs) Hz is out of range (50 Hz to 10 kHz)") }
         return BaselineInput(samples: samples, fs: fs)
     }
 
@@ -161,33 +161,33 @@ extension ECGService {
         let perRecording = over ? Int.max : (m / down) / EncoderGeometry.windowLength
         let (total, over2) = perRecording.multipliedReportingOverflow(by: rows)
         if over2 || total > config.maxWindows {
-            throw HTTPError(status: 413, code: "too_many_windows",
-                            message: "\(rows) recording(s) of \(samples) samples at this rate make more than \(config.maxWindows) windows of 10 s (the limit per request)")
+            throw HTTPError(.tooManyWindows,
+                            "\(rows) recording(s) of \(samples) samples at this rate make more than \(config.maxWindows) windows of 10 s (the limit per request)")
         }
     }
 
     func checked(_ i: Input) throws -> Input {
-        guard !i.recordings.isEmpty else { throw Self.unprocessable("empty", "'ecg' holds no samples") }
+        guard !i.recordings.isEmpty else { throw HTTPError(.empty, "'ecg' holds no samples") }
         for (k, rec) in i.recordings.enumerated() {
             if let bad = rec.firstIndex(where: { $0.isFinite && abs($0) > Self.maxSampleMagnitude }) {
-                throw Self.unprocessable("out_of_range", "recording \(k): sample \(bad) is \(rec[bad]); samples must be within ±1e15")
+                throw HTTPError(.outOfRange, "recording \(k): sample \(bad) is \(rec[bad]); samples must be within ±1e15")
             }
         }
         guard i.recordings.count <= config.maxRecordings else {
-            throw HTTPError(status: 413, code: "too_many_recordings", message: "more than \(config.maxRecordings) recordings in one request")
+            throw HTTPError(.tooManyRecordings, "more than \(config.maxRecordings) recordings in one request")
         }
-        if let e = i.recordings.firstIndex(where: { $0.isEmpty }) { throw Self.unprocessable("empty", "recording \(e) is empty") }
-        guard let (up, down) = Preprocessing.ratio(from: i.fs) else { throw Self.unprocessable("bad_fs", "fs \(i.fs) Hz is out of range (50 Hz to 10 kHz)") }
+        if let e = i.recordings.firstIndex(where: { $0.isEmpty }) { throw HTTPError(.empty, "recording \(e) is empty") }
+        guard let (up, down) = Preprocessing.ratio(from: i.fs) else { throw HTTPError(.badFs, "fs \(i.fs) Hz is out of range (50 Hz to 10 kHz)") }
         // Every recording's windows counted from its length and the rate, before resampling.
         var total = 0
         for rec in i.recordings {
             let (m, over) = rec.count.multipliedReportingOverflow(by: up)
             total += over ? Int.max / 2 : (m / down) / EncoderGeometry.windowLength
             if total > config.maxWindows {
-                throw HTTPError(status: 413, code: "too_many_windows", message: "more than \(config.maxWindows) windows of 10 s in one request (counted before preprocessing)")
+                throw HTTPError(.tooManyWindows, "more than \(config.maxWindows) windows of 10 s in one request (counted before preprocessing)")
             }
         }
-        if i.preprocessed && i.fs != 256 { throw Self.unprocessable("bad_fs", "with preprocessed: true, fs must be 256") }
+        if i.preprocessed && i.fs != 256 { throw HTTPError(.badFs, "with preprocessed: true, fs must be 256") }
         return i
     }
 }

@@ -86,13 +86,13 @@ extension ECGService {
         var jsonLength = body.count
         if let h = r.header("inference-header-content-length") {
             guard let n = Int(h), n >= 0, n <= body.count else {
-                throw HTTPError(status: 400, code: "bad_request", message: "Inference-Header-Content-Length \(h) does not fit the body (\(body.count) bytes)")
+                throw HTTPError(.badRequest, "Inference-Header-Content-Length \(h) does not fit the body (\(body.count) bytes)")
             }
             jsonLength = n
         }
         let j: JSON
         do { j = try JSONParser.parse(Array(body[0..<jsonLength])) } catch let e as JSONError {
-            throw HTTPError(status: 400, code: "bad_json", message: "invalid JSON at byte \(e.offset): \(e.message)")
+            throw HTTPError(.badJson, "invalid JSON at byte \(e.offset): \(e.message)")
         }
         guard case .object = j else { throw HTTPError.bad("the inference request must be a JSON object") }
         var id: String?
@@ -193,7 +193,7 @@ extension ECGService {
         var input = try checked(recs, fs: fs, preprocessed: pre, how: "the request parameter \"fs\": 500")
         if let b = baselineTensor {
             guard let bfs = baselineFs ?? fs else {
-                throw Self.unprocessable("missing_fs", "the baseline's sampling rate is required: the request parameter \"baseline_fs\" (or \"fs\")")
+                throw HTTPError(.missingFs, "the baseline's sampling rate is required: the request parameter \"baseline_fs\" (or \"fs\")")
             }
             input.baseline = try checkedBaseline(b, fs: bfs)
         }
@@ -204,7 +204,7 @@ extension ECGService {
         let req: V2Request
         var reservation: [Reservation] = []
         do {
-            if !isWarmed { throw HTTPError(status: 503, code: "not_ready", message: "not ready", headers: [("Retry-After", "1")]) }
+            if !isWarmed { throw HTTPError(.notReady, "not ready", headers: [("Retry-After", "1")]) }
             guard let first = memory.reserve(MemoryBudget.estimate(bodyBytes: r.body.count, json: true, samplesAt256: 0)) else { throw Self.memoryBusy() }
             req = try parseV2(r)
             guard memory.grow(first, by: MemoryBudget.estimate(bodyBytes: 0, json: true, samplesAt256: Self.samplesAt256(req.input))) else { throw Self.memoryBusy() }
