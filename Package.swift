@@ -35,16 +35,18 @@ let package = Package(
         .target(name: "CKernels", path: "Sources/CKernels",
                 cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
         .target(name: "NPY", dependencies: ["CZlib"], swiftSettings: strict),
-        .target(name: "Model", dependencies: ["NPY", "CKernels", "CZlib", "COpenSSL"], swiftSettings: strict),
+        // The one lock type (a pthread mutex ThreadSanitizer can see), for every module.
+        .target(name: "Sync", swiftSettings: strict),
+        .target(name: "Model", dependencies: ["NPY", "CKernels", "CZlib", "COpenSSL", "Sync"], swiftSettings: strict),
         // Offline only: pre-training, fine-tuning, checkpoint import. ecg-server does not link it.
         .target(name: "Training", dependencies: ["Model", "NPY", "CKernels"], swiftSettings: strict),
         // HTTP/1.1 over POSIX sockets and Dispatch (TLS via OpenSSL): parser, connections, server, JSON, gzip.
         // Knows nothing of the model.
-        .target(name: "HTTP", dependencies: ["CZlib", "CTLS"], swiftSettings: strict),
+        .target(name: "HTTP", dependencies: ["CZlib", "CTLS", "Sync"], swiftSettings: strict),
         // openapi.yaml (top level: a link to Sources/Server/openapi.yaml) is compiled into the
         // binary and served at /openapi.yaml.
         .executableTarget(name: "Server", dependencies: [
-            "HTTP", "Model", "NPY", "CSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Sync", "HTTP", "Model", "NPY", "CSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], resources: [.embedInCode("openapi.yaml")], swiftSettings: strict),
         .executableTarget(name: "Train", dependencies: [
             "Training", "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -52,7 +54,7 @@ let package = Package(
         // libFuzzer targets (scripts/fuzz.sh builds them with --sanitize=fuzzer,address).
         .executableTarget(name: "Fuzz", dependencies: ["HTTP", "NPY", "Training"], swiftSettings: strict),
         // Seeded random numbers for every test target (the seed is printed).
-        .target(name: "TestSupport", path: "Tests/Support", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Sync"], path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "NPYTests", dependencies: ["NPY", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: strict),
         // The TF parity fixtures and helpers shared by the engine's and the trainer's tests.
         .target(name: "ModelTestSupport", dependencies: ["Model", "NPY"], path: "Tests/ModelTestSupport", swiftSettings: strict),

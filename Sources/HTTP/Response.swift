@@ -1,5 +1,5 @@
+import Sync
 import Foundation
-import Synchronization
 
 /// An HTTP response before serialisation.
 package struct HTTPResponse: Sendable {
@@ -46,7 +46,7 @@ package struct HTTPResponse: Sendable {
 
 /// IMF-fixdate for the Date header, cached per second.
 package enum HTTPDate {
-    private static let cache = Mutex<(second: Int, text: String)>((0, ""))
+    private static let cache = Locked<(second: Int, text: String)>((0, ""))
     package static func now() -> String {
         let t = Int(Date().timeIntervalSince1970)
         if let s = cache.withLock({ $0.second == t ? $0.text : nil }) { return s }

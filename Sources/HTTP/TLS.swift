@@ -1,6 +1,6 @@
+import Sync
 import CTLS
 import Foundation
-import Synchronization
 
 /// A TLS failure: what OpenSSL said.
 package struct TLSError: Error, CustomStringConvertible {
@@ -67,11 +67,11 @@ package final class TLSContext: @unchecked Sendable {
 package final class TLSCertificates: Sendable {
     package let certificatePath: String
     package let keyPath: String
-    private let current: Mutex<TLSContext>
+    private let current: Locked<TLSContext>
 
     package init(certificate: String, key: String) throws {
         certificatePath = certificate; keyPath = key
-        current = Mutex(try TLSContext(certificate: certificate, key: key))
+        current = Locked(try TLSContext(certificate: certificate, key: key))
     }
 
     package var context: TLSContext { current.withLock { $0 } }

@@ -1,5 +1,5 @@
+import Sync
 import Foundation
-import Synchronization
 
 /// Errors preparing a recording for the encoder.
 public enum PreprocessingError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -213,7 +213,7 @@ extension Preprocessing {
         return h
     }
 
-    private static let filterCache = Mutex<[Int: [Double]]>([:])
+    private static let filterCache = Locked<[Int: [Double]]>([:])
 
     /// Modified Bessel function of the first kind, order 0 (power series).
     static func besselI0(_ x: Double) -> Double {

@@ -1,17 +1,17 @@
-import Synchronization
+import Sync
 
 /// A value shared between a test and the threads it starts, read and written only under its
-/// mutex (a class, so closures capture it by reference; `Mutex` itself cannot be copied).
-/// Sendable without any unchecked promise: all its state is the `Mutex`.
+/// lock (a class, so closures capture it by reference). Sendable without an unchecked promise
+/// of its own: all its state is the `Locked` box.
 public final class Shared<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    public init(_ value: Value) { mutex = Mutex(value) }
+    private let box: Locked<Value>
+    public init(_ value: Value) { box = Locked(value) }
 
     @discardableResult
     public func withLock<R: Sendable>(_ body: (inout Value) throws -> R) rethrows -> R {
-        try mutex.withLock { v in try body(&v) }
+        try box.withLock { v in try body(&v) }
     }
 
-    /// A copy of the value, read under the mutex.
+    /// A copy of the value, read under the lock.
     public var current: Value { withLock { $0 } }
 }

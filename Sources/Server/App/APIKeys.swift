@@ -1,13 +1,13 @@
+import Sync
 import Foundation
 import HTTP
 import Model
-import Synchronization
 
 /// The keys in force, replaced whole on SIGHUP (`--api-keys-file` rotation). Readers take
 /// a copy under the mutex; a request is judged by the keys of the moment it arrived.
 final class KeyStore: Sendable {
-    private let keys: Mutex<APIKeys>
-    init(_ k: APIKeys) { keys = Mutex(k) }
+    private let keys: Locked<APIKeys>
+    init(_ k: APIKeys) { keys = Locked(k) }
     var current: APIKeys { keys.withLock { $0 } }
     func replace(_ k: APIKeys) { keys.withLock { $0 = k } }
 }

@@ -1,8 +1,8 @@
+import Sync
 import ArgumentParser
 import CSystem
 import Dispatch
 import Foundation
-import Synchronization
 import HTTP
 import Model
 import NPY
@@ -15,7 +15,7 @@ func env<T: LosslessStringConvertible>(_ name: String, _ fallback: T) -> T {
 }
 
 /// ECG_* variables that are set but do not read as their option's type (name → value).
-let unreadableEnvironment = Mutex<[String: String]>([:])
+let unreadableEnvironment = Locked<[String: String]>([:])
 
 @main
 struct ECGServer: ParsableCommand {

@@ -1,6 +1,6 @@
+import Sync
 import Dispatch
 import Foundation
-import Synchronization
 import HTTP
 import Model
 import NPY
@@ -50,7 +50,7 @@ final class ECGService: RequestHandler, RequestObserver, Sendable {
     let openapi: [UInt8]?
     let modelJSON: [UInt8]
     private struct Lifecycle { var ready = false, warmed = false, draining = false }
-    private let lifecycle = Mutex(Lifecycle())
+    private let lifecycle = Locked(Lifecycle())
 
     static var transformationLabels: [String] { EncoderGeometry.transformations }
 

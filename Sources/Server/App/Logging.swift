@@ -1,11 +1,11 @@
+import Sync
 import Foundation
-import Synchronization
 import HTTP
 
 /// Writes one JSON object per line to stdout. Never given ECG payloads.
 /// Lines never interleave: every write to stdout happens with `lock` held.
 final class Logger: Sendable {
-    private let lock = Mutex<Void>(())
+    private let lock = Locked<Void>(())
     let enabled: Bool
     init(enabled: Bool = true) { self.enabled = enabled }
 

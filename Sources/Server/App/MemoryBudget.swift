@@ -1,3 +1,4 @@
+import Sync
 import Synchronization
 
 /// The server-wide memory budget for request working sets (issue #19): every inference
@@ -17,7 +18,7 @@ import Synchronization
 /// docs/RELIABILITY.md.
 final class MemoryBudget: Sendable {
     let limit: Int
-    private let used = Mutex<Int>(0)
+    private let used = Locked<Int>(0)
 
     init(bytes: Int) { limit = bytes }
 

@@ -1,5 +1,5 @@
+import Sync
 import Foundation
-import Synchronization
 import HTTP
 
 /// Prometheus metrics (text exposition format 0.0.4), thread-safe.
@@ -21,7 +21,7 @@ final class Metrics: ConnectionMetrics, Sendable {
         var evicted = 0
         var tlsFailures = (handshake: 0, session: 0)
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     static let latencyBounds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
     /// Per-window stages (queue wait, compute): finer around the few milliseconds a window takes.
     static let stageBounds = [0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1, 5]

@@ -1,3 +1,4 @@
+import Sync
 import Dispatch
 import CSystem
 import Foundation
@@ -22,11 +23,11 @@ final class InferenceJob: Sendable {
         var cancelled = false
         var completion: (@Sendable (InferenceJob) -> Void)?
     }
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     init(windows: [Float], count: Int, completion: @escaping @Sendable (InferenceJob) -> Void) {
         self.windows = windows; self.count = count
-        state = Mutex(State(embeddings: [Float](repeating: 0, count: count * 128), remaining: count, completion: completion))
+        state = Locked(State(embeddings: [Float](repeating: 0, count: count * 128), remaining: count, completion: completion))
     }
 
     var embeddings: [Float] { state.withLock { $0.embeddings } }
