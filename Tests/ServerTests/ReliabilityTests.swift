@@ -28,6 +28,7 @@ struct ServerProcess {
     var pid: Int32 { process.processIdentifier }
 
     let out: Pipe
+    let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("ecg-server-stderr-\(UUID().uuidString)").path
 
     init(_ args: [String], quiet: Bool = true) throws {
         let p = Process()
@@ -36,7 +37,9 @@ struct ServerProcess {
         let out = Pipe()
         self.out = out
         p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
+        // stderr to a file of its own, so that a sanitizer's report reaches the test's output.
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        p.standardError = FileHandle(forWritingAtPath: errPath) ?? FileHandle.nullDevice
         try p.run()
         var text = ""
         while !text.contains("\"ready\"") {
@@ -53,6 +56,8 @@ struct ServerProcess {
 
     /// Everything it logged (after it has been stopped).
     func log() -> String { startupLog + String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+    /// What it wrote to stderr (e.g. a sanitizer's report).
+    func stderr() -> String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
 
     func stop() { kill(pid, SIGKILL); process.waitUntilExit() }
 }

@@ -52,6 +52,7 @@ import NPY
         let file = try Self.keysFile([old])
         let s = try ServerProcess(["--api-keys-file", file], quiet: false)
         defer { s.stop() }
+        defer { if !s.process.isRunning || s.process.terminationStatus != 0 { print("ecg-server (exit \(s.process.isRunning ? "-" : "\(s.process.terminationStatus)")) log:\n\(s.log())\nstderr:\n\(s.stderr())") } }
         #expect(try Self.status(s.port, old) == 200 && Self.status(s.port, new) == 401)
         try [new].joined().write(toFile: file, atomically: true, encoding: .utf8)
         kill(s.pid, SIGHUP)

@@ -1,11 +1,10 @@
-import Sync
 import Foundation
 import HTTP
 
 /// Writes one JSON object per line to stdout. Never given ECG payloads.
 /// Lines never interleave: every write to stdout happens with `lock` held.
 final class Logger: Sendable {
-    private let lock = Locked<Void>(())
+    private let lock = NSLock()
     let enabled: Bool
     init(enabled: Bool = true) { self.enabled = enabled }
 
@@ -25,7 +24,7 @@ final class Logger: Sendable {
         }
         w.raw("}\n")
         let line = Data(w.out)
-        lock.withLock { _ in FileHandle.standardOutput.write(line) }
+        lock.lock(); FileHandle.standardOutput.write(line); lock.unlock()
     }
     func info(_ msg: String, _ fields: [(String, Any)] = []) { log([("level", "info"), ("msg", msg)] + fields) }
 }
