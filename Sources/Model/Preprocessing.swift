@@ -550,42 +550,54 @@ extension Preprocessing {
         public var remainderSeconds: Double
     }
 
-    /// Resamples to 256 Hz, filters, turns the QRS upwards (if `polarity` is "qrs-up"),
-    /// cuts into consecutive 10 s windows and normalises each, as the manifest says.
-    /// `preprocessed` skips everything but the cutting (then fs must be 256).
-    public static func prepare(_ x: [Double], fs: Double, filter: String, normalization: String,
-                               polarity: String? = nil, preprocessed: Bool = false) throws -> Prepared {
-        if let bad = x.firstIndex(where: { !$0.isFinite }) { throw PreprocessingError.nonFinite(index: bad) }
-        guard let (up, down) = ratio(from: fs) else { throw PreprocessingError.badSampleRate(fs) }
-        let needed = Int((10 * fs).rounded(.up))
-        guard x.count >= needed else { throw PreprocessingError.tooShort(samples: x.count, needed: needed, fs: fs) }
-        var y = x
-        if !preprocessed {
-            y = resamplePoly(y, up: up, down: down)
-            guard let sos = sections(forFilter: filter) else { throw PreprocessingError.unknownFilter(filter) }
-            if !sos.isEmpty { y = sosfiltfilt(sos, y) }
-            switch polarity {
-            case nil: break
-            case let rule? where rule == qrsUp || rule == qrsUpBeats: turnUp(&y, rule: rule)
-            case let p?: throw PreprocessingError.unknownPolarity(p)
-            }
-        } else if fs != targetRate {
-            throw PreprocessingError.badSampleRate(fs)
+    /// A manifest's preprocessing, checked once (ecg-server checks it at load, so a bad manifest
+    /// stops the server with the reason instead of failing every request): the filter's
+    /// second-order sections designed, the normalisation and polarity rule known.
+    public struct Pipeline: Sendable, Equatable {
+        public let filter: String
+        public let normalization: String
+        public let polarity: String?
+        let sections: [[Double]]
+
+        public init(filter: String, normalization: String, polarity: String? = nil) throws {
+            guard let sos = Preprocessing.sections(forFilter: filter) else { throw PreprocessingError.unknownFilter(filter) }
+            guard normalization == "none" || normalization == windowNormalization else { throw PreprocessingError.unknownNormalization(normalization) }
+            if let p = polarity, p != qrsUp, p != qrsUpBeats { throw PreprocessingError.unknownPolarity(p) }
+            self.filter = filter; self.normalization = normalization; self.polarity = polarity; sections = sos
         }
-        let count = y.count / windowLength
-        guard count > 0 else { throw PreprocessingError.tooShort(samples: x.count, needed: needed, fs: fs) }
-        var w = [Float](repeating: 0, count: count * windowLength)
-        for i in 0..<(count * windowLength) { w[i] = Float(y[i]) }
-        if !preprocessed {
-            switch normalization {
-            case "none": break
-            case windowNormalization:
+
+        /// Resamples to 256 Hz, filters, turns the QRS upwards (if `polarity` says so), cuts
+        /// into consecutive 10 s windows and normalises each. `preprocessed` skips everything
+        /// but the cutting (then fs must be 256).
+        public func prepare(_ x: [Double], fs: Double, preprocessed: Bool = false) throws -> Prepared {
+            if let bad = x.firstIndex(where: { !$0.isFinite }) { throw PreprocessingError.nonFinite(index: bad) }
+            guard let (up, down) = ratio(from: fs) else { throw PreprocessingError.badSampleRate(fs) }
+            let needed = Int((10 * fs).rounded(.up))
+            guard x.count >= needed else { throw PreprocessingError.tooShort(samples: x.count, needed: needed, fs: fs) }
+            var y = x
+            if !preprocessed {
+                y = resamplePoly(y, up: up, down: down)
+                if !sections.isEmpty { y = sosfiltfilt(sections, y) }
+                if let rule = polarity { turnUp(&y, rule: rule) }
+            } else if fs != targetRate {
+                throw PreprocessingError.badSampleRate(fs)
+            }
+            let count = y.count / windowLength
+            guard count > 0 else { throw PreprocessingError.tooShort(samples: x.count, needed: needed, fs: fs) }
+            var w = [Float](repeating: 0, count: count * windowLength)
+            for i in 0..<(count * windowLength) { w[i] = Float(y[i]) }
+            if !preprocessed && normalization == windowNormalization {
                 w.withUnsafeMutableBufferPointer { p in
                     for k in 0..<count { robustZScore(UnsafeMutableBufferPointer(rebasing: p[(k * windowLength)..<((k + 1) * windowLength)])) }
                 }
-            default: throw PreprocessingError.unknownNormalization(normalization)
             }
+            return Prepared(windows: w, count: count, remainderSeconds: Double(y.count - count * windowLength) / targetRate)
         }
-        return Prepared(windows: w, count: count, remainderSeconds: Double(y.count - count * windowLength) / targetRate)
+    }
+
+    /// `Pipeline(filter:normalization:polarity:).prepare(x, fs:, preprocessed:)` in one call.
+    public static func prepare(_ x: [Double], fs: Double, filter: String, normalization: String,
+                               polarity: String? = nil, preprocessed: Bool = false) throws -> Prepared {
+        try Pipeline(filter: filter, normalization: normalization, polarity: polarity).prepare(x, fs: fs, preprocessed: preprocessed)
     }
 }

@@ -159,8 +159,14 @@ import NPY
         #expect(throws: PreprocessingError.badSampleRate(500)) {
             try Preprocessing.prepare([Double](repeating: 0, count: 5000), fs: 500, filter: "none", normalization: "none", preprocessed: true)
         }
+        // Preprocessed input is only cut: filter, polarity and normalisation are skipped.
         let raw = (0..<2560).map { Double($0 % 7) }
-        let same = try Preprocessing.prepare(raw, fs: 256, filter: "x", normalization: "y", preprocessed: true)
+        let same = try Preprocessing.prepare(raw, fs: 256, filter: Preprocessing.bandFilter, normalization: Preprocessing.windowNormalization,
+                                             polarity: Preprocessing.qrsUpBeats, preprocessed: true)
         #expect(same.windows == raw.map(Float.init))
+        // A pipeline is checked when it is made, whatever the input: ecg-server makes it at load.
+        #expect(throws: PreprocessingError.unknownFilter("x")) { try Preprocessing.Pipeline(filter: "x", normalization: "none") }
+        #expect(throws: PreprocessingError.unknownNormalization("y")) { try Preprocessing.Pipeline(filter: "none", normalization: "y") }
+        #expect(throws: PreprocessingError.unknownPolarity("z")) { try Preprocessing.Pipeline(filter: "none", normalization: "none", polarity: "z") }
     }
 }

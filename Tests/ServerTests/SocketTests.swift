@@ -428,4 +428,33 @@ let wireCases: [WireCase] = {
         let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(msg.contains("cannot load weights") && msg.contains("HINT"))
     }
+
+    @Test("a manifest whose preprocessing this build cannot do stops the server at start, named (it used to start and answer 422 to every request)",
+          arguments: [("filter", "lowpass-7Hz"), ("normalization", "subject-robust-zscore"), ("polarity", "qrs-sideways")])
+    func unknownPreprocessing(field: String, value: String) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecg-badpre-\(field)-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var pre = Manifest.Preprocessing(filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization)
+        switch field {
+        case "filter": pre.filter = value
+        case "normalization": pre.normalization = value
+        default: pre.polarity = value
+        }
+        let (net, _) = try WeightsDirectory.importTensors(from: repo("Tests/ModelTests/Fixtures/weights.npz"))
+        _ = try WeightsDirectory.write(net, to: dir, preprocessing: pre,
+                                       provenance: .init(description: "tests", datasets: [], licenses: [], command: "tests", created: "tests"))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.serverBin)
+        p.arguments = ["--port", "0", "--host", "127.0.0.1", "--weights", dir]
+        let err = Pipe()
+        p.standardError = err; p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(60)
+        while p.isRunning && Date() < deadline { usleep(10_000) }
+        if p.isRunning { p.terminate(); Issue.record("the server started with \(field) '\(value)'") }
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 2)
+        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(msg.contains("cannot serve the weights") && msg.contains("'\(value)'") && msg.contains("HINT"), "\(msg)")
+    }
 }

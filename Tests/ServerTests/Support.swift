@@ -30,7 +30,7 @@ final class TestServer: @unchecked Sendable {
         let o = try ECGServer.parse(["--weights", weights, "--port", "0", "--host", "127.0.0.1", "--openapi", repo("openapi.yaml")] + extra)
         let m = try Manifest.load(directory: o.weights)
         let net = try m.loadNetwork(directory: o.weights)
-        (server, service, queue) = ECGServer.assemble(network: net, manifest: m, affect: affect, inputs: inputs, options: o, logger: Logger(enabled: false))
+        (server, service, queue) = try ECGServer.assemble(network: net, manifest: m, affect: affect, inputs: inputs, options: o, logger: Logger(enabled: false))
         port = try server.start(host: o.host, port: 0)
         service.setReady(true)
     }

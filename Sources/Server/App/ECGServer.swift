@@ -80,16 +80,19 @@ struct ECGServer: ParsableCommand {
     @Flag(help: "No per-request log lines.") var quiet = false
 
     /// Builds the service from loaded weights and options (shared with the tests).
-    /// `inputs[i]` is what `affect[i]` reads (default: the embedding alone).
+    /// `inputs[i]` is what `affect[i]` reads (default: the embedding alone). Throws if the
+    /// manifest's preprocessing is not one this build knows (before any thread starts).
     static func assemble(network: SSLNetwork, manifest: Manifest, affect: [AffectHead], inputs: [HeadInputs] = [], options o: ECGServer, logger: Logger,
-                         apiKeys: APIKeys = APIKeys(), tls: TLSCertificates? = nil)
+                         apiKeys: APIKeys = APIKeys(), tls: TLSCertificates? = nil) throws
         -> (HTTPServer, ECGService, InferenceQueue) {
+        let pre = manifest.input.preprocessing
+        let pipeline = try Preprocessing.Pipeline(filter: pre.filter, normalization: pre.normalization, polarity: pre.polarity)
         let metrics = Metrics()
         let queue = InferenceQueue(encoder: network.encoder, workers: o.workers, capacity: o.queueCapacity, maxBatch: o.maxBatch,
                                    batchWaitMs: o.batchWaitMs, spinMicroseconds: o.spinUs, metrics: metrics)
         let limits = HTTPLimits(maxRequestLine: o.maxRequestLine, maxHeaderBytes: o.maxHeaderBytes, maxHeaderCount: 100, maxBodyBytes: o.maxBodyBytes)
         let heads = affect.enumerated().map { k, h in (head: h, inputs: k < inputs.count ? inputs[k] : HeadInputs.embeddingOnly) }
-        let service = ECGService(network: network, manifest: manifest, affect: heads, queue: queue, metrics: metrics, logger: logger,
+        let service = ECGService(network: network, manifest: manifest, pipeline: pipeline, affect: heads, queue: queue, metrics: metrics, logger: logger,
                                  config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: 1024, memoryBudgetBytes: o.memoryBudgetMib << 20, apiKeys: apiKeys, openapiPath: o.openapi), limits: limits)
         var connection = Connection.Config(limits: limits, readTimeout: o.readTimeout, headerTimeout: o.headerTimeout, idleTimeout: o.idleTimeout,
                                            maxPipelined: 16, lingerSeconds: o.lingerSeconds)
@@ -165,8 +168,14 @@ struct ECGServer: ParsableCommand {
                 throw ExitCode(2)
             }
         }
-        let (server, service, queue) = Self.assemble(network: network, manifest: manifest, affect: affect, inputs: inputs, options: self,
-                                                     logger: quiet ? Logger(enabled: false) : logger, apiKeys: keys, tls: tls)
+        let (server, service, queue): (HTTPServer, ECGService, InferenceQueue)
+        do {
+            (server, service, queue) = try Self.assemble(network: network, manifest: manifest, affect: affect, inputs: inputs, options: self,
+                                                         logger: quiet ? Logger(enabled: false) : logger, apiKeys: keys, tls: tls)
+        } catch {
+            FileHandle.standardError.write(Data("ecg-server: cannot serve the weights in '\(weights)': \(error)\nHINT: manifest.json's input.preprocessing names what every request goes through; this build knows the filters \(Preprocessing.bandFilter), \(Preprocessing.highpassFilter) and none, the normalisations \(Preprocessing.windowNormalization) and none, the polarity rules \(Preprocessing.qrsUp) and \(Preprocessing.qrsUpBeats).\n".utf8))
+            throw ExitCode(2)
+        }
         let bound: Int
         do { bound = try server.start(host: host, port: port) } catch {
             FileHandle.standardError.write(Data("ecg-server: cannot listen on \(host):\(port): \(error)\n".utf8))

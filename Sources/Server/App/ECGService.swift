@@ -37,6 +37,8 @@ struct ServiceConfig: Sendable {
 final class ECGService: RequestHandler, RequestObserver, Sendable {
     let network: SSLNetwork
     let manifest: Manifest
+    /// The manifest's preprocessing, checked when the weights were loaded.
+    let pipeline: Preprocessing.Pipeline
     let queue: InferenceQueue
     let metrics: Metrics
     let logger: Logger
@@ -54,9 +56,9 @@ final class ECGService: RequestHandler, RequestObserver, Sendable {
 
     static var transformationLabels: [String] { EncoderGeometry.transformations }
 
-    init(network: SSLNetwork, manifest: Manifest, affect: [(head: AffectHead, inputs: HeadInputs)], queue: InferenceQueue, metrics: Metrics,
+    init(network: SSLNetwork, manifest: Manifest, pipeline: Preprocessing.Pipeline, affect: [(head: AffectHead, inputs: HeadInputs)], queue: InferenceQueue, metrics: Metrics,
          logger: Logger, config: ServiceConfig, limits: HTTPLimits) {
-        self.network = network; self.manifest = manifest; self.queue = queue; self.metrics = metrics
+        self.network = network; self.manifest = manifest; self.pipeline = pipeline; self.queue = queue; self.metrics = metrics
         self.logger = logger; self.config = config; self.limits = limits
         keys = KeyStore(config.apiKeys)
         memory = MemoryBudget(bytes: config.memoryBudgetBytes)
@@ -257,14 +259,13 @@ final class ECGService: RequestHandler, RequestObserver, Sendable {
     /// Preprocesses the baseline recording, grades its windows, and refuses one that is too
     /// short (422 baseline_too_short) or has fewer than 3 usable windows (422 baseline_unusable).
     func prepareBaseline(_ b: BaselineInput) throws -> (Preprocessing.Prepared, [HeadInputs.Window]) {
-        let pre = manifest.input.preprocessing
         let seconds = Double(b.samples.count) / b.fs
         guard seconds >= HeadInputs.minimumBaselineSeconds else {
             throw HTTPError(.baselineTooShort, "the baseline is \(String(format: "%.1f", seconds)) s; a resting recording of at least \(Int(HeadInputs.minimumBaselineSeconds)) s is needed")
         }
         let p: Preprocessing.Prepared
         do {
-            p = try Preprocessing.prepare(b.samples, fs: b.fs, filter: pre.filter, normalization: pre.normalization, polarity: pre.polarity)
+            p = try pipeline.prepare(b.samples, fs: b.fs)
         } catch {
             throw HTTPError(.baselineUnprocessable, "baseline: \(error)")
         }
@@ -287,12 +288,10 @@ final class ECGService: RequestHandler, RequestObserver, Sendable {
         var prepared: [(Preprocessing.Prepared, Int)] = []
         var baseline: (Preprocessing.Prepared, [HeadInputs.Window])?
         do {
-            let pre = manifest.input.preprocessing
             var total = 0
             for (i, rec) in input.recordings.enumerated() {
                 do {
-                    let p = try Preprocessing.prepare(rec, fs: input.fs, filter: pre.filter, normalization: pre.normalization, polarity: pre.polarity,
-                                                      preprocessed: input.preprocessed)
+                    let p = try pipeline.prepare(rec, fs: input.fs, preprocessed: input.preprocessed)
                     total += p.count
                     guard total <= config.maxWindows else {
                         throw HTTPError(.tooManyWindows, "more than \(config.maxWindows) windows in one request")

@@ -33,15 +33,13 @@ extension ECGService {
             var w = JSONWriter()
             w.raw("{\"detector\":"); w.string(RPeaks.name); w.raw(",\"fs\":"); w.double(fs); w.raw(",\"r_peaks\":[")
             var windows: [(Int, Int, HRVFeatures)] = []
-            let pre = self.manifest.input.preprocessing
             for (i, rec) in input.recordings.enumerated() {
                 let peaks = RPeaks.detect(rec, fs: fs)
                 if i > 0 { w.raw(",") }
                 w.raw("["); w.raw(peaks.map(String.init).joined(separator: ",")); w.raw("]")
                 // One grade per window: the one /embed and /classify give it (on the
                 // preprocessed 256 Hz window), not a second one from the raw signal.
-                let prepared = try? Preprocessing.prepare(rec, fs: fs, filter: pre.filter, normalization: pre.normalization,
-                                                          polarity: pre.polarity, preprocessed: input.preprocessed)
+                let prepared = try? self.pipeline.prepare(rec, fs: fs, preprocessed: input.preprocessed)
                 let n = EncoderGeometry.windowLength
                 for k in 0..<(rec.count / win) {
                     // The raw signal's own indices only where the window has no preprocessed twin.
