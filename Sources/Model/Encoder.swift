@@ -150,16 +150,17 @@ public struct Encoder: Sendable {
     }
 
     /// Embeds `count` windows of 2560 samples (row-major) into `count` × 128 floats.
-    /// Threads: windows are spread over up to `threads` cores (the process-wide
-    /// `CoreBudget` keeps concurrent callers from oversubscribing); a batch smaller than
-    /// the thread count splits each layer's rows instead.
+    /// Threads: windows are spread over `threads` threads, or over as many as `budget` grants
+    /// (a `CoreBudget` the caller shares between concurrent callers, e.g. the server's
+    /// workers, so they never oversubscribe the cores; no process-wide state); a batch
+    /// smaller than the thread count splits each layer's rows instead.
     /// - Complexity: 0.674 GFLOP per window.
     public func embed(_ windows: UnsafeBufferPointer<Float>, count: Int, into out: UnsafeMutableBufferPointer<Float>,
-                      threads: Int = 1, workspaces: [EncoderWorkspace]? = nil) {
+                      threads: Int = 1, workspaces: [EncoderWorkspace]? = nil, budget: CoreBudget? = nil) {
         precondition(windows.count >= count * Self.windowLength && out.count >= count * Self.embeddingSize)
         if count == 0 { return }
-        let granted = CoreBudget.shared.acquire(upTo: max(1, threads))
-        defer { CoreBudget.shared.release(granted) }
+        let granted = budget?.acquire(upTo: max(1, threads)) ?? max(1, threads)
+        defer { budget?.release(granted) }
         let wss = workspaces ?? (0..<min(granted, count)).map { _ in makeWorkspace() }
         let x = windows.baseAddress!, o = out.baseAddress!  // disjoint rows per thread
         if granted == 1 || count == 1 {
@@ -213,10 +214,11 @@ public enum ConvAlgorithm: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Process-wide budget of compute threads, one per core, so that two engines (or two
-/// server workers) running side by side never oversubscribe the machine.
+/// A budget of compute threads, one per core, shared by the callers that are handed it (the
+/// server's inference workers) so that they never oversubscribe the machine. There is no
+/// process-wide one: whoever runs engines side by side makes one and passes it in, as ggml
+/// passes its thread count.
 public final class CoreBudget: @unchecked Sendable {
-    public static let shared = CoreBudget(cores: ProcessInfo.processInfo.activeProcessorCount)
     private let cond = NSCondition()
     private var free: Int
     public let cores: Int

@@ -49,8 +49,6 @@ public struct PretrainLoss: Sendable {
         let params = layout.flatten(net)
         let scale = coefficients.map { $0 / Float(n) }
         let workers = max(1, min(threads, n))
-        let budget = CoreBudget.shared.acquire(upTo: workers)
-        defer { CoreBudget.shared.release(budget) }
         let fast = fast ?? FastPaths(net)
         let (dropout, dropoutSeed, backward) = (self.dropout, self.dropoutSeed, wantGradients)
         // Each worker owns its windows' range and returns its gradient slice (a flat buffer in

@@ -58,6 +58,8 @@ final class InferenceQueue: @unchecked Sendable {
     struct Item { let job: InferenceJob; let index: Int; let queued: UInt64 }
 
     let encoder: Encoder
+    /// The process's cores, shared by the workers: more workers than cores wait for one.
+    let cores: CoreBudget
     let workers: Int
     let capacity: Int
     let maxBatch: Int
@@ -79,8 +81,8 @@ final class InferenceQueue: @unchecked Sendable {
     private let pending = Atomic<Int>(0)
 
     init(encoder: Encoder, workers: Int, capacity: Int, maxBatch: Int, batchWaitMs: Double, spinMicroseconds: Double = 0,
-         metrics: Metrics) {
-        self.encoder = encoder; self.workers = workers; self.capacity = capacity; self.maxBatch = maxBatch
+         metrics: Metrics, cores: CoreBudget = CoreBudget(cores: ProcessInfo.processInfo.activeProcessorCount)) {
+        self.encoder = encoder; self.cores = cores; self.workers = workers; self.capacity = capacity; self.maxBatch = maxBatch
         batchWait = batchWaitMs / 1000; self.metrics = metrics
         spinNanoseconds = UInt64(max(0, spinMicroseconds) * 1000)
         for i in 0..<workers {
@@ -214,7 +216,7 @@ final class InferenceQueue: @unchecked Sendable {
                         if it.job.isCancelled { continue }
                         let start = DispatchTime.now().uptimeNanoseconds
                         encoder.embed(UnsafeBufferPointer(rebasing: xp[(k * EncoderGeometry.windowLength)..<((k + 1) * EncoderGeometry.windowLength)]), count: 1,
-                                      into: UnsafeMutableBufferPointer(rebasing: op[(k * 128)..<((k + 1) * 128)]), threads: 1, workspaces: [ws])
+                                      into: UnsafeMutableBufferPointer(rebasing: op[(k * 128)..<((k + 1) * 128)]), threads: 1, workspaces: [ws], budget: cores)
                         let end = DispatchTime.now().uptimeNanoseconds
                         metrics.windowComputed(queued: Double(start &- it.queued) / 1e9, computed: Double(end &- start) / 1e9)
                         it.job.finish(window: it.index, op.baseAddress! + k * 128)
