@@ -360,33 +360,18 @@ struct ServerProcess {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("badkeys-\(getpid())").path
         try "short\n".write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Process_.serverBin)
-        p.arguments = ["--port", "0", "--weights", fixtureWeightsDir, "--api-keys-file", file]
-        let err = Pipe()
-        p.standardError = err; p.standardOutput = FileHandle.nullDevice
-        try p.run(); p.waitUntilExit()
-        #expect(p.terminationStatus == 2)
-        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(msg.contains("line 1") && !msg.contains("short"), "\(msg)")
+        let r = try startExpectingRefusal(["--port", "0", "--weights", fixtureWeightsDir, "--api-keys-file", file])
+        #expect(!r.started && r.status == 2)
+        #expect(r.stderr.contains("line 1") && !r.stderr.contains("short"), "\(r.stderr)")
     }
 
     @Test("an ECG_… variable that does not read as its option's type stops the server at start, named; never a silent default")
     func unreadableEnvironment() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Process_.serverBin)
-        p.arguments = ["--port", "0", "--host", "127.0.0.1", "--weights", fixtureWeightsDir]
-        p.environment = ProcessInfo.processInfo.environment.merging(["ECG_SPIN_US": "abc", "ECG_MAX_BODY_BYTES": "8MB"]) { $1 }
-        let err = Pipe()
-        p.standardError = err; p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let deadline = Date().addingTimeInterval(20)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning { p.terminate(); Issue.record("the server started with unreadable ECG_ variables") }
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 64 || p.terminationStatus == 2, "exit \(p.terminationStatus)")
-        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(msg.contains("ECG_SPIN_US='abc'") && msg.contains("ECG_MAX_BODY_BYTES='8MB'"), "\(msg)")
+        let r = try startExpectingRefusal(["--port", "0", "--host", "127.0.0.1", "--weights", fixtureWeightsDir],
+                                          environment: ["ECG_SPIN_US": "abc", "ECG_MAX_BODY_BYTES": "8MB"], timeout: 20)
+        #expect(!r.started, "the server started with unreadable ECG_ variables")
+        #expect(r.status == 64 || r.status == 2, "exit \(r.status)")
+        #expect(r.stderr.contains("ECG_SPIN_US='abc'") && r.stderr.contains("ECG_MAX_BODY_BYTES='8MB'"), "\(r.stderr)")
     }
 }
 

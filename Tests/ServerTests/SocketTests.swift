@@ -418,15 +418,9 @@ let wireCases: [WireCase] = {
 
     @Test("a bad weights directory is refused at start with a clear message and non-zero exit")
     func badWeights() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.serverBin)
-        p.arguments = ["--port", "0", "--weights", "/nonexistent-weights"]
-        let err = Pipe()
-        p.standardError = err; p.standardOutput = FileHandle.nullDevice
-        try p.run(); p.waitUntilExit()
-        #expect(p.terminationStatus != 0)
-        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(msg.contains("cannot load weights") && msg.contains("HINT"))
+        let r = try startExpectingRefusal(["--port", "0", "--weights", "/nonexistent-weights"])
+        #expect(!r.started && r.status != 0)
+        #expect(r.stderr.contains("cannot load weights") && r.stderr.contains("HINT"))
     }
 
     @Test("a manifest whose preprocessing this build cannot do stops the server at start, named (it used to start and answer 422 to every request)",
@@ -443,18 +437,9 @@ let wireCases: [WireCase] = {
         let (net, _) = try WeightsDirectory.importTensors(from: repo("Tests/ModelTests/Fixtures/weights.npz"))
         _ = try WeightsDirectory.write(net, to: dir, preprocessing: pre,
                                        provenance: .init(description: "tests", datasets: [], licenses: [], command: "tests", created: "tests"))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.serverBin)
-        p.arguments = ["--port", "0", "--host", "127.0.0.1", "--weights", dir]
-        let err = Pipe()
-        p.standardError = err; p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let deadline = Date().addingTimeInterval(60)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning { p.terminate(); Issue.record("the server started with \(field) '\(value)'") }
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 2)
-        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(msg.contains("cannot serve the weights") && msg.contains("'\(value)'") && msg.contains("HINT"), "\(msg)")
+        let r = try startExpectingRefusal(["--port", "0", "--host", "127.0.0.1", "--weights", dir])
+        #expect(!r.started, "the server started with \(field) '\(value)'")
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("cannot serve the weights") && r.stderr.contains("'\(value)'") && r.stderr.contains("HINT"), "\(r.stderr)")
     }
 }

@@ -167,3 +167,23 @@ let productsDir: URL = {
     }
     return u
 }()
+
+/// Starts ecg-server with `args` and waits (up to `timeout` s) for it to stop on its own, as a
+/// refused start-up must; if it is still running then, it is stopped and `started` is true.
+/// Returns its exit status and what it wrote to stderr.
+func startExpectingRefusal(_ args: [String], environment: [String: String] = [:], timeout: Double = 60) throws
+    -> (status: Int32, stderr: String, started: Bool) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: Process_.serverBin)
+    p.arguments = args
+    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    let err = Pipe()
+    p.standardError = err; p.standardOutput = FileHandle.nullDevice
+    try p.run()
+    let deadline = Date().addingTimeInterval(timeout)
+    while p.isRunning && Date() < deadline { usleep(10_000) }
+    let started = p.isRunning
+    if started { p.terminate() }
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), started)
+}
