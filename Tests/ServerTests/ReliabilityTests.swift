@@ -103,7 +103,7 @@ struct ServerProcess {
     func idleSocketsEvicted() throws {
         let s = try TestServer(["--max-connections", "8", "--header-timeout", "1"])
         let silent = try (0..<8).map { _ in try RawClient(port: s.port) }
-        usleep(100_000)
+        #expect(waitUntil { s.server.connectionCount == 8 })   // all accepted before the next client
         // The server is full of connections that never sent a byte; a new client is served.
         let c = try RawClient(port: s.port)
         c.send(request("GET", "/health"))
@@ -126,7 +126,7 @@ struct ServerProcess {
         #expect(k.response()?.status == 200)
         usleep(100_000)  // k is idle now, and older than the silent ones
         let silent = try (0..<3).map { _ in try RawClient(port: s.port) }
-        usleep(100_000)
+        #expect(waitUntil { s.server.connectionCount == 4 })
         for _ in 0..<3 {
             let n = try RawClient(port: s.port)
             n.send(request("GET", "/health"))
@@ -154,8 +154,7 @@ struct ServerProcess {
             }   // the client closes here; the server frees the reserved slot when it sees that
             // Wait until it has (a lingering close ends on the client's FIN, asynchronously;
             // under the sanitizers that can take a while), so the next probe finds a free slot.
-            let deadline = Date().addingTimeInterval(10)
-            while s.server.connectionCount > 4 && Date() < deadline { usleep(10_000) }
+            waitUntil(timeout: 10, poll: 0.01) { s.server.connectionCount <= 4 }
             #expect(s.server.connectionCount == 4, "\(path): the probe connection was not released")
         }
         let other = try RawClient(port: s.port)

@@ -21,10 +21,7 @@ import NPY
     }
 
     /// Waits (up to 10 s) until `cond` holds.
-    static func eventually(_ cond: () throws -> Bool) rethrows -> Bool {
-        for _ in 0..<200 { if try cond() { return true }; usleep(50_000) }
-        return false
-    }
+    static func eventually(_ cond: () throws -> Bool) rethrows -> Bool { try waitUntil(timeout: 10, poll: 0.05, cond) }
 
     @Test("drain: an idle connection it closes while a request sits unread in the socket ends with a FIN (lingering close), not a reset")
     func drainClosesWithLinger() throws {
@@ -138,8 +135,7 @@ import NPY
         s.queue.setPaused(true)
         let a = try RawClient(port: s.port)
         a.send(request("POST", "/embed", body: body, headers: ["Content-Type": "application/json"]))
-        let deadline = Date().addingTimeInterval(20)
-        while s.queue.depth < 2 && Date() < deadline { usleep(1000) }
+        waitUntil { s.queue.depth >= 2 }
         #expect(s.service.memory.reserved > 1 << 20)   // alone, over the budget, admitted
         let b = try RawClient(port: s.port)
         b.send(request("POST", "/embed", body: body, headers: ["Content-Type": "application/json"]))

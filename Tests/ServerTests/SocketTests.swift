@@ -322,8 +322,7 @@ let wireCases: [WireCase] = {
         s.queue.setPaused(true)
         let a = try RawClient(port: s.port)
         a.send(request("POST", "/embed", body: body(2), headers: ["Content-Type": "application/json"]))
-        let deadline = Date().addingTimeInterval(20)
-        while s.queue.depth < 2 && Date() < deadline { usleep(1000) }
+        waitUntil { s.queue.depth >= 2 }
         let b = try RawClient(port: s.port)
         b.send(request("POST", "/embed", body: body(2), headers: ["Content-Type": "application/json"]))
         let r = try #require(b.response())
@@ -344,8 +343,7 @@ let wireCases: [WireCase] = {
         let a = try RawClient(port: s.port)
         a.send(request("POST", "/embed", body: jsonBody(["ecg": rows, "preprocessed": true]), headers: ["Content-Type": "application/json"]))
         // Wait until A's windows are queued (the worker takes them one at a time).
-        let deadline = Date().addingTimeInterval(10)
-        while s.queue.depth < 16 && Date() < deadline { usleep(1000) }
+        waitUntil(timeout: 10) { s.queue.depth >= 16 }
         do {
             let b = try RawClient(port: s.port)
             b.send(request("POST", "/embed", body: jsonBody(["ecg": Array(rows[0..<2]), "preprocessed": true]), headers: ["Content-Type": "application/json"]))

@@ -21,7 +21,7 @@ func sh(_ command: String, timeout: Double = 60) throws -> (status: Int32, outpu
     while p.isRunning && Date() < deadline { usleep(10_000) }
     if p.isRunning { p.terminate() }
     p.waitUntilExit()
-    while !reader.isFinished { usleep(1000) }
+    waitUntil(timeout: 60) { reader.isFinished }
     return (p.terminationStatus, String(decoding: data.current, as: UTF8.self))
 }
 

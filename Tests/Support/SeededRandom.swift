@@ -25,3 +25,15 @@ public struct SeededRandom: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Waits until `condition` holds, checking every `poll` seconds, for at most `timeout`
+/// seconds; true if it held. What a test waits for is named, never a bare sleep.
+@discardableResult
+public func waitUntil(timeout: Double = 20, poll: Double = 0.001, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while true {
+        if try condition() { return true }
+        if Date() >= deadline { return false }
+        usleep(UInt32(poll * 1_000_000))
+    }
+}
