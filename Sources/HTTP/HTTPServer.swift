@@ -79,11 +79,11 @@ package final class HTTPServer: @unchecked Sendable {
             let fd: Int32?
             do { fd = try Sys.accept(listenFD) } catch { return }
             guard let c = fd else { return }
-            enum Admission { case normal, evicting(Connection), probeOnly, refused }
+            enum Admission { case normal, evicting(Connection), probeOnly, refused(draining: Bool) }
             lock.lock()
             var admission = Admission.normal
             if draining {
-                admission = .refused
+                admission = .refused(draining: true)
             } else if connections.count - probeConnections >= maxConnections {
                 if let (id, _) = idleSince.min(by: { ($0.value.served ? 1 : 0, $0.value.since) < ($1.value.served ? 1 : 0, $1.value.since) }),
                    let victim = connections[id] {
@@ -92,12 +92,12 @@ package final class HTTPServer: @unchecked Sendable {
                 } else if probeConnections < reservedProbeSlots {
                     admission = .probeOnly
                 } else {
-                    admission = .refused
+                    admission = .refused(draining: false)
                 }
             }
             lock.unlock()
             switch admission {
-            case .refused:
+            case let .refused(draining):  // decided under the lock, not read again after it
                 // Refuse quickly with a complete answer, then close (over TLS, there is no
                 // session to answer in: the client sees the handshake end).
                 metrics.connectionRejected()
