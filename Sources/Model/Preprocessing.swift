@@ -595,9 +595,17 @@ extension Preprocessing {
         }
     }
 
-    /// `Pipeline(filter:normalization:polarity:).prepare(x, fs:, preprocessed:)` in one call.
+    /// `Pipeline(filter:normalization:polarity:).prepare(x, fs:, preprocessed:)` in one call
+    /// (callers that prepare many recordings make one `Pipeline` and keep it).
     public static func prepare(_ x: [Double], fs: Double, filter: String, normalization: String,
                                polarity: String? = nil, preprocessed: Bool = false) throws -> Prepared {
         try Pipeline(filter: filter, normalization: normalization, polarity: polarity).prepare(x, fs: fs, preprocessed: preprocessed)
+    }
+}
+
+extension Preprocessing.Pipeline {
+    /// The pipeline a weights manifest names (checked here, once).
+    public init(_ spec: Manifest.Preprocessing) throws {
+        try self.init(filter: spec.filter, normalization: spec.normalization, polarity: spec.polarity)
     }
 }

@@ -63,10 +63,10 @@ struct EmbedCommand: ParsableCommand {
         if let dir = recordings { return try runArchive(dir) }
         let input = self.input!, outPath = self.out!
         let net: SSLNetwork
-        var pre = Manifest.Preprocessing(filter: "none", normalization: "none")
+        var pipeline = try Preprocessing.Pipeline(filter: "none", normalization: "none")
         do {
             if let s = randomInit { net = try PretrainCommand.glorotInit(seed: s) } else { net = try WeightsDirectory.loadNetwork(weights) }
-            if !preprocessed, let m = try? Manifest.load(directory: weights) { pre = m.input.preprocessing }
+            if !preprocessed, let m = try? Manifest.load(directory: weights) { pipeline = try Preprocessing.Pipeline(m.input.preprocessing) }
         } catch { throw Failure("cannot load weights: \(error)") }
         let arr: NPYArray
         do { arr = try NPY.read(path: input) } catch { throw Failure("\(input): \(error)") }
@@ -84,7 +84,7 @@ struct EmbedCommand: ParsableCommand {
             for i in 0..<n {
                 let row = x[(i * w)..<((i + 1) * w)].map(Double.init)
                 do {
-                    let p = try Preprocessing.prepare(row, fs: 256, filter: pre.filter, normalization: pre.normalization, polarity: pre.polarity)
+                    let p = try pipeline.prepare(row, fs: 256)
                     x.replaceSubrange((i * w)..<((i + 1) * w), with: p.windows)
                 } catch { throw Failure("\(input): row \(i): \(error)") }
             }
@@ -117,7 +117,8 @@ struct EmbedCommand: ParsableCommand {
         do { net = try WeightsDirectory.loadNetwork(weights); manifest = try Manifest.load(directory: weights) } catch {
             throw Failure("cannot load weights: \(error)")
         }
-        let pre = manifest.input.preprocessing
+        let pipeline: Preprocessing.Pipeline
+        do { pipeline = try Preprocessing.Pipeline(manifest.input.preprocessing) } catch { throw Failure("\(weights): \(error)") }
         let fm = FileManager.default
         guard let walker = fm.enumerator(atPath: dir) else { throw Failure("\(dir): not a directory") }
         let all = walker.compactMap { $0 as? String }.filter { $0.hasSuffix(".npz") }.sorted()
@@ -135,7 +136,7 @@ struct EmbedCommand: ParsableCommand {
             }
             do {
                 let (x, fs) = try PrepareCommand.readRecord(dir + "/" + rel)
-                let p = try Preprocessing.prepare(x, fs: fs, filter: pre.filter, normalization: pre.normalization, polarity: pre.polarity)
+                let p = try pipeline.prepare(x, fs: fs)
                 let e = try net.encoder.embed(p.windows, threads: threads)
                 try fm.createDirectory(atPath: (outPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 try NPY.write(NPYArray(floats: e, shape: [p.count, 128]), path: outPath)

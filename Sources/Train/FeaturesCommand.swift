@@ -43,14 +43,14 @@ struct FeaturesCommand: ParsableCommand {
         var lines = ["record,subject,label,start_s,beats,heart_rate_bpm,sdnn_ms,rmssd_ms,template_correlation,agreement,kurtosis,quality"]
         if let dir = corpus {
             let rows = try PrepareCommand.readManifest(dir).filter { !labelledOnly || ($0.label != "none" && !$0.label.isEmpty) }
-            let pre: Manifest.Preprocessing
-            do { pre = try Manifest.load(directory: weights).input.preprocessing } catch { throw Failure("--weights \(weights): \(error)") }
+            let pipeline: Preprocessing.Pipeline
+            do { pipeline = try Preprocessing.Pipeline(Manifest.load(directory: weights).input.preprocessing) } catch { throw Failure("--weights \(weights): \(error)") }
             let progress = Progress(total: rows.count, label: "features", enabled: !quietOption.quiet)
             for (k, r) in rows.enumerated() {
                 let (x, fs) = try PrepareCommand.readRecord(dir + "/" + r.path)
                 let peaks = RPeaks.detect(x, fs: fs)
                 let win = Int((10 * fs).rounded())
-                let prepared = try? Preprocessing.prepare(x, fs: fs, filter: pre.filter, normalization: pre.normalization, polarity: pre.polarity)
+                let prepared = try? pipeline.prepare(x, fs: fs)
                 let n = EncoderGeometry.windowLength
                 for w in 0..<(x.count / win) {
                     var f = HRVFeatures(peaks: peaks, fs: fs, start: w * win, end: (w + 1) * win)

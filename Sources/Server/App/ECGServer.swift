@@ -85,8 +85,7 @@ struct ECGServer: ParsableCommand {
     static func assemble(network: SSLNetwork, manifest: Manifest, affect: [AffectHead], inputs: [HeadInputs] = [], options o: ECGServer, logger: Logger,
                          apiKeys: APIKeys = APIKeys(), tls: TLSCertificates? = nil) throws
         -> (HTTPServer, ECGService, InferenceQueue) {
-        let pre = manifest.input.preprocessing
-        let pipeline = try Preprocessing.Pipeline(filter: pre.filter, normalization: pre.normalization, polarity: pre.polarity)
+        let pipeline = try Preprocessing.Pipeline(manifest.input.preprocessing)
         let metrics = Metrics()
         let queue = InferenceQueue(encoder: network.encoder, workers: o.workers, capacity: o.queueCapacity, maxBatch: o.maxBatch,
                                    batchWaitMs: o.batchWaitMs, spinMicroseconds: o.spinUs, metrics: metrics)
