@@ -218,6 +218,7 @@ public enum ConvAlgorithm: Sendable, Equatable, CustomStringConvertible {
 /// server's inference workers) so that they never oversubscribe the machine. There is no
 /// process-wide one: whoever runs engines side by side makes one and passes it in, as ggml
 /// passes its thread count.
+/// Sendable because `free` is read and written only with `cond` locked; `cores` is immutable.
 public final class CoreBudget: @unchecked Sendable {
     private let cond = NSCondition()
     private var free: Int
