@@ -40,13 +40,16 @@ let package = Package(
         .target(name: "Model", dependencies: ["NPY", "CKernels", "CZlib", "COpenSSL", "Sync"], swiftSettings: strict),
         // Offline only: pre-training, fine-tuning, checkpoint import. ecg-server does not link it.
         .target(name: "Training", dependencies: ["Model", "NPY", "CKernels"], swiftSettings: strict),
+        // The inference engine apart from HTTP: typed requests and results, preprocessing,
+        // signal quality, served heads, the worker queue with its core budget, the memory budget.
+        .target(name: "Inference", dependencies: ["Model", "Sync", "CSystem"], swiftSettings: strict),
         // HTTP/1.1 over POSIX sockets and Dispatch (TLS via OpenSSL): parser, connections, server, JSON, gzip.
         // Knows nothing of the model.
         .target(name: "HTTP", dependencies: ["CZlib", "CTLS", "Sync"], swiftSettings: strict),
         // openapi.yaml (top level: a link to Sources/Server/openapi.yaml) is compiled into the
         // binary and served at /openapi.yaml.
         .executableTarget(name: "Server", dependencies: [
-            "Sync", "HTTP", "Model", "NPY", "CSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Sync", "HTTP", "Inference", "Model", "NPY", "CSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], resources: [.embedInCode("openapi.yaml")], swiftSettings: strict),
         .executableTarget(name: "Train", dependencies: [
             "Training", "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -62,9 +65,11 @@ let package = Package(
                     exclude: ["Fixtures"], swiftSettings: strict),
         // The trainer: gradients against TF, Adam, resume, datasets, augmentation, the ecg-train CLI.
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "NPY", "TestSupport", "ModelTestSupport"], swiftSettings: strict),
+        // The inference engine without HTTP: typed requests, results and refusals; cancellation.
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Model", "Sync", "TestSupport", "ModelTestSupport"], swiftSettings: strict),
         // HTTP without sockets: the parser, JSON numbers, the connection's rules on a fake clock.
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "HTTP", "Model", "Training", "NPY", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Sync", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "HTTP", "Inference", "Model", "Training", "NPY", "TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -29,6 +29,11 @@ package final class Connection: @unchecked Sendable {
         /// The paths a probe-only connection (admitted on a reserved slot) serves: the
         /// application's health routes; the HTTP layer knows none of its own.
         package var probePaths: Set<String> = []
+        /// The body of every refusal the HTTP layer itself sends (parser limits, timeouts,
+        /// connection limits, plain HTTP on a TLS port); the application's error format.
+        package var renderError: @Sendable (HTTPError) -> HTTPResponse = HTTPResponse.plainError
+        /// The Server header's value (nil: no Server header).
+        package var serverName: String? = nil
 
         package init(limits: HTTPLimits = HTTPLimits(), readTimeout: Double = 30, headerTimeout: Double = 10, idleTimeout: Double = 60,
                      maxPipelined: Int = 16, lingerSeconds: Double = 2, lingerBytes: Int = 64 << 20) {
@@ -196,7 +201,7 @@ package final class Connection: @unchecked Sendable {
                 let s = Slot(seq: nextSeq)
                 s.requestID = Self.requestID(nil)
                 server.observer.refused(e, requestID: s.requestID!, bytesIn: parser.buffered)
-                s.response = .error(e); s.keepAlive = false
+                s.response = config.renderError(e); s.keepAlive = false
                 slots.append(s)
                 state.stopReading()
                 suspendReading()
@@ -216,7 +221,7 @@ package final class Connection: @unchecked Sendable {
         slots.append(s)
         if probeOnly && !config.probePaths.contains(req.path) {
             server.metrics.connectionRejected()
-            s.response = .error(HTTPError(.tooManyConnections,
+            s.response = config.renderError(HTTPError(.tooManyConnections,
                                           "connection limit (\(server.maxConnections)) reached; only \(config.probePaths.sorted().joined(separator: ", ")) are served on this connection; retry later",
                                           headers: [("Retry-After", "1")]))
             state.stopReading(); suspendReading()
@@ -247,7 +252,7 @@ package final class Connection: @unchecked Sendable {
         while let s = slots.first, let resp = s.response {
             slots.removeFirst()
             let keep = state.responded(requestedKeepAlive: s.keepAlive, draining: server.isDraining, lastBeforeClose: slots.isEmpty && closeAfterFlush)
-            let bytes = resp.serialize(keepAlive: keep, requestID: s.requestID)
+            let bytes = resp.serialize(keepAlive: keep, requestID: s.requestID, server: config.serverName)
             if let r = s.request { server.observer.log(r, requestID: s.requestID ?? "", response: resp, bytesOut: bytes.count, started: s.started) }
             write(bytes)
             if !keep { slots.removeAll(); break }
@@ -303,7 +308,7 @@ package final class Connection: @unchecked Sendable {
         // Like a refused request: an X-Request-ID, a log line and the metric.
         s.requestID = Self.requestID(nil)
         server.observer.refused(e, requestID: s.requestID!, bytesIn: parser.buffered)
-        s.response = .error(e)
+        s.response = config.renderError(e)
         s.keepAlive = false
         slots.append(s); state.stopReading()
         suspendReading()

@@ -58,6 +58,8 @@ extension ErrorCode {
     package static let draining = ErrorCode("draining", status: 503)
     /// 503
     package static let tooManyConnections = ErrorCode("too_many_connections", status: 503)
+    /// 400: plain HTTP sent to a TLS port.
+    package static let tlsRequired = ErrorCode("tls_required", status: 400)
     /// 505
     package static let httpVersionNotSupported = ErrorCode("http_version_not_supported", status: 505)
 }

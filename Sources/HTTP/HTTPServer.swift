@@ -42,11 +42,15 @@ package final class HTTPServer: @unchecked Sendable {
     private var idleSince: [ObjectIdentifier: (served: Bool, since: UInt64)] = [:]
     private var probeConnections = 0
     private var draining = false
+    /// What a plain-HTTP client on the TLS port is told (400 tls_required, in clear).
+    private let plainHTTPAnswer: [UInt8]
 
     package init(handler: any RequestHandler, observer: any RequestObserver, config: Connection.Config, maxConnections: Int, reservedProbeSlots: Int = 8,
                  metrics: any ConnectionMetrics, tls: TLSCertificates? = nil) {
         self.handler = handler; self.observer = observer; self.config = config; self.maxConnections = maxConnections
         self.reservedProbeSlots = reservedProbeSlots; self.metrics = metrics; self.tls = tls
+        plainHTTPAnswer = config.renderError(HTTPError(.tlsRequired, "this port speaks TLS: use https://"))
+            .serialize(keepAlive: false, requestID: nil, server: config.serverName)
     }
 
     /// A connection reports that it became idle or busy.
@@ -102,10 +106,10 @@ package final class HTTPServer: @unchecked Sendable {
                 // session to answer in: the client sees the handshake end).
                 metrics.connectionRejected()
                 if tls != nil { Glibc.close(c); continue }
-                let body = HTTPResponse.error(HTTPError(draining ? .draining : .tooManyConnections,
+                let body = config.renderError(HTTPError(draining ? .draining : .tooManyConnections,
                                                         draining ? "shutting down" : "connection limit (\(maxConnections)) reached; retry later",
                                                         headers: [("Retry-After", "1")]))
-                let bytes = body.serialize(keepAlive: false, requestID: nil)
+                let bytes = body.serialize(keepAlive: false, requestID: nil, server: config.serverName)
                 _ = bytes.withUnsafeBytes { Sys.send(c, $0) }
                 shutdown(c, Int32(SHUT_WR))
                 Glibc.close(c)
@@ -120,7 +124,7 @@ package final class HTTPServer: @unchecked Sendable {
             Sys.setOption(c, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
             var session: TLSSession?
             if let t = tls {
-                guard let s = TLSSession(context: t.context, fd: c) else { Glibc.close(c); continue }
+                guard let s = TLSSession(context: t.context, fd: c, plainHTTPAnswer: plainHTTPAnswer) else { Glibc.close(c); continue }
                 session = s
             }
             let conn = Connection(fd: c, server: self, config: config, probeOnly: probe, tls: session)

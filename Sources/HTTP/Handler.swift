@@ -1,7 +1,7 @@
 import Dispatch
 
 /// What the application does with a request: answers now or later, on any thread.
-package protocol RequestHandler: AnyObject, Sendable {
+package protocol RequestHandler: Sendable {
     /// Handles one request; calls `respond` exactly once (possibly later, from any
     /// thread). Returns a cancel action for work still in progress, if any.
     func handle(_ r: HTTPRequest, requestID: String, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)?

@@ -8,21 +8,21 @@ package struct HTTPResponse: Sendable {
     package var body: [UInt8] = []
     /// For HEAD: headers as for GET, no body.
     package var omitBody = false
-    /// Windows the request carried (for the log line).
-    package var windows = 0
+    /// Counts the application attaches for its own log line and metrics (never sent).
+    package var annotations: [String: Int] = [:]
 
-    package init(status: Int, headers: [(String, String)] = [], body: [UInt8] = [], omitBody: Bool = false, windows: Int = 0) {
-        self.status = status; self.headers = headers; self.body = body; self.omitBody = omitBody; self.windows = windows
+    package init(status: Int, headers: [(String, String)] = [], body: [UInt8] = [], omitBody: Bool = false) {
+        self.status = status; self.headers = headers; self.body = body; self.omitBody = omitBody
     }
 
     package static func json(_ status: Int, _ body: [UInt8], headers: [(String, String)] = []) -> HTTPResponse {
         HTTPResponse(status: status, headers: [("Content-Type", "application/json")] + headers, body: body)
     }
 
-    package static func error(_ e: HTTPError) -> HTTPResponse {
-        var w = JSONWriter()
-        w.raw("{\"error\":{\"code\":"); w.string(e.code); w.raw(",\"message\":"); w.string(e.message); w.raw("}}")
-        return json(e.status, w.out, headers: e.headers)
+    /// A refusal as plain text (`code: message`): the HTTP layer's default; an
+    /// application sets its own error body with `Connection.Config.renderError`.
+    package static func plainError(_ e: HTTPError) -> HTTPResponse {
+        HTTPResponse(status: e.status, headers: [("Content-Type", "text/plain; charset=utf-8")] + e.headers, body: Array("\(e.code): \(e.message)\n".utf8))
     }
 
     package static let reasons: [Int: String] = [
@@ -33,9 +33,11 @@ package struct HTTPResponse: Sendable {
         503: "Service Unavailable", 505: "HTTP Version Not Supported",
     ]
 
-    package func serialize(keepAlive: Bool, requestID: String?) -> [UInt8] {
+    /// The bytes on the wire. `server`: the Server header's value (nil: none).
+    package func serialize(keepAlive: Bool, requestID: String?, server: String? = nil) -> [UInt8] {
         var h = "HTTP/1.1 \(status) \(Self.reasons[status] ?? "Status")\r\n"
-        h += "Date: \(HTTPDate.now())\r\nServer: ecg-server\r\n"
+        h += "Date: \(HTTPDate.now())\r\n"
+        if let server { h += "Server: \(server)\r\n" }
         for (k, v) in headers { h += "\(k): \(v)\r\n" }
         if let id = requestID { h += "X-Request-ID: \(id)\r\n" }
         h += "Content-Length: \(body.count)\r\n"

@@ -102,19 +102,17 @@ package final class TLSSession {
     package private(set) var plainHTTP = false
     private let fd: Int32
 
-    package init?(context: TLSContext, fd: Int32) {
+    /// The answer to plain HTTP on the TLS port (written in clear, before the close).
+    private let plainHTTPAnswer: [UInt8]
+
+    package init?(context: TLSContext, fd: Int32, plainHTTPAnswer: [UInt8]) {
+        self.plainHTTPAnswer = plainHTTPAnswer
         guard let s = SSL_new(context.ctx) else { return nil }
         guard SSL_set_fd(s, fd) == 1 else { SSL_free(s); return nil }
         SSL_set_accept_state(s)
         ssl = s; self.context = context; self.fd = fd
     }
 
-    /// The answer to plain HTTP on the TLS port (written in clear, before the close).
-    static let plainHTTPAnswer: [UInt8] = {
-        let body = #"{"error":{"code":"tls_required","message":"this port speaks TLS: use https://"}}"#
-        return Array(("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
-                      + "Connection: close\r\n\r\n" + body).utf8)
-    }()
 
     deinit { SSL_free(ssl) }
 
@@ -168,7 +166,7 @@ package final class TLSSession {
             failure = TLSError("TLS error").description
             if failure?.contains("http request") == true || failure?.contains("HTTP_REQUEST") == true {
                 plainHTTP = true
-                _ = Self.plainHTTPAnswer.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                _ = plainHTTPAnswer.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 Glibc.shutdown(fd, Int32(SHUT_WR))
             }
             return .closed

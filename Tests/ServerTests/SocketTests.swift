@@ -354,7 +354,7 @@ let wireCases: [WireCase] = {
         let c = try RawClient(port: s.port)
         for _ in 0..<50 where s.queue.depth > 0 { c.send(request("GET", "/health")); _ = c.response() }
         c.send(request("GET", "/health")); _ = c.response()
-        #expect(s.queue.metrics.windowsProcessed == 32, "computed \(s.queue.metrics.windowsProcessed) windows; the disconnected client's 2 should be dropped")
+        #expect(s.service.metrics.windowsProcessed == 32, "computed \(s.service.metrics.windowsProcessed) windows; the disconnected client's 2 should be dropped")
     }
 
     @Test("connections beyond the limit are refused at once with 503 when none is idle and no probe slot is left")

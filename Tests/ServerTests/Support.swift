@@ -4,6 +4,7 @@ import Training
 import NPY
 @testable import HTTP
 @testable import Server
+import Inference
 
 /// The repository root, found from this file's path (tests run from a checkout).
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -16,9 +16,6 @@ final class KeyStore: Sendable {
 /// compared in constant time (no early exit on the first differing byte, every key
 /// checked).
 struct APIKeys: Sendable {
-    /// Routes that need a key when keys are configured; probes and metrics stay open.
-    static let protectedPaths: Set<String> = ["/embed", "/classify", "/features", "/v1/model"]
-
     private let digests: [[UInt8]]
     var isEmpty: Bool { digests.isEmpty }
     var count: Int { digests.count }
@@ -76,6 +73,25 @@ struct APIKeys: Sendable {
             found &= diff == 0 ? 0 : 1
         }
         return found == 0
+    }
+}
+
+/// Bearer-token authentication as middleware: routes declared `authenticated` need one of
+/// the keys in force when keys are configured (probes and metrics stay open); a request
+/// with more than one Authorization header is refused on every route.
+struct APIKeyMiddleware: Middleware {
+    let keys: KeyStore
+
+    func handle(_ r: HTTPRequest, route: Route, respond: @escaping @Sendable (HTTPResponse) -> Void,
+                next: (HTTPRequest, @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)?) throws(HTTPError) -> (@Sendable () -> Void)? {
+        let given = r.headers.filter { $0.name == "authorization" }
+        if given.count > 1 { throw HTTPError(.badRequest, "more than one Authorization header") }
+        let current = keys.current
+        if route.authenticated && !current.isEmpty && !current.accepts(given.first?.value) {
+            throw HTTPError(.unauthorized, given.isEmpty ? "this route needs an API key: Authorization: Bearer <key>" : "the bearer token is not valid",
+                            headers: [("WWW-Authenticate", given.isEmpty ? #"Bearer realm="ecg-affect""# : #"Bearer realm="ecg-affect", error="invalid_token""#)])
+        }
+        return next(r, respond)
     }
 }
 

@@ -5,6 +5,7 @@ import Dispatch
 import Foundation
 import HTTP
 import Model
+import Inference
 import NPY
 
 func env<T: LosslessStringConvertible>(_ name: String, _ fallback: T) -> T {
@@ -89,14 +90,19 @@ struct ECGServer: ParsableCommand {
         let metrics = Metrics()
         let queue = InferenceQueue(encoder: network.encoder, workers: o.workers, capacity: o.queueCapacity, maxBatch: o.maxBatch,
                                    batchWaitMs: o.batchWaitMs, spinMicroseconds: o.spinUs, metrics: metrics)
-        let limits = HTTPLimits(maxRequestLine: o.maxRequestLine, maxHeaderBytes: o.maxHeaderBytes, maxHeaderCount: 100, maxBodyBytes: o.maxBodyBytes)
         let heads = affect.enumerated().map { k, h in (head: h, inputs: k < inputs.count ? inputs[k] : HeadInputs.embeddingOnly) }
-        let service = ECGService(network: network, manifest: manifest, pipeline: pipeline, affect: heads, queue: queue, metrics: metrics, logger: logger,
-                                 config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: 1024, memoryBudgetBytes: o.memoryBudgetMib << 20, apiKeys: apiKeys, openapiPath: o.openapi), limits: limits)
+        let engine = InferenceEngine(network: network, pipeline: pipeline, affect: heads, queue: queue, maxWindows: o.maxWindows,
+                                     memoryBudgetBytes: o.memoryBudgetMib << 20)
+        let limits = HTTPLimits(maxRequestLine: o.maxRequestLine, maxHeaderBytes: o.maxHeaderBytes, maxHeaderCount: 100, maxBodyBytes: o.maxBodyBytes)
+        let service = ECGService(engine: engine, manifest: manifest, metrics: metrics, logger: logger,
+                                 config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: 1024, apiKeys: apiKeys, openapiPath: o.openapi), limits: limits)
+        let router = service.router()
         var connection = Connection.Config(limits: limits, readTimeout: o.readTimeout, headerTimeout: o.headerTimeout, idleTimeout: o.idleTimeout,
                                            maxPipelined: 16, lingerSeconds: o.lingerSeconds)
-        connection.probePaths = ECGService.probePaths
-        let server = HTTPServer(handler: service, observer: service, config: connection,
+        connection.probePaths = router.probePaths
+        connection.renderError = { .error($0) }
+        connection.serverName = "ecg-server"
+        let server = HTTPServer(handler: router, observer: service, config: connection,
                                 maxConnections: o.maxConnections, reservedProbeSlots: o.reservedProbeConnections, metrics: metrics, tls: tls)
         return (server, service, queue)
     }

@@ -1,4 +1,5 @@
 import HTTP
+import Inference
 
 /// The application's refusal codes, each with its status, in one place (the HTTP layer's are in
 /// HTTP/HTTPParser.swift). openapi.yaml documents each; the tests check them over sockets.
@@ -7,8 +8,6 @@ extension ErrorCode {
     static let badNpy = ErrorCode("bad_npy", status: 400)
     static let unauthorized = ErrorCode("unauthorized", status: 401)
     static let noHeads = ErrorCode("no_heads", status: 404)
-    static let notFound = ErrorCode("not_found", status: 404)
-    static let methodNotAllowed = ErrorCode("method_not_allowed", status: 405)
     static let tooManyRecordings = ErrorCode("too_many_recordings", status: 413)
     static let tooManyWindows = ErrorCode("too_many_windows", status: 413)
     static let unsupportedEncoding = ErrorCode("unsupported_encoding", status: 415)
@@ -29,4 +28,39 @@ extension ErrorCode {
     static let memoryBusy = ErrorCode("memory_busy", status: 503)
     static let notReady = ErrorCode("not_ready", status: 503)
     static let overloaded = ErrorCode("overloaded", status: 503)
+}
+
+extension ErrorCode {
+    /// The code the API documents for each of the engine's refusals.
+    init(_ kind: InferenceError.Kind) {
+        switch kind {
+        case .badSampleRate: self = .badFs
+        case .tooShort: self = .tooShort
+        case .nonFinite: self = .nonFinite
+        case .unprocessable: self = .unprocessable
+        case .tooManyWindows: self = .tooManyWindows
+        case .baselineTooShort: self = .baselineTooShort
+        case .baselineUnprocessable: self = .baselineUnprocessable
+        case .baselineUnusable: self = .baselineUnusable
+        case .nonFiniteOutput: self = .nonFiniteOutput
+        case .overloaded: self = .overloaded
+        case .memoryBusy: self = .memoryBusy
+        }
+    }
+}
+
+extension HTTPError {
+    /// An engine's refusal as the API answers it (Retry-After on what may succeed later).
+    init(_ e: InferenceError) {
+        self.init(ErrorCode(e.kind), e.message, headers: e.retryable ? [("Retry-After", "1")] : [])
+    }
+}
+
+extension HTTPResponse {
+    /// The native API's error body: `{"error": {"code": "...", "message": "..."}}`.
+    static func error(_ e: HTTPError) -> HTTPResponse {
+        var w = JSONWriter()
+        w.raw("{\"error\":{\"code\":"); w.string(e.code); w.raw(",\"message\":"); w.string(e.message); w.raw("}}")
+        return json(e.status, w.out, headers: e.headers)
+    }
 }

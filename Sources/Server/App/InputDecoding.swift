@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import HTTP
 import Model
+import Inference
 import NPY
 
 /// Request bodies to recordings: gzip, JSON and npy decoding, the rate rules, range checks.
@@ -14,7 +15,7 @@ extension ECGService {
         return try gunzip(r.body, limit: limits.maxBodyBytes)
     }
 
-    func decodeInput(_ r: HTTPRequest, _ body: [UInt8]) throws -> Input {
+    func decodeInput(_ r: HTTPRequest, _ body: [UInt8]) throws -> InferenceRequest {
         if let d = r.duplicateQuery.first {
             throw HTTPError(.badRequest, "query parameter '\(d)' is given more than once")
         }
@@ -131,7 +132,7 @@ extension ECGService {
     static let maxSampleMagnitude = 1e15
 
     /// The sampling-rate rule: raw recordings need their rate; preprocessed windows are 256 Hz.
-    func checked(_ recs: [[Double]], fs: Double?, preprocessed: Bool, how: String) throws -> Input {
+    func checked(_ recs: [[Double]], fs: Double?, preprocessed: Bool, how: String) throws -> InferenceRequest {
         let rate: Double
         switch (fs, preprocessed) {
         case let (f?, _): rate = f
@@ -139,11 +140,11 @@ extension ECGService {
         case (nil, false):
             throw HTTPError(.missingFs, "the sampling rate is required for raw recordings: send \(how) (or preprocessed: true for 256 Hz windows)")
         }
-        return try checked(Input(recordings: recs, fs: rate, preprocessed: preprocessed))
+        return try checked(InferenceRequest(recordings: recs, fs: rate, preprocessed: preprocessed))
     }
 
     /// The baseline's own checks (its length is checked after the others, in `prepareBaseline`).
-    func checkedBaseline(_ samples: [Double], fs: Double) throws -> BaselineInput {
+    func checkedBaseline(_ samples: [Double], fs: Double) throws -> InferenceRequest.Baseline {
         if let bad = samples.firstIndex(where: { !$0.isFinite }) {
             throw HTTPError(.nonFinite, "baseline: sample \(bad) is NaN or infinite")
         }
@@ -151,7 +152,7 @@ extension ECGService {
             throw HTTPError(.outOfRange, "baseline: sample \(bad) is \(samples[bad]); samples must be within ±1e15")
         }
         guard Preprocessing.ratio(from: fs) != nil else { throw HTTPError(.badFs, "baseline fs \(fs) Hz is out of range (50 Hz to 10 kHz)") }
-        return BaselineInput(samples: samples, fs: fs)
+        return InferenceRequest.Baseline(samples: samples, fs: fs)
     }
 
     /// 413 too_many_windows when `rows` recordings of `samples` each would give more than
@@ -166,7 +167,7 @@ extension ECGService {
         }
     }
 
-    func checked(_ i: Input) throws -> Input {
+    func checked(_ i: InferenceRequest) throws -> InferenceRequest {
         guard !i.recordings.isEmpty else { throw HTTPError(.empty, "'ecg' holds no samples") }
         for (k, rec) in i.recordings.enumerated() {
             if let bad = rec.firstIndex(where: { $0.isFinite && abs($0) > Self.maxSampleMagnitude }) {

@@ -1,6 +1,7 @@
 import Foundation
 import HTTP
 import Model
+import Inference
 
 /// The Open Inference Protocol (KServe v2 / Triton HTTP/REST), beside the native API,
 /// with the binary tensor data extension, so Triton and KServe clients work unchanged.
@@ -29,53 +30,45 @@ extension ECGService {
         return .json(status, w.out)
     }
 
-    func kserve(_ r: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)? {
+    /// A refusal in the protocol's shape (`{"error": "message"}`), with its headers.
+    static func v2Error(_ e: HTTPError) -> HTTPResponse {
+        var r = v2Error(e.status, e.message)
+        r.headers += e.headers
+        return r
+    }
+
+    /// The protocol's routes (the router answers HEAD, 404 and 405 in its error shape).
+    var kserveRoutes: [Route] {
         let model = "/v2/models/\(Self.kserveModel)"
-        let path = r.path.hasPrefix(model + "/versions/1") ? model + r.path.dropFirst(model.count + "/versions/1".count) : r.path
-        let get = r.method == "GET" || r.method == "HEAD"
-        func answer(_ resp: HTTPResponse) -> (@Sendable () -> Void)? {
-            var x = resp
-            if r.method == "HEAD" { x.omitBody = true }
-            respond(x); return nil
+        return [
+            Route("/v2", ["GET"]) { _, respond in
+                respond(.json(200, Array(#"{"name":"ecg-affect","version":"1","extensions":["binary_tensor_data"]}"#.utf8))); return nil
+            },
+            Route("/v2/health/live", ["GET"], probe: true) { _, respond in respond(.json(200, Array("{\"live\":true}".utf8))); return nil },
+            Route("/v2/health/ready", ["GET"], probe: true) { [self] _, respond in respond(v2Readiness()); return nil },
+            Route(model + "/ready", ["GET"], authenticated: true) { [self] _, respond in respond(v2Readiness()); return nil },
+            Route(model, ["GET"], authenticated: true) { [self] _, respond in respond(kserveMetadata()); return nil },
+            Route(model + "/infer", ["POST"], authenticated: true) { [self] r, respond in kserveInfer(r, respond: respond) },
+        ]
+    }
+
+    func v2Readiness() -> HTTPResponse { isReady ? .json(200, Array("{\"ready\":true}".utf8)) : Self.v2Error(503, "not ready") }
+
+    func kserveMetadata() -> HTTPResponse {
+        var w = JSONWriter()
+        w.raw("{\"name\":\"\(Self.kserveModel)\",\"versions\":[\"1\"],\"platform\":\"ecg-affect\",\"inputs\":[{\"name\":\"ecg\",\"datatype\":\"FP32\",\"shape\":[-1,-1]},{\"name\":\"baseline\",\"datatype\":\"FP32\",\"shape\":[-1],\"optional\":true}],\"outputs\":[")
+        for (i, o) in kserveOutputs.enumerated() {
+            if i > 0 { w.raw(",") }
+            let type = o.name.hasPrefix("window_") ? "INT32" : "FP32"
+            w.raw("{\"name\":"); w.string(o.name); w.raw(",\"datatype\":\"\(type)\",\"shape\":[\(o.shape.map(String.init).joined(separator: ","))]}")
         }
-        switch (path, get) {
-        case ("/v2", true):
-            var w = JSONWriter()
-            w.raw("{\"name\":\"ecg-affect\",\"version\":\"1\",\"extensions\":[\"binary_tensor_data\"]}")
-            return answer(.json(200, w.out))
-        case ("/v2/health/live", true):
-            return answer(.json(200, Array("{\"live\":true}".utf8)))
-        case ("/v2/health/ready", true), (model + "/ready", true):
-            return answer(isReady ? .json(200, Array("{\"ready\":true}".utf8)) : Self.v2Error(503, "not ready"))
-        case (model, true):
-            var w = JSONWriter()
-            w.raw("{\"name\":\"\(Self.kserveModel)\",\"versions\":[\"1\"],\"platform\":\"ecg-affect\",\"inputs\":[{\"name\":\"ecg\",\"datatype\":\"FP32\",\"shape\":[-1,-1]},{\"name\":\"baseline\",\"datatype\":\"FP32\",\"shape\":[-1],\"optional\":true}],\"outputs\":[")
-            for (i, o) in kserveOutputs.enumerated() {
-                if i > 0 { w.raw(",") }
-                let type = o.name.hasPrefix("window_") ? "INT32" : "FP32"
-                w.raw("{\"name\":"); w.string(o.name); w.raw(",\"datatype\":\"\(type)\",\"shape\":[\(o.shape.map(String.init).joined(separator: ","))]}")
-            }
-            w.raw("],\"parameters\":{\"encoder_sha256\":"); w.string(manifest.encoder.sha256); w.raw("}}")
-            return answer(.json(200, w.out))
-        case (model + "/infer", false) where r.method == "POST":
-            return kserveInfer(r, respond: respond)
-        default:
-            if Self.v2Routes.contains(path) {
-                let allow = path == model + "/infer" ? "POST" : "GET, HEAD"
-                var e = Self.v2Error(405, "\(r.method) is not allowed on \(r.path)")
-                e.headers.append(("Allow", allow))
-                return answer(e)
-            }
-            if path.hasPrefix("/v2/models/") && !path.hasPrefix(model) {
-                return answer(Self.v2Error(404, "unknown model; this server serves '\(Self.kserveModel)'"))
-            }
-            return answer(Self.v2Error(404, "no route \(r.method) \(r.path)"))
-        }
+        w.raw("],\"parameters\":{\"encoder_sha256\":"); w.string(manifest.encoder.sha256); w.raw("}}")
+        return .json(200, w.out)
     }
 
     private struct V2Request {
         var id: String?
-        var input: Input
+        var input: InferenceRequest
         /// Requested outputs (nil: all) and whether each is binary.
         var outputs: [(String, Bool)]?
         var binaryByDefault: Bool
@@ -207,29 +200,18 @@ extension ECGService {
             if !isWarmed { throw HTTPError(.notReady, "not ready", headers: [("Retry-After", "1")]) }
             guard let first = memory.reserve(MemoryBudget.estimate(bodyBytes: r.body.count, json: true, samplesAt256: 0)) else { throw Self.memoryBusy() }
             req = try parseV2(r)
-            guard memory.grow(first, by: MemoryBudget.estimate(bodyBytes: 0, json: true, samplesAt256: Self.samplesAt256(req.input))) else { throw Self.memoryBusy() }
+            guard memory.grow(first, by: MemoryBudget.estimate(bodyBytes: 0, json: true, samplesAt256: req.input.samplesAt256)) else { throw Self.memoryBusy() }
             reservation = [first]
         } catch let e as HTTPError {
-            var resp = Self.v2Error(e.status, e.message)
-            resp.headers += e.headers
-            respond(resp); return nil
+            respond(Self.v2Error(e)); return nil
         } catch {
             respond(Self.v2Error(500, "\(error)")); return nil
         }
         let wanted = req.outputs ?? kserveOutputs.map { ($0.name, req.binaryByDefault) }
-        let respondV2: @Sendable (HTTPResponse) -> Void = { resp in
-            // Errors from preprocessing or the queue in the protocol's shape.
-            if resp.status >= 400, let j = try? JSONParser.parse(resp.body), case let .string(m)? = j["error"]?["message"] {
-                var x = Self.v2Error(resp.status, m); x.headers += resp.headers.filter { $0.0 != "Content-Type" }; x.windows = resp.windows
-                respond(x)
-            } else { respond(resp) }
-        }
-        let held = reservation
-        return run(req.input, respond: respondV2) { service, c in
-            withExtendedLifetime(held) {}
+        return submit(req.input, held: reservation, render: { Self.v2Error($0) }, respond: respond) { [self] c in
             let (e, spans) = (c.embeddings, c.spans)
             let n = spans.count
-            let served = service.servedHeads(baseline: c.baseline != nil)
+            let served = engine.servedHeads(baseline: c.baseline != nil)
             var w = JSONWriter()
             var binary: [UInt8] = []
             w.raw("{\"model_name\":\"\(Self.kserveModel)\",\"model_version\":\"1\"")
@@ -245,9 +227,9 @@ extension ECGService {
                 case "window_quality": ints = spans.map(\.quality.code)
                 default:
                     // A window a head does not score (unusable) is NaN: tensors have no null.
-                    let h = served.first { $0.name == name } ?? service.heads.first { $0.name == name }!
+                    let h = served.first { $0.name == name } ?? heads.first { $0.name == name }!
                     let l = h.labels.count
-                    floats = service.probabilities(h, c).flatMap { $0 ?? [Float](repeating: .nan, count: l) }; shape = [n, l]
+                    floats = engine.probabilities(h, c).flatMap { $0 ?? [Float](repeating: .nan, count: l) }; shape = [n, l]
                 }
                 w.raw("{\"name\":"); w.string(name); w.raw(",\"datatype\":\"\(floats != nil ? "FP32" : "INT32")\",\"shape\":[\(shape.map(String.init).joined(separator: ","))]")
                 if bin {

@@ -26,5 +26,25 @@ final class Logger: Sendable {
         let line = Data(w.out)
         lock.lock(); FileHandle.standardOutput.write(line); lock.unlock()
     }
+    func log(_ e: LogEvent) { log(e.fields) }
     func info(_ msg: String, _ fields: [(String, Any)] = []) { log([("level", "info"), ("msg", msg)] + fields) }
+}
+
+/// The per-request log lines, typed: every request line has the same fields in the same
+/// order, and a refusal names its code.
+enum LogEvent {
+    /// A request answered (any status), with the route label metrics use.
+    case request(requestID: String, method: String, route: String, status: Int, bytesIn: Int, bytesOut: Int, windows: Int, seconds: Double)
+    /// A request the parser refused before it reached a route.
+    case refused(requestID: String, status: Int, code: String, reason: String)
+
+    var fields: [(String, Any)] {
+        switch self {
+        case let .request(id, method, route, status, bytesIn, bytesOut, windows, seconds):
+            return [("request_id", id), ("method", method), ("path", route), ("status", status),
+                    ("bytes_in", bytesIn), ("bytes_out", bytesOut), ("windows", windows), ("duration_ms", seconds * 1000)]
+        case let .refused(id, status, code, reason):
+            return [("level", "info"), ("msg", "request refused"), ("request_id", id), ("status", status), ("code", code), ("reason", reason)]
+        }
+    }
 }

@@ -1,13 +1,22 @@
 import Sync
 import Foundation
 import HTTP
+import Inference
 
 /// Prometheus metrics (text exposition format 0.0.4), thread-safe.
 ///
 /// Every counter, gauge and histogram lives in `State`, behind one mutex.
-final class Metrics: ConnectionMetrics, Sendable {
+/// The labels of `ecg_http_requests_total`: a route (as `ECGService.routeLabels` names it,
+/// "(unknown)" or "(parser)") and a status.
+struct RequestLabel: Hashable, Comparable, Sendable {
+    let route: String
+    let status: Int
+    static func < (a: RequestLabel, b: RequestLabel) -> Bool { (a.route, a.status) < (b.route, b.status) }
+}
+
+final class Metrics: ConnectionMetrics, InferenceMetrics, Sendable {
     private struct State {
-        var requests: [String: Int] = [:]             // "route|status"
+        var requests: [RequestLabel: Int] = [:]
         var latency: [String: Histogram] = [:]        // route
         var batch = Histogram(bounds: [1, 2, 4, 8, 16, 32, 64, 128])
         var windows = 0
@@ -38,10 +47,10 @@ final class Metrics: ConnectionMetrics, Sendable {
         }
     }
 
-    func request(route: String, status: Int, seconds: Double) {
+    func request(_ label: RequestLabel, seconds: Double) {
         state.withLock {
-            $0.requests["\(route)|\(status)", default: 0] += 1
-            $0.latency[route, default: Histogram(bounds: Self.latencyBounds)].observe(seconds)
+            $0.requests[label, default: 0] += 1
+            $0.latency[label.route, default: Histogram(bounds: Self.latencyBounds)].observe(seconds)
         }
     }
     /// A batch that ran `n` windows through the encoder (cancelled ones are not counted).
@@ -68,8 +77,7 @@ final class Metrics: ConnectionMetrics, Sendable {
         var s = ""
         s += "# HELP ecg_http_requests_total HTTP requests answered, by route and status.\n# TYPE ecg_http_requests_total counter\n"
         for k in m.requests.keys.sorted() {
-            let p = k.split(separator: "|")
-            s += "ecg_http_requests_total{route=\"\(p[0])\",status=\"\(p[1])\"} \(m.requests[k]!)\n"
+            s += "ecg_http_requests_total{route=\"\(k.route)\",status=\"\(k.status)\"} \(m.requests[k]!)\n"
         }
         s += "# HELP ecg_http_request_duration_seconds Time from a complete request to its response, by route.\n# TYPE ecg_http_request_duration_seconds histogram\n"
         for r in m.latency.keys.sorted() { s += hist("ecg_http_request_duration_seconds", m.latency[r]!, label: "route=\"\(r)\"") }

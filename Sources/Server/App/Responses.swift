@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import HTTP
 import Model
+import Inference
 import NPY
 
 /// Answers: content negotiation, the JSON and npy bodies of /embed and /classify.
@@ -36,42 +37,6 @@ extension ECGService {
             w.raw("{\"recording\":\(i),\"windows\":\(p.count),\"remainder_s\":"); w.double((p.remainderSeconds * 1000).rounded() / 1000); w.raw("}")
         }
         w.raw("]")
-    }
-
-    /// One window of a request: its recording, start, signal quality, its index in the
-    /// recording and its heart-rate features (what heads with `HeadInputs` read).
-    struct Span: Sendable {
-        var recording: Int; var start: Double; var quality: SignalQuality
-        var index: Int = 0
-        var features = HRVFeatures(peaks: [], fs: 256, start: 0, end: 0)
-    }
-
-    /// Heart rate, HRV and signal quality of a preprocessed 256 Hz window (`HRVFeatures` on
-    /// its Pan-Tompkins R peaks, with the second detector and kurtosis). Flat lines, noise and
-    /// non-ECG input are "unusable"; beats unlike each other "poor". `ecg-train features
-    /// --data` computes the same, so heads are fitted on what is served.
-    static func windowFeatures(_ w: ArraySlice<Float>) -> HRVFeatures { HRVFeatures.window(w) }
-
-    /// Per window, the probabilities of head `h` (nil for a window an affect head does not
-    /// score: unusable, so its probabilities are null).
-    func probabilities(_ h: ServedHead, _ c: Computed) -> [[Float]?] {
-        let l = h.labels.count
-        guard let inputs = h.inputs else {
-            let p = h.run(c.embeddings)
-            return (0..<c.spans.count).map { Array(p[($0 * l)..<(($0 + 1) * l)]) }
-        }
-        let wins = c.spans.map { HeadInputs.Window(recording: $0.recording, index: $0.index, usable: $0.quality.isUsable, features: $0.features) }
-        var base: [Double]?
-        if inputs.needsBaseline, let b = c.baseline { base = inputs.baselineMean(b.windows, embeddings: b.embeddings)?.mean }
-        let rows = inputs.assemble(wins, embeddings: c.embeddings, baseline: base)
-        let present = rows.compactMap { $0 }
-        let p = present.isEmpty ? [] : h.run(present.flatMap { $0 })
-        var k = 0
-        return rows.map { r in
-            guard r != nil else { return nil }
-            defer { k += 1 }
-            return Array(p[(k * l)..<((k + 1) * l)])
-        }
     }
 
     static func windowsJSON(_ w: inout JSONWriter, _ spans: [Span]) {
@@ -109,12 +74,12 @@ extension ECGService {
 
     func classifyResponse(_ computed: Computed) -> HTTPResponse {
         let (spans, prepared) = (computed.spans, computed.prepared)
-        let heads = servedHeads(baseline: computed.baseline != nil)
+        let heads = engine.servedHeads(baseline: computed.baseline != nil)
         var w = JSONWriter()
         w.raw("{\"model\":"); w.string(manifest.encoder.sha256); w.raw(",\"heads\":{")
         var probs: [[[Float]?]] = []
         for (hi, h) in heads.enumerated() {
-            let p = probabilities(h, computed)
+            let p = engine.probabilities(h, computed)
             probs.append(p)
             if hi > 0 { w.raw(",") }
             w.string(h.name); w.raw(":{\"labels\":[")

@@ -16,16 +16,16 @@ import Synchronization
 /// Pod memory: idle RSS (about 55 MiB) + --memory-budget-mib + bodies being read
 /// (--max-connections × --max-body-bytes at worst; the reads are the HTTP layer's) — see
 /// docs/RELIABILITY.md.
-final class MemoryBudget: Sendable {
-    let limit: Int
+package final class MemoryBudget: Sendable {
+    package let limit: Int
     private let used = Locked<Int>(0)
 
-    init(bytes: Int) { limit = bytes }
+    package init(bytes: Int) { limit = bytes }
 
-    var reserved: Int { used.withLock { $0 } }
+    package var reserved: Int { used.withLock { $0 } }
 
     /// A reservation of `n` bytes, or nil when it does not fit now.
-    func reserve(_ n: Int) -> Reservation? {
+    package func reserve(_ n: Int) -> Reservation? {
         let ok = used.withLock { u -> Bool in
             guard u == 0 || u + n <= limit else { return false }
             u += n
@@ -35,7 +35,7 @@ final class MemoryBudget: Sendable {
     }
 
     /// Grows `r` by `n` bytes if that fits (or if `r` is all that is reserved); false otherwise.
-    func grow(_ r: Reservation, by n: Int) -> Bool {
+    package func grow(_ r: Reservation, by n: Int) -> Bool {
         used.withLock { u -> Bool in
             let mine = r.bytes
             guard u == mine || u + n <= limit else { return false }
@@ -47,18 +47,18 @@ final class MemoryBudget: Sendable {
 
     fileprivate func release(_ n: Int) { used.withLock { $0 -= n } }
 
-    static func estimate(bodyBytes: Int, json: Bool, samplesAt256: Int) -> Int {
+    package static func estimate(bodyBytes: Int, json: Bool, samplesAt256: Int) -> Int {
         bodyBytes * (json ? 12 : 3) + 64 * samplesAt256
     }
 }
 
 /// Bytes held against the budget until the last reference goes (the job's completion, or
 /// the job itself when its client leaves and it is dropped).
-final class Reservation: Sendable {
+package final class Reservation: Sendable {
     private let held: Atomic<Int>
     private let budget: MemoryBudget
     fileprivate init(_ b: MemoryBudget, _ n: Int) { budget = b; held = Atomic(n) }
-    var bytes: Int { held.load(ordering: .relaxed) }
+    package var bytes: Int { held.load(ordering: .relaxed) }
     /// Called by `MemoryBudget.grow` with the budget's lock held.
     fileprivate func add(_ n: Int) { held.add(n, ordering: .relaxed) }
     deinit { budget.release(bytes) }

@@ -2,9 +2,20 @@ import Sync
 import Dispatch
 import CSystem
 import Foundation
-import HTTP
 import Model
 import Synchronization
+
+/// What the inference workers report (the server's Prometheus metrics implement it).
+package protocol InferenceMetrics: AnyObject, Sendable {
+    /// Windows waiting for a worker.
+    func setQueueDepth(_ n: Int)
+    /// A batch an idle worker took while polling (--spin-us), without parking.
+    func spinPickup()
+    /// A batch that ran `n` windows through the encoder.
+    func observeBatch(_ n: Int)
+    /// One window computed: seconds it waited in the queue, seconds the encoder took.
+    func windowComputed(queued: Double, computed: Double)
+}
 
 /// One request's windows on their way through the encoder.
 ///
@@ -12,10 +23,10 @@ import Synchronization
 /// The completion is released as soon as it has run or the job is cancelled, so a
 /// finished job holds nothing of its connection (the leak of issue #8 was a cycle
 /// through it).
-final class InferenceJob: Sendable {
+package final class InferenceJob: Sendable {
     /// (count × 2560) windows, ready for the network.
-    let windows: [Float]
-    let count: Int
+    package let windows: [Float]
+    package let count: Int
     private struct State {
         /// (count × 128), filled by the workers; read by the completion.
         var embeddings: [Float]
@@ -25,16 +36,16 @@ final class InferenceJob: Sendable {
     }
     private let state: Locked<State>
 
-    init(windows: [Float], count: Int, completion: @escaping @Sendable (InferenceJob) -> Void) {
+    package init(windows: [Float], count: Int, completion: @escaping @Sendable (InferenceJob) -> Void) {
         self.windows = windows; self.count = count
         state = Locked(State(embeddings: [Float](repeating: 0, count: count * 128), remaining: count, completion: completion))
     }
 
-    var embeddings: [Float] { state.withLock { $0.embeddings } }
+    package var embeddings: [Float] { state.withLock { $0.embeddings } }
 
     /// The client went away: queued windows are dropped, the completion never runs.
-    func cancel() { state.withLock { $0.cancelled = true; $0.completion = nil } }
-    var isCancelled: Bool { state.withLock { $0.cancelled } }
+    package func cancel() { state.withLock { $0.cancelled = true; $0.completion = nil } }
+    package var isCancelled: Bool { state.withLock { $0.cancelled } }
 
     func finish(window i: Int, _ e: UnsafePointer<Float>) {
         let done: (@Sendable (InferenceJob) -> Void)? = state.withLock { s in
@@ -53,18 +64,18 @@ final class InferenceJob: Sendable {
 ///
 /// Sendable because `items`, `head`, `busy` and `stopping` are only touched with `cond`
 /// locked; `pending` is an atomic; the rest is immutable after init.
-final class InferenceQueue: @unchecked Sendable {
+package final class InferenceQueue: @unchecked Sendable {
     /// A window of a job, with the time it was queued (DispatchTime nanoseconds).
     struct Item { let job: InferenceJob; let index: Int; let queued: UInt64 }
 
-    let encoder: Encoder
+    package let encoder: Encoder
     /// The process's cores, shared by the workers: more workers than cores wait for one.
-    let cores: CoreBudget
-    let workers: Int
-    let capacity: Int
-    let maxBatch: Int
+    package let cores: CoreBudget
+    package let workers: Int
+    package let capacity: Int
+    package let maxBatch: Int
     let batchWait: Double
-    let metrics: Metrics
+    let metrics: any InferenceMetrics
     private let cond = NSCondition()
     /// Pending windows are items[head...]; consumed slots are set to nil at once so that
     /// nothing keeps a finished request alive.
@@ -80,8 +91,8 @@ final class InferenceQueue: @unchecked Sendable {
     /// Windows queued, written with `cond` locked, read without it by spinning workers.
     private let pending = Atomic<Int>(0)
 
-    init(encoder: Encoder, workers: Int, capacity: Int, maxBatch: Int, batchWaitMs: Double, spinMicroseconds: Double = 0,
-         metrics: Metrics, cores: CoreBudget = CoreBudget(cores: ProcessInfo.processInfo.activeProcessorCount)) {
+    package init(encoder: Encoder, workers: Int, capacity: Int, maxBatch: Int, batchWaitMs: Double, spinMicroseconds: Double = 0,
+         metrics: any InferenceMetrics, cores: CoreBudget = CoreBudget(cores: ProcessInfo.processInfo.activeProcessorCount)) {
         self.encoder = encoder; self.cores = cores; self.workers = workers; self.capacity = capacity; self.maxBatch = maxBatch
         batchWait = batchWaitMs / 1000; self.metrics = metrics
         spinNanoseconds = UInt64(max(0, spinMicroseconds) * 1000)
@@ -98,11 +109,11 @@ final class InferenceQueue: @unchecked Sendable {
         for t in threads { t.start() }
     }
 
-    var depth: Int { cond.lock(); defer { cond.unlock() }; return items.count - head }
+    package var depth: Int { cond.lock(); defer { cond.unlock() }; return items.count - head }
 
     /// The client went away: marks the job cancelled and removes its queued windows,
     /// so the queue depth (and its gauge) follows at once.
-    func cancel(_ job: InferenceJob) {
+    package func cancel(_ job: InferenceJob) {
         job.cancel()
         cond.lock(); defer { cond.unlock() }
         var kept: [Item?] = []
@@ -115,7 +126,7 @@ final class InferenceQueue: @unchecked Sendable {
     }
 
     /// Enqueues every window of the job, or none: false when they do not fit.
-    func submit(_ job: InferenceJob) -> Bool {
+    package func submit(_ job: InferenceJob) -> Bool {
         cond.lock(); defer { cond.unlock() }
         guard items.count - head + job.count <= capacity else { return false }
         let now = DispatchTime.now().uptimeNanoseconds
@@ -151,11 +162,11 @@ final class InferenceQueue: @unchecked Sendable {
         cond.wait()
     }
 
-    func stop() { cond.lock(); stopping = true; cond.broadcast(); cond.unlock() }
+    package func stop() { cond.lock(); stopping = true; cond.broadcast(); cond.unlock() }
 
     /// Holds the workers (they finish the batch in hand and take nothing more) until
     /// `setPaused(false)`; for tests that need a full queue.
-    func setPaused(_ p: Bool) { cond.lock(); paused = p; cond.broadcast(); cond.unlock() }
+    package func setPaused(_ p: Bool) { cond.lock(); paused = p; cond.broadcast(); cond.unlock() }
 
     /// Takes this worker's share of the queue: at most maxBatch windows, and no more than
     /// an even split across workers, so idle workers are not left without work.
