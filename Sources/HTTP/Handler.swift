@@ -9,7 +9,7 @@ package protocol RequestHandler: Sendable {
 
 /// Who hears about every request's outcome (the application's log and metrics), apart
 /// from who answers it.
-package protocol RequestObserver: AnyObject, Sendable {
+package protocol RequestObserver: Sendable {
     /// A request refused by the parser.
     func refused(_ e: HTTPError, requestID: String, bytesIn: Int)
     /// Called once per answered request.

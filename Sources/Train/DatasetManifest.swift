@@ -4,18 +4,6 @@ import Training
 /// How a dataset made by `prepare` relates to a weights directory's manifest (used by
 /// `pretrain`, `finetune` and `evaluate`).
 extension Dataset {
-    /// How the windows were made, as a manifest states it (`prepare` records its filter,
-    /// normalisation and polarity).
-    var manifestPreprocessing: Manifest.Preprocessing {
-        let p = names.preprocessing
-        let norm: String
-        switch p["normalization"] {
-        case nil, "window"?: norm = Preprocessing.windowNormalization
-        case let n?: norm = n + "-robust-zscore"
-        }
-        return .init(filter: p["filter"] ?? Preprocessing.highpassFilter, normalization: norm, polarity: p["polarity"])
-    }
-
     /// A dataset made by `prepare` must have been turned the way the encoder was trained
     /// (`--polarity`); otherwise the embeddings a head learns from are not the ones the
     /// server will compute.

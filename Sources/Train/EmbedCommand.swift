@@ -65,7 +65,7 @@ struct EmbedCommand: ParsableCommand {
         let net: SSLNetwork
         var pipeline = try Preprocessing.Pipeline(filter: "none", normalization: "none")
         do {
-            if let s = randomInit { net = try PretrainCommand.glorotInit(seed: s) } else { net = try WeightsDirectory.loadNetwork(weights) }
+            if let s = randomInit { net = try Pretrainer.glorotInit(seed: s) } else { net = try WeightsDirectory.loadNetwork(weights) }
             if !preprocessed, let m = try? Manifest.load(directory: weights) { pipeline = try Preprocessing.Pipeline(m.input.preprocessing) }
         } catch { throw Failure("cannot load weights: \(error)") }
         let arr: NPYArray

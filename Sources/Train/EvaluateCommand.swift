@@ -91,7 +91,7 @@ struct EvaluateCommand: ParsableCommand {
         var x = [Float](); x.reserveCapacity(rows.count * EncoderGeometry.windowLength)
         for i in rows { x.append(contentsOf: ds.windows[(i * EncoderGeometry.windowLength)..<((i + 1) * EncoderGeometry.windowLength)]) }
         let ssl = try net.encoder.embed(x, threads: threads).map(Double.init)
-        let random = try PretrainCommand.glorotInit(seed: randomSeed).encoder.embed(x, threads: threads).map(Double.init)
+        let random = try Pretrainer.glorotInit(seed: randomSeed).encoder.embed(x, threads: threads).map(Double.init)
         var hr = [Double]()
         var qualities: [String: Int] = [:]
         for r in 0..<rows.count {

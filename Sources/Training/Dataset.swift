@@ -52,3 +52,17 @@ public struct Dataset: Sendable {
         return d
     }
 }
+
+extension Dataset {
+    /// How the windows were made, as a manifest states it (`prepare` records its filter,
+    /// normalisation and polarity).
+    public var manifestPreprocessing: Manifest.Preprocessing {
+        let p = names.preprocessing
+        let norm: String
+        switch p["normalization"] {
+        case nil, "window"?: norm = Preprocessing.windowNormalization
+        case let n?: norm = n + "-robust-zscore"
+        }
+        return .init(filter: p["filter"] ?? Preprocessing.highpassFilter, normalization: norm, polarity: p["polarity"])
+    }
+}

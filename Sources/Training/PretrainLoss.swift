@@ -100,7 +100,9 @@ public struct PretrainLoss: Sendable {
         let flipped: [TiledDFTConv?]
 
         public init(_ net: SSLNetwork) {
-            encoder = Encoder(weights: net.encoder.weights)
+            // The network's own engine when it already runs the default algorithms (its
+            // tiled-DFT plans are built once per step, by `ParameterLayout.network`).
+            encoder = net.encoder.algorithms == Encoder.defaultAlgorithms ? net.encoder : Encoder(weights: net.encoder.weights)
             flipped = net.encoder.weights.convs.enumerated().map { i, c in
                 guard i > 0, case let .tiledDFT(m) = Encoder.defaultAlgorithms[i] else { return nil }
                 return TiledDFTConv(c.flipped(), length: PretrainLoss.lengths[i], tile: m)

@@ -102,7 +102,7 @@ struct ECGServer: ParsableCommand {
         connection.probePaths = router.probePaths
         connection.renderError = { .error($0) }
         connection.serverName = "ecg-server"
-        let server = HTTPServer(handler: router, observer: service, config: connection,
+        let server = HTTPServer(handler: router, observer: AccessLog(metrics: metrics, logger: logger, router: router), config: connection,
                                 maxConnections: o.maxConnections, reservedProbeSlots: o.reservedProbeConnections, metrics: metrics, tls: tls)
         return (server, service, queue)
     }

@@ -18,11 +18,11 @@ struct ServiceConfig: Sendable {
 /// The application over the inference engine: its routes (declared once, in `router`), the
 /// native API's and the Open Inference Protocol's adapters (decode a body into an
 /// `InferenceRequest`, encode `Computed` as an answer), the lifecycle flags the probes
-/// report, and the log and metrics of every request (`RequestObserver`).
+/// report. `AccessLog` logs and counts every request.
 ///
 /// Every stored property is a `let` of a Sendable type set in `init`; the lifecycle flags
 /// (`ready`, `warmed`, `draining`) live behind one mutex.
-final class ECGService: RequestObserver, Sendable {
+final class ECGService: Sendable {
     let engine: InferenceEngine
     let manifest: Manifest
     let metrics: Metrics
@@ -96,12 +96,6 @@ final class ECGService: RequestObserver, Sendable {
                renderError: { r, e in Self.isV2(r.path) ? Self.v2Error(e) : .error(e) })
     }
 
-    /// The route labels metrics and logs use (a path not among them is "(unknown)").
-    static let routeLabels: Set<String> = [
-        "/health", "/ready", "/metrics", "/v1/model", "/openapi.yaml", "/embed", "/classify", "/features",
-        "/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/\(kserveModel)", "/v2/models/\(kserveModel)/ready", "/v2/models/\(kserveModel)/infer",
-    ]
-
     static func isV2(_ p: String) -> Bool { p == "/v2" || p.hasPrefix("/v2/") }
 
     /// A v2 path without its "/versions/1" (the same route).
@@ -116,20 +110,6 @@ final class ECGService: RequestObserver, Sendable {
         let (isReady, draining) = (self.isReady, self.isDraining)
         return isReady ? .json(200, Array(#"{"status":"ready"}"#.utf8))
             : .error(HTTPError(draining ? .draining : .notReady, draining ? "shutting down" : "weights loading or warm-up not done", headers: [("Retry-After", "1")]))
-    }
-
-    func refused(_ e: HTTPError, requestID: String, bytesIn: Int) {
-        metrics.request(RequestLabel(route: "(parser)", status: e.status), seconds: 0)
-        logger.log(.refused(requestID: requestID, status: e.status, code: e.code, reason: e.message))
-    }
-
-    func log(_ r: HTTPRequest, requestID: String, response: HTTPResponse, bytesOut: Int, started: DispatchTime) {
-        let secs = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
-        let path = Self.v2Path(r.path)
-        let route = Self.routeLabels.contains(path) ? path : "(unknown)"
-        metrics.request(RequestLabel(route: route, status: response.status), seconds: secs)
-        logger.log(.request(requestID: requestID, method: r.method, route: route, status: response.status, bytesIn: r.body.count, bytesOut: bytesOut,
-                            windows: response.annotations[Self.windowsAnnotation] ?? 0, seconds: secs))
     }
 
     /// The annotation an answer carries for the log line: windows the request became.

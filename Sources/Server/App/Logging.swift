@@ -1,4 +1,5 @@
 import Foundation
+import Dispatch
 import HTTP
 
 /// Writes one JSON object per line to stdout. Never given ECG payloads.
@@ -46,5 +47,26 @@ enum LogEvent {
         case let .refused(id, status, code, reason):
             return [("level", "info"), ("msg", "request refused"), ("request_id", id), ("status", status), ("code", code), ("reason", reason)]
         }
+    }
+}
+
+/// Every request's log line and its count in the metrics, labelled with the route the
+/// router matched ("(unknown)" for none, "(parser)" for a refusal before routing).
+struct AccessLog: RequestObserver {
+    let metrics: Metrics
+    let logger: Logger
+    let router: Router
+
+    func refused(_ e: HTTPError, requestID: String, bytesIn: Int) {
+        metrics.request(RequestLabel(route: "(parser)", status: e.status), seconds: 0)
+        logger.log(.refused(requestID: requestID, status: e.status, code: e.code, reason: e.message))
+    }
+
+    func log(_ r: HTTPRequest, requestID: String, response: HTTPResponse, bytesOut: Int, started: DispatchTime) {
+        let secs = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+        let route = router.route(r.path)?.path ?? "(unknown)"
+        metrics.request(RequestLabel(route: route, status: response.status), seconds: secs)
+        logger.log(.request(requestID: requestID, method: r.method, route: route, status: response.status, bytesIn: r.body.count, bytesOut: bytesOut,
+                            windows: response.annotations[ECGService.windowsAnnotation] ?? 0, seconds: secs))
     }
 }

@@ -6,7 +6,7 @@ import Inference
 /// Prometheus metrics (text exposition format 0.0.4), thread-safe.
 ///
 /// Every counter, gauge and histogram lives in `State`, behind one mutex.
-/// The labels of `ecg_http_requests_total`: a route (as `ECGService.routeLabels` names it,
+/// The labels of `ecg_http_requests_total`: a route (the path of the route the router matched,
 /// "(unknown)" or "(parser)") and a status.
 struct RequestLabel: Hashable, Comparable, Sendable {
     let route: String
