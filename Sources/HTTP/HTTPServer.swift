@@ -64,6 +64,8 @@ package final class HTTPServer: @unchecked Sendable {
     package var isDraining: Bool { lock.lock(); defer { lock.unlock() }; return draining }
     /// The open connections (tests).
     package var openConnections: [Connection] { lock.lock(); defer { lock.unlock() }; return Array(connections.values) }
+    /// Connections with no request in progress and nothing to write (tests wait on it).
+    package var idleConnectionCount: Int { lock.lock(); defer { lock.unlock() }; return idleSince.count }
     package var connectionCount: Int { lock.lock(); defer { lock.unlock() }; return connections.count }
 
     /// Binds and starts accepting. Returns the bound port (useful with port 0).

@@ -22,7 +22,7 @@ func openFDs(_ pid: Int32) -> Int {
 
 /// The release or debug ecg-server binary beside the tests, started on port 0 with the
 /// fixture weights; its stdout (the "ready" line) gives the port.
-struct ServerProcess {
+final class ServerProcess {
     let process: Process
     let port: Int
     var pid: Int32 { process.processIdentifier }
@@ -49,13 +49,29 @@ struct ServerProcess {
         }
         process = p
         port = Int(text.components(separatedBy: "\"port\":")[1].prefix { $0.isNumber })!
-        startupLog = text
+        // The rest of stdout as it comes, so a test can wait for a line while it runs.
+        let logged = Shared(text)
+        self.logged = logged
+        reader = Thread {
+            while true {
+                let d = out.fileHandleForReading.availableData
+                if d.isEmpty { break }
+                logged.withLock { $0 += String(decoding: d, as: UTF8.self) }
+            }
+        }
+        reader.start()
     }
 
-    let startupLog: String
+    private let logged: Shared<String>
+    private let reader: Thread
 
+    /// What it has logged so far (while it runs).
+    var logSoFar: String { logged.current }
     /// Everything it logged (after it has been stopped).
-    func log() -> String { startupLog + String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+    func log() -> String {
+        waitUntil(timeout: 60) { reader.isFinished }
+        return logged.current
+    }
     /// What it wrote to stderr (e.g. a sanitizer's report).
     func stderr() -> String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
 
@@ -124,7 +140,8 @@ struct ServerProcess {
         let k = try RawClient(port: s.port)
         k.send(request("GET", "/health"))
         #expect(k.response()?.status == 200)
-        usleep(100_000)  // k is idle now, and older than the silent ones
+        // k is idle now, and older than the silent ones.
+        #expect(waitUntil { s.server.idleConnectionCount == 1 })
         let silent = try (0..<3).map { _ in try RawClient(port: s.port) }
         #expect(waitUntil { s.server.connectionCount == 4 })
         for _ in 0..<3 {
@@ -143,7 +160,7 @@ struct ServerProcess {
         // Four clients each start a request and stall in the middle of its headers (busy, not idle).
         let slow = try (0..<4).map { _ in try RawClient(port: s.port) }
         for q in slow { q.send("GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ") }
-        usleep(200_000)
+        #expect(waitUntil { s.server.connectionCount == 4 && s.server.idleConnectionCount == 0 }, "the four stalled requests were not all read")
         for path in ["/health", "/ready", "/metrics"] {
             do {
                 let p = try RawClient(port: s.port)
@@ -418,11 +435,11 @@ struct ServerProcess {
         #expect(probe.response()?.status == 200)
         // Load first: at least 10 answers (a sanitizer build is much slower), at most 60 s.
         let warm = Date().addingTimeInterval(60)
-        while tally.current.ok < 10 && Date() < warm { usleep(50_000) }
+        waitUntil(timeout: warm.timeIntervalSinceNow, poll: 0.05) { tally.current.ok >= 10 }
         let before = tally.current.ok
         let t0 = Date()
         kill(s.pid, SIGTERM)
-        usleep(200_000)
+        #expect(waitUntil { s.logSoFar.contains("\"draining\"") }, "no draining line after SIGTERM")
         probe.send(request("GET", "/ready"))
         let ready = probe.response()
         #expect(ready?.status == 503 && ready?.errorCode == "draining" && ready?.headers["connection"] == "close",

@@ -59,7 +59,7 @@ import NPY
         // An unreadable file: the keys in force are kept.
         try FileManager.default.removeItem(atPath: file)
         kill(s.pid, SIGHUP)
-        usleep(300_000)
+        #expect(waitUntil { s.logSoFar.contains("api_keys_reload_failed") })
         #expect(try Self.status(s.port, new) == 200)
         #expect(s.process.isRunning)
         kill(s.pid, SIGTERM)

@@ -364,7 +364,7 @@ let wireCases: [WireCase] = {
         a.send(request("GET", "/health"))
         #expect(a.response()?.status == 200)
         a.send("GET /health HTTP/1.1\r\n")  // a request in progress: not idle, not evictable
-        usleep(100_000)
+        #expect(waitUntil { s.server.idleConnectionCount == 0 })
         let b = try RawClient(port: s.port)
         let r = b.response()
         #expect(r?.status == 503 && r?.errorCode == "too_many_connections")

@@ -5,6 +5,7 @@ import NPY
 @testable import HTTP
 @testable import Server
 import Inference
+import TestSupport
 
 /// The repository root, found from this file's path (tests run from a checkout).
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -31,7 +32,7 @@ final class TestServer: @unchecked Sendable {
         let o = try ECGServer.parse(["--weights", weights, "--port", "0", "--host", "127.0.0.1", "--openapi", repo("openapi.yaml")] + extra)
         let m = try Manifest.load(directory: o.weights)
         let net = try m.loadNetwork(directory: o.weights)
-        (server, service, queue) = try ECGServer.assemble(network: net, manifest: m, affect: affect, inputs: inputs, options: o, logger: Logger(enabled: false))
+        (server, service, queue) = try ECGServer.assemble(network: net, manifest: m, affect: affect, inputs: inputs, configuration: o.configuration, logger: Logger(enabled: false))
         port = try server.start(host: o.host, port: 0)
         service.setReady(true)
     }
@@ -182,7 +183,7 @@ func startExpectingRefusal(_ args: [String], environment: [String: String] = [:]
     p.standardError = err; p.standardOutput = FileHandle.nullDevice
     try p.run()
     let deadline = Date().addingTimeInterval(timeout)
-    while p.isRunning && Date() < deadline { usleep(10_000) }
+    waitUntil(timeout: deadline.timeIntervalSinceNow, poll: 0.01) { !p.isRunning }
     let started = p.isRunning
     if started { p.terminate() }
     p.waitUntilExit()

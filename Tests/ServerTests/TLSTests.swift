@@ -18,7 +18,7 @@ func sh(_ command: String, timeout: Double = 60) throws -> (status: Int32, outpu
     let data = Shared(Data())
     let reader = Thread { data.withLock { $0 = out.fileHandleForReading.readDataToEndOfFile() } }
     reader.start()
-    while p.isRunning && Date() < deadline { usleep(10_000) }
+    waitUntil(timeout: deadline.timeIntervalSinceNow, poll: 0.01) { !p.isRunning }
     if p.isRunning { p.terminate() }
     p.waitUntilExit()
     waitUntil(timeout: 60) { reader.isFinished }
@@ -164,18 +164,18 @@ func pythonTLSGet(port: Int, ca: String, path: String = "/health", maxVersion: S
         try b.install(as: "live")
         kill(s.pid, SIGHUP)
         var served = ""
-        for _ in 0..<100 {
+        #expect(waitUntil { s.logSoFar.contains("tls_reloaded") }, "no tls_reloaded line after SIGHUP")
+        try waitUntil(timeout: 10, poll: 0.1) {
             r = try pythonTLSGet(port: s.port, ca: both)
             served = r.output
-            if served.contains(b.fingerprint) { break }
-            usleep(100_000)
+            return served.contains(b.fingerprint)
         }
         #expect(served.contains(b.fingerprint), "after SIGHUP: \(served)")
         // A key that does not match: the reload fails, the served certificate stays b.
         try FileManager.default.removeItem(atPath: "\(dir)/live-key.pem")
         try FileManager.default.copyItem(atPath: a.key, toPath: "\(dir)/live-key.pem")
         kill(s.pid, SIGHUP)
-        usleep(500_000)
+        #expect(waitUntil { s.logSoFar.contains("tls_reload_failed") }, "no tls_reload_failed line after the bad SIGHUP")
         r = try pythonTLSGet(port: s.port, ca: both)
         #expect(r.status == 0 && r.output.contains(b.fingerprint), "after a bad reload: \(r.output)")
         s.stop()

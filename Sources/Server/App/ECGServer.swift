@@ -80,10 +80,19 @@ struct ECGServer: ParsableCommand {
     @Option(help: "PEM private key (unencrypted) of --tls-cert. [ECG_TLS_KEY]") var tlsKey: String = env("ECG_TLS_KEY", "")
     @Flag(help: "No per-request log lines.") var quiet = false
 
-    /// Builds the service from loaded weights and options (shared with the tests).
+    /// The options as the value `assemble` takes.
+    var configuration: ServerConfiguration {
+        ServerConfiguration(host: host, port: port, openapi: openapi, workers: workers, maxBatch: maxBatch, batchWaitMs: batchWaitMs, spinUs: spinUs,
+                            queueCapacity: queueCapacity, maxBodyBytes: maxBodyBytes, memoryBudgetMib: memoryBudgetMib, maxHeaderBytes: maxHeaderBytes,
+                            maxRequestLine: maxRequestLine, maxWindows: maxWindows, maxConnections: maxConnections, readTimeout: readTimeout,
+                            headerTimeout: headerTimeout, idleTimeout: idleTimeout, reservedProbeConnections: reservedProbeConnections,
+                            lingerSeconds: lingerSeconds, drainSeconds: drainSeconds)
+    }
+
+    /// Builds the service from loaded weights and a configuration (shared with the tests).
     /// `inputs[i]` is what `affect[i]` reads (default: the embedding alone). Throws if the
     /// manifest's preprocessing is not one this build knows (before any thread starts).
-    static func assemble(network: SSLNetwork, manifest: Manifest, affect: [AffectHead], inputs: [HeadInputs] = [], options o: ECGServer, logger: Logger,
+    static func assemble(network: SSLNetwork, manifest: Manifest, affect: [AffectHead], inputs: [HeadInputs] = [], configuration o: ServerConfiguration, logger: Logger,
                          apiKeys: APIKeys = APIKeys(), tls: TLSCertificates? = nil) throws
         -> (HTTPServer, ECGService, InferenceQueue) {
         let pipeline = try Preprocessing.Pipeline(manifest.input.preprocessing)
@@ -95,13 +104,13 @@ struct ECGServer: ParsableCommand {
                                      memoryBudgetBytes: o.memoryBudgetMib << 20)
         let limits = HTTPLimits(maxRequestLine: o.maxRequestLine, maxHeaderBytes: o.maxHeaderBytes, maxHeaderCount: 100, maxBodyBytes: o.maxBodyBytes)
         let service = ECGService(engine: engine, manifest: manifest, metrics: metrics, logger: logger,
-                                 config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: 1024, apiKeys: apiKeys, openapiPath: o.openapi), limits: limits)
+                                 config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: o.maxRecordings, apiKeys: apiKeys, openapiPath: o.openapi), limits: limits)
         let router = service.router()
         var connection = Connection.Config(limits: limits, readTimeout: o.readTimeout, headerTimeout: o.headerTimeout, idleTimeout: o.idleTimeout,
                                            maxPipelined: 16, lingerSeconds: o.lingerSeconds)
         connection.probePaths = router.probePaths
         connection.renderError = { .error($0) }
-        connection.serverName = "ecg-server"
+        connection.serverName = o.serverName
         let server = HTTPServer(handler: router, observer: AccessLog(metrics: metrics, logger: logger, router: router), config: connection,
                                 maxConnections: o.maxConnections, reservedProbeSlots: o.reservedProbeConnections, metrics: metrics, tls: tls)
         return (server, service, queue)
@@ -175,7 +184,7 @@ struct ECGServer: ParsableCommand {
         }
         let (server, service, queue): (HTTPServer, ECGService, InferenceQueue)
         do {
-            (server, service, queue) = try Self.assemble(network: network, manifest: manifest, affect: affect, inputs: inputs, options: self,
+            (server, service, queue) = try Self.assemble(network: network, manifest: manifest, affect: affect, inputs: inputs, configuration: configuration,
                                                          logger: quiet ? Logger(enabled: false) : logger, apiKeys: keys, tls: tls)
         } catch {
             FileHandle.standardError.write(Data("ecg-server: cannot serve the weights in '\(weights)': \(error)\nHINT: manifest.json's input.preprocessing names what every request goes through; this build knows the filters \(Preprocessing.bandFilter), \(Preprocessing.highpassFilter) and none, the normalisations \(Preprocessing.windowNormalization) and none, the polarity rules \(Preprocessing.qrsUp) and \(Preprocessing.qrsUpBeats).\n".utf8))
