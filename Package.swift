@@ -17,23 +17,27 @@ let package = Package(
         .library(name: "NPY", targets: ["NPY"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         // zlib (Debian: zlib1g-dev) for DEFLATE members of .npz files and CRC-32.
-        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
-                       providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
         // libcrypto (Debian: libssl-dev) for the SHA-256 of weights files.
-        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
-                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
         // libssl (Debian: libssl-dev) for TLS on the server's sockets.
-        .systemLibrary(name: "CTLS", path: "Sources/CTLS", pkgConfig: "openssl",
-                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(
+            name: "CTLS", path: "Sources/CTLS", pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]),
         // glibc calls the Glibc module lacks: mallopt (the server caps its malloc arenas).
         .systemLibrary(name: "CSystem", path: "Sources/CSystem"),
         // Hand-written compute kernels; the fast path is picked at run time from CPUID.
-        .target(name: "CKernels", path: "Sources/CKernels",
-                cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
+        .target(
+            name: "CKernels", path: "Sources/CKernels",
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
         .target(name: "NPY", dependencies: ["CZlib"], swiftSettings: strict),
         // The one lock type (a pthread mutex ThreadSanitizer can see), for every module.
         .target(name: "Sync", swiftSettings: strict),
@@ -48,12 +52,16 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["CZlib", "CTLS", "Sync"], swiftSettings: strict),
         // openapi.yaml (top level: a link to Sources/Server/openapi.yaml) is compiled into the
         // binary and served at /openapi.yaml.
-        .executableTarget(name: "Server", dependencies: [
-            "Sync", "HTTP", "Inference", "Model", "NPY", "CSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], resources: [.embedInCode("openapi.yaml")], swiftSettings: strict),
-        .executableTarget(name: "Train", dependencies: [
-            "Training", "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: strict),
+        .executableTarget(
+            name: "Server",
+            dependencies: [
+                "Sync", "HTTP", "Inference", "Model", "NPY", "CSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ], resources: [.embedInCode("openapi.yaml")], swiftSettings: strict),
+        .executableTarget(
+            name: "Train",
+            dependencies: [
+                "Training", "Model", "NPY", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ], swiftSettings: strict),
         // libFuzzer targets (scripts/fuzz.sh builds them with --sanitize=fuzzer,address).
         .executableTarget(name: "Fuzz", dependencies: ["HTTP", "NPY", "Training"], swiftSettings: strict),
         // Seeded random numbers for every test target (the seed is printed).
@@ -61,8 +69,9 @@ let package = Package(
         .testTarget(name: "NPYTests", dependencies: ["NPY", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: strict),
         // The TF parity fixtures and helpers shared by the engine's and the trainer's tests.
         .target(name: "ModelTestSupport", dependencies: ["Model", "NPY"], path: "Tests/ModelTestSupport", swiftSettings: strict),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "NPY", "CKernels", "TestSupport", "ModelTestSupport"],
-                    exclude: ["Fixtures"], swiftSettings: strict),
+        .testTarget(
+            name: "ModelTests", dependencies: ["Model", "Training", "NPY", "CKernels", "TestSupport", "ModelTestSupport"],
+            exclude: ["Fixtures"], swiftSettings: strict),
         // The trainer: gradients against TF, Adam, resume, datasets, augmentation, the ecg-train CLI.
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "NPY", "TestSupport", "ModelTestSupport"], swiftSettings: strict),
         // The inference engine without HTTP: typed requests, results and refusals; cancellation.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing and runs the whole test suite (what CI runs):
+#   0. swift format lint --strict with the checked-in .swift-format (the toolchain's formatter);
 #   1. swift test: unit, parity, and real-socket server tests;
 #   2. the contract: openapi.yaml validated, schemathesis against a live server;
 #   3. the deployment: hadolint on the Dockerfile, Kubernetes manifests against the schemas;
@@ -9,6 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+
+echo "== swift format lint (.swift-format; fix with: swift format format -i -r Sources Tests Package.swift)"
+swift format lint --strict -r Sources Tests Package.swift
 
 swift build --build-tests
 swift test

@@ -35,8 +35,10 @@ package final class Connection: @unchecked Sendable {
         /// The Server header's value (nil: no Server header).
         package var serverName: String? = nil
 
-        package init(limits: HTTPLimits = HTTPLimits(), readTimeout: Double = 30, headerTimeout: Double = 10, idleTimeout: Double = 60,
-                     maxPipelined: Int = 16, lingerSeconds: Double = 2, lingerBytes: Int = 64 << 20) {
+        package init(
+            limits: HTTPLimits = HTTPLimits(), readTimeout: Double = 30, headerTimeout: Double = 10, idleTimeout: Double = 60,
+            maxPipelined: Int = 16, lingerSeconds: Double = 2, lingerBytes: Int = 64 << 20
+        ) {
             self.limits = limits; self.readTimeout = readTimeout; self.headerTimeout = headerTimeout; self.idleTimeout = idleTimeout
             self.maxPipelined = maxPipelined; self.lingerSeconds = lingerSeconds; self.lingerBytes = lingerBytes
         }
@@ -221,9 +223,11 @@ package final class Connection: @unchecked Sendable {
         slots.append(s)
         if probeOnly && !config.probePaths.contains(req.path) {
             server.metrics.connectionRejected()
-            s.response = config.renderError(HTTPError(.tooManyConnections,
-                                          "connection limit (\(server.maxConnections)) reached; only \(config.probePaths.sorted().joined(separator: ", ")) are served on this connection; retry later",
-                                          headers: [("Retry-After", "1")]))
+            s.response = config.renderError(
+                HTTPError(
+                    .tooManyConnections,
+                    "connection limit (\(server.maxConnections)) reached; only \(config.probePaths.sorted().joined(separator: ", ")) are served on this connection; retry later",
+                    headers: [("Retry-After", "1")]))
             state.stopReading(); suspendReading()
             flush()
             return

@@ -98,8 +98,8 @@ package struct HTTPLimits: Sendable {
 package struct HTTPParser {
     package let limits: HTTPLimits
     private var buf: [UInt8] = []
-    private var pos = 0              // start of unparsed bytes in buf
-    private var scan = 0             // where the search for CRLF resumes
+    private var pos = 0  // start of unparsed bytes in buf
+    private var scan = 0  // where the search for CRLF resumes
     private var state = State.requestLine
     private var req: HTTPRequest?
     private var body: [UInt8] = []
@@ -182,8 +182,10 @@ package struct HTTPParser {
             case .requestLine:
                 // Tolerate empty lines before a request (RFC 9112 2.2).
                 while buf.count - pos >= 2 && buf[pos] == 0x0D && buf[pos + 1] == 0x0A { pos += 2; scan = pos }
-                guard let l = try line(limit: limits.maxRequestLine,
-                                       error: HTTPError(.uriTooLong, "request line longer than \(limits.maxRequestLine) bytes"))
+                guard
+                    let l = try line(
+                        limit: limits.maxRequestLine,
+                        error: HTTPError(.uriTooLong, "request line longer than \(limits.maxRequestLine) bytes"))
                 else { return nil }
                 headerBytes = l.count + 2
                 req = try Self.parseRequestLine(l)
@@ -258,7 +260,9 @@ package struct HTTPParser {
         if r.minorVersion == 1 && hosts.count != 1 {
             throw HTTPError.bad(hosts.isEmpty ? "missing Host header (required in HTTP/1.1)" : "more than one Host header")
         }
-        let connection = r.headers.filter { $0.name == "connection" }.flatMap { $0.value.lowercased().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        let connection = r.headers.filter { $0.name == "connection" }.flatMap {
+            $0.value.lowercased().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
         r.keepAlive = r.minorVersion == 1 ? !connection.contains("close") : connection.contains("keep-alive")
         let cls = r.headers.filter { $0.name == "content-length" }
         let tes = r.headers.filter { $0.name == "transfer-encoding" }
@@ -303,8 +307,9 @@ package struct HTTPParser {
         switch c {
         case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
         case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-             UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"): return true
+            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
         default: return false
         }
     }
@@ -332,7 +337,8 @@ package struct HTTPParser {
         }
         let target = parts[1]
         guard let first = target.first, first == UInt8(ascii: "/"),
-              target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            target.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        else {
             throw HTTPError.bad("request target must be an absolute path (origin-form)")
         }
         let t = String(decoding: target, as: UTF8.self)
@@ -343,8 +349,9 @@ package struct HTTPParser {
             }
         }
         let (path, query, dups) = splitTarget(t)
-        return HTTPRequest(method: String(decoding: parts[0], as: UTF8.self), target: t, path: path, query: query, duplicateQuery: dups,
-                           minorVersion: minor, headers: [], body: [], keepAlive: minor == 1)
+        return HTTPRequest(
+            method: String(decoding: parts[0], as: UTF8.self), target: t, path: path, query: query, duplicateQuery: dups,
+            minorVersion: minor, headers: [], body: [], keepAlive: minor == 1)
     }
 
     package static func splitTarget(_ t: String) -> (String, [String: String], [String]) {
@@ -369,7 +376,11 @@ package struct HTTPParser {
             if c == UInt8(ascii: "%") {
                 guard it.count >= 2, let v = UInt8(String(decoding: it.prefix(2), as: UTF8.self), radix: 16) else { return nil }
                 bytes.append(v); it = it.dropFirst(2)
-            } else if c == UInt8(ascii: "+") { bytes.append(0x20) } else { bytes.append(c) }
+            } else if c == UInt8(ascii: "+") {
+                bytes.append(0x20)
+            } else {
+                bytes.append(c)
+            }
         }
         return String(validating: bytes, as: UTF8.self)
     }

@@ -45,8 +45,10 @@ package final class HTTPServer: @unchecked Sendable {
     /// What a plain-HTTP client on the TLS port is told (400 tls_required, in clear).
     private let plainHTTPAnswer: [UInt8]
 
-    package init(handler: any RequestHandler, observer: any RequestObserver, config: Connection.Config, maxConnections: Int, reservedProbeSlots: Int = 8,
-                 metrics: any ConnectionMetrics, tls: TLSCertificates? = nil) {
+    package init(
+        handler: any RequestHandler, observer: any RequestObserver, config: Connection.Config, maxConnections: Int, reservedProbeSlots: Int = 8,
+        metrics: any ConnectionMetrics, tls: TLSCertificates? = nil
+    ) {
         self.handler = handler; self.observer = observer; self.config = config; self.maxConnections = maxConnections
         self.reservedProbeSlots = reservedProbeSlots; self.metrics = metrics; self.tls = tls
         plainHTTPAnswer = config.renderError(HTTPError(.tlsRequired, "this port speaks TLS: use https://"))
@@ -92,7 +94,8 @@ package final class HTTPServer: @unchecked Sendable {
                 admission = .refused(draining: true)
             } else if connections.count - probeConnections >= maxConnections {
                 if let (id, _) = idleSince.min(by: { ($0.value.served ? 1 : 0, $0.value.since) < ($1.value.served ? 1 : 0, $1.value.since) }),
-                   let victim = connections[id] {
+                    let victim = connections[id]
+                {
                     idleSince[id] = nil  // chosen once; it closes itself if still idle
                     admission = .evicting(victim)
                 } else if probeConnections < reservedProbeSlots {
@@ -108,9 +111,11 @@ package final class HTTPServer: @unchecked Sendable {
                 // session to answer in: the client sees the handshake end).
                 metrics.connectionRejected()
                 if tls != nil { Glibc.close(c); continue }
-                let body = config.renderError(HTTPError(draining ? .draining : .tooManyConnections,
-                                                        draining ? "shutting down" : "connection limit (\(maxConnections)) reached; retry later",
-                                                        headers: [("Retry-After", "1")]))
+                let body = config.renderError(
+                    HTTPError(
+                        draining ? .draining : .tooManyConnections,
+                        draining ? "shutting down" : "connection limit (\(maxConnections)) reached; retry later",
+                        headers: [("Retry-After", "1")]))
                 let bytes = body.serialize(keepAlive: false, requestID: nil, server: config.serverName)
                 _ = bytes.withUnsafeBytes { Sys.send(c, $0) }
                 shutdown(c, Int32(SHUT_WR))

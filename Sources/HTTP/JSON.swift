@@ -168,12 +168,34 @@ package struct JSONParser {
     @inline(__always)
     static func exactPowerOfTen<T: BinaryFloatingPoint>(_ k: Int, as _: T.Type) -> T {
         switch k {
-        case 0: return 1e0; case 1: return 1e1; case 2: return 1e2; case 3: return 1e3; case 4: return 1e4
-        case 5: return 1e5; case 6: return 1e6; case 7: return 1e7; case 8: return 1e8; case 9: return 1e9
-        case 10: return 1e10; case 11: return 1e11; case 12: return 1e12; case 13: return 1e13; case 14: return 1e14
-        case 15: return 1e15; case 16: return 1e16; case 17: return 1e17; case 18: return 1e18; case 19: return 1e19
-        case 20: return 1e20; case 21: return 1e21; case 22: return 1e22; case 23: return 1e23; case 24: return 1e24
-        case 25: return 1e25; case 26: return 1e26; default: return 1e27
+        case 0: return 1e0;
+        case 1: return 1e1;
+        case 2: return 1e2;
+        case 3: return 1e3;
+        case 4: return 1e4
+        case 5: return 1e5;
+        case 6: return 1e6;
+        case 7: return 1e7;
+        case 8: return 1e8;
+        case 9: return 1e9
+        case 10: return 1e10;
+        case 11: return 1e11;
+        case 12: return 1e12;
+        case 13: return 1e13;
+        case 14: return 1e14
+        case 15: return 1e15;
+        case 16: return 1e16;
+        case 17: return 1e17;
+        case 18: return 1e18;
+        case 19: return 1e19
+        case 20: return 1e20;
+        case 21: return 1e21;
+        case 22: return 1e22;
+        case 23: return 1e23;
+        case 24: return 1e24
+        case 25: return 1e25;
+        case 26: return 1e26;
+        default: return 1e27
         }
     }
 
@@ -210,7 +232,7 @@ package struct JSONParser {
         if i < n && p[i] == UInt8(ascii: ".") {
             i += 1
             let f0 = i
-            if mant == 0 { while i < n && p[i] == 0x30 { i += 1 } }   // leading zeros: not significant
+            if mant == 0 { while i < n && p[i] == 0x30 { i += 1 } }  // leading zeros: not significant
             let s0 = i
             while i < n { let d = p[i] &- 0x30; if d > 9 { break }; mant = mant &* 10 &+ UInt64(d); i += 1 }
             if i == f0 { return nil }
@@ -227,7 +249,7 @@ package struct JSONParser {
             if i == e0 { return nil }
             exp10 += eneg ? -e : e
         }
-        guard sig <= 19, i - start <= 64 else { return nil }   // too long: the general path refuses it
+        guard sig <= 19, i - start <= 64 else { return nil }  // too long: the general path refuses it
         if mant == 0 { return (neg ? -0.0 : 0.0, i) }
         if mant <= 1 << 53 && exp10 >= -22 && exp10 <= 22 {
             let m = Double(mant)
@@ -238,7 +260,7 @@ package struct JSONParser {
         if exp10 >= -27 && exp10 <= 27 {
             let m = Float80(mant)
             let y = exp10 >= 0 ? m * exactPowerOfTen(exp10, as: Float80.self) : m / exactPowerOfTen(-exp10, as: Float80.self)
-            if y.significandBitPattern & 0x7FF == 0x400 { return nil }   // a double midpoint: strtod decides
+            if y.significandBitPattern & 0x7FF == 0x400 { return nil }  // a double midpoint: strtod decides
             let v = Double(y)
             return (neg ? -v : v, i)
         }
@@ -285,11 +307,14 @@ package struct JSONParser {
                     var scalar = v
                     if v >= 0xD800 && v < 0xDC00 {
                         guard b.count - i > 6, b[i + 1] == UInt8(ascii: "\\"), b[i + 2] == UInt8(ascii: "u"),
-                              let lo = UInt32(String(decoding: b[(i + 3)...(i + 6)], as: UTF8.self), radix: 16),
-                              lo >= 0xDC00 && lo < 0xE000 else { throw fail("unpaired surrogate") }
+                            let lo = UInt32(String(decoding: b[(i + 3)...(i + 6)], as: UTF8.self), radix: 16),
+                            lo >= 0xDC00 && lo < 0xE000
+                        else { throw fail("unpaired surrogate") }
                         scalar = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00)
                         i += 6
-                    } else if v >= 0xDC00 && v < 0xE000 { throw fail("unpaired surrogate") }
+                    } else if v >= 0xDC00 && v < 0xE000 {
+                        throw fail("unpaired surrogate")
+                    }
                     out.append(contentsOf: Array(String(Character(UnicodeScalar(scalar)!)).utf8))
                 default: throw fail("bad escape")
                 }

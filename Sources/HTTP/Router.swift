@@ -24,8 +24,10 @@ package struct Route: Sendable {
 /// by throwing (the router renders the error in the application's format), or passes the
 /// request on with `next`, possibly with a wrapped responder.
 package protocol Middleware: Sendable {
-    func handle(_ r: HTTPRequest, route: Route, respond: @escaping @Sendable (HTTPResponse) -> Void,
-                next: (HTTPRequest, @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)?) throws(HTTPError) -> (@Sendable () -> Void)?
+    func handle(
+        _ r: HTTPRequest, route: Route, respond: @escaping @Sendable (HTTPResponse) -> Void,
+        next: (HTTPRequest, @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)?
+    ) throws(HTTPError) -> (@Sendable () -> Void)?
 }
 
 /// Finds a request's route, refuses unknown paths (404) and methods (405 with `Allow`),
@@ -42,9 +44,11 @@ package struct Router: RequestHandler {
     /// What an unknown path is told (the application may say more than "no route").
     private let notFound: @Sendable (HTTPRequest) -> HTTPError
 
-    package init(_ routes: [Route], middleware: [any Middleware] = [], canonical: @escaping @Sendable (String) -> String = { $0 },
-                 notFound: @escaping @Sendable (HTTPRequest) -> HTTPError = { HTTPError(.notFound, "no route \($0.path)") },
-                 renderError: @escaping @Sendable (HTTPRequest, HTTPError) -> HTTPResponse = { HTTPResponse.plainError($1) }) {
+    package init(
+        _ routes: [Route], middleware: [any Middleware] = [], canonical: @escaping @Sendable (String) -> String = { $0 },
+        notFound: @escaping @Sendable (HTTPRequest) -> HTTPError = { HTTPError(.notFound, "no route \($0.path)") },
+        renderError: @escaping @Sendable (HTTPRequest, HTTPError) -> HTTPResponse = { HTTPResponse.plainError($1) }
+    ) {
         var t: [String: Route] = [:]
         for r in routes {
             precondition(t[r.path] == nil, "route \(r.path) declared twice")
@@ -64,7 +68,8 @@ package struct Router: RequestHandler {
         let render = renderError
         guard let route = route(r.path) else { respond(render(r, notFound(r))); return nil }
         guard route.methods.contains(r.method) else {
-            respond(render(r, HTTPError(.methodNotAllowed, "\(r.method) is not allowed on \(r.path)", headers: [("Allow", route.methods.joined(separator: ", "))])))
+            respond(
+                render(r, HTTPError(.methodNotAllowed, "\(r.method) is not allowed on \(r.path)", headers: [("Allow", route.methods.joined(separator: ", "))])))
             return nil
         }
         guard r.method == "HEAD" else { return chain(middleware[...], r, route, respond) }
@@ -75,8 +80,10 @@ package struct Router: RequestHandler {
         }
     }
 
-    private func chain(_ mw: ArraySlice<any Middleware>, _ r: HTTPRequest, _ route: Route,
-                       _ respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)? {
+    private func chain(
+        _ mw: ArraySlice<any Middleware>, _ r: HTTPRequest, _ route: Route,
+        _ respond: @escaping @Sendable (HTTPResponse) -> Void
+    ) -> (@Sendable () -> Void)? {
         guard let first = mw.first else { return route.handler(r, respond) }
         do {
             return try first.handle(r, route: route, respond: respond) { r2, respond2 in chain(mw.dropFirst(), r2, route, respond2) }

@@ -113,7 +113,6 @@ package final class TLSSession {
         ssl = s; self.context = context; self.fd = fd
     }
 
-
     deinit { SSL_free(ssl) }
 
     /// Whether the handshake has completed.

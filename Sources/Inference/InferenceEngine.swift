@@ -122,16 +122,19 @@ package final class InferenceEngine: Sendable {
 
     package static var transformationLabels: [String] { EncoderGeometry.transformations }
 
-    package init(network: SSLNetwork, pipeline: Preprocessing.Pipeline, affect: [(head: AffectHead, inputs: HeadInputs)], queue: InferenceQueue,
-                 maxWindows: Int, memoryBudgetBytes: Int) {
+    package init(
+        network: SSLNetwork, pipeline: Preprocessing.Pipeline, affect: [(head: AffectHead, inputs: HeadInputs)], queue: InferenceQueue,
+        maxWindows: Int, memoryBudgetBytes: Int
+    ) {
         self.network = network; self.pipeline = pipeline; self.queue = queue; self.maxWindows = maxWindows
         memory = MemoryBudget(bytes: memoryBudgetBytes)
         var hs: [ServedHead] = affect.map { h, i in ServedHead(name: h.name, labels: h.labels, multiLabel: false, inputs: i) { h.probabilities($0) } }
         if !network.tasks.isEmpty {
             let net = network
-            hs.append(ServedHead(name: "ssl_transformations", labels: Self.transformationLabels, multiLabel: true, inputs: nil) { e in
-                net.taskLogits(e).map { 1 / (1 + exp(-$0)) }
-            })
+            hs.append(
+                ServedHead(name: "ssl_transformations", labels: Self.transformationLabels, multiLabel: true, inputs: nil) { e in
+                    net.taskLogits(e).map { 1 / (1 + exp(-$0)) }
+                })
         }
         heads = hs
     }
@@ -165,7 +168,9 @@ package final class InferenceEngine: Sendable {
     package func prepareBaseline(_ b: InferenceRequest.Baseline) throws(InferenceError) -> (Preprocessing.Prepared, [HeadInputs.Window]) {
         let seconds = Double(b.samples.count) / b.fs
         guard seconds >= HeadInputs.minimumBaselineSeconds else {
-            throw InferenceError(.baselineTooShort, "the baseline is \(String(format: "%.1f", seconds)) s; a resting recording of at least \(Int(HeadInputs.minimumBaselineSeconds)) s is needed")
+            throw InferenceError(
+                .baselineTooShort,
+                "the baseline is \(String(format: "%.1f", seconds)) s; a resting recording of at least \(Int(HeadInputs.minimumBaselineSeconds)) s is needed")
         }
         let p: Preprocessing.Prepared
         do {
@@ -179,7 +184,10 @@ package final class InferenceEngine: Sendable {
         }
         let usable = wins.filter(\.usable).count
         guard usable >= HeadInputs.minimumBaselineWindows else {
-            throw InferenceError(.baselineUnusable, "the baseline has \(usable) usable 10 s windows of \(wins.count); at least \(HeadInputs.minimumBaselineWindows) are needed (a still, resting recording of ECG)")
+            throw InferenceError(
+                .baselineUnusable,
+                "the baseline has \(usable) usable 10 s windows of \(wins.count); at least \(HeadInputs.minimumBaselineWindows) are needed (a still, resting recording of ECG)"
+            )
         }
         return (p, wins)
     }
@@ -188,7 +196,9 @@ package final class InferenceEngine: Sendable {
     /// on an inference worker once every window is computed (or with `.nonFiniteOutput`).
     /// Throws what is refused before anything is queued. Returns the cancel action (the
     /// client went away: its queued windows leave the queue and `completion` never runs).
-    package func submit(_ input: InferenceRequest, completion: @escaping @Sendable (Result<Computed, InferenceError>) -> Void) throws(InferenceError) -> @Sendable () -> Void {
+    package func submit(
+        _ input: InferenceRequest, completion: @escaping @Sendable (Result<Computed, InferenceError>) -> Void
+    ) throws(InferenceError) -> @Sendable () -> Void {
         var prepared: [(Preprocessing.Prepared, Int)] = []
         var total = 0
         for (i, rec) in input.recordings.enumerated() {
@@ -240,21 +250,27 @@ package final class InferenceEngine: Sendable {
             let out = job.embeddings
             let emb = Array(out[0..<(count * e)])
             if let bad = emb.firstIndex(where: { !$0.isFinite }) {
-                completion(.failure(InferenceError(.nonFiniteOutput, "window \(bad / e) drives the network beyond float32 range; scale the input (e.g. to mV)", windows: all)))
+                completion(
+                    .failure(
+                        InferenceError(
+                            .nonFiniteOutput, "window \(bad / e) drives the network beyond float32 range; scale the input (e.g. to mV)", windows: all)))
                 return
             }
             var b: BaselineComputed?
             if let wins = baseline {
                 let used = wins.filter(\.usable)
                 let hrs = used.compactMap(\.features.heartRate)
-                b = BaselineComputed(windows: wins, embeddings: baselineEmbedded ? Array(out[(count * e)...]) : [], usable: used.count,
-                                     heartRate: hrs.isEmpty ? nil : hrs.reduce(0, +) / Double(hrs.count))
+                b = BaselineComputed(
+                    windows: wins, embeddings: baselineEmbedded ? Array(out[(count * e)...]) : [], usable: used.count,
+                    heartRate: hrs.isEmpty ? nil : hrs.reduce(0, +) / Double(hrs.count))
             }
             completion(.success(Computed(embeddings: emb, spans: spans, prepared: prepared, baseline: b, windowsComputed: all)))
         }
         guard all <= queue.capacity else {
-            throw InferenceError(.tooManyWindows, "\(all) windows exceed the inference queue (--queue-capacity \(queue.capacity)): this request can never be queued; send fewer windows",
-                                 windows: all)
+            throw InferenceError(
+                .tooManyWindows,
+                "\(all) windows exceed the inference queue (--queue-capacity \(queue.capacity)): this request can never be queued; send fewer windows",
+                windows: all)
         }
         guard queue.submit(job) else { throw InferenceError(.overloaded, "inference queue is full; retry shortly", windows: all) }
         let q = queue

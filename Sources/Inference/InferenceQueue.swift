@@ -44,7 +44,11 @@ package final class InferenceJob: Sendable {
     package var embeddings: [Float] { state.withLock { $0.embeddings } }
 
     /// The client went away: queued windows are dropped, the completion never runs.
-    package func cancel() { state.withLock { $0.cancelled = true; $0.completion = nil } }
+    package func cancel() {
+        state.withLock {
+            $0.cancelled = true; $0.completion = nil
+        }
+    }
     package var isCancelled: Bool { state.withLock { $0.cancelled } }
 
     func finish(window i: Int, _ e: UnsafePointer<Float>) {
@@ -91,8 +95,10 @@ package final class InferenceQueue: @unchecked Sendable {
     /// Windows queued, written with `cond` locked, read without it by spinning workers.
     private let pending = Atomic<Int>(0)
 
-    package init(encoder: Encoder, workers: Int, capacity: Int, maxBatch: Int, batchWaitMs: Double, spinMicroseconds: Double = 0,
-         metrics: any InferenceMetrics, cores: CoreBudget = CoreBudget(cores: ProcessInfo.processInfo.activeProcessorCount)) {
+    package init(
+        encoder: Encoder, workers: Int, capacity: Int, maxBatch: Int, batchWaitMs: Double, spinMicroseconds: Double = 0,
+        metrics: any InferenceMetrics, cores: CoreBudget = CoreBudget(cores: ProcessInfo.processInfo.activeProcessorCount)
+    ) {
         self.encoder = encoder; self.cores = cores; self.workers = workers; self.capacity = capacity; self.maxBatch = maxBatch
         batchWait = batchWaitMs / 1000; self.metrics = metrics
         spinNanoseconds = UInt64(max(0, spinMicroseconds) * 1000)
@@ -178,8 +184,11 @@ package final class InferenceQueue: @unchecked Sendable {
             items[head] = nil; head += 1
             if !it.job.isCancelled { batch.append(it) }
         }
-        if head == items.count { items.removeAll(keepingCapacity: items.capacity <= 4096); head = 0 }
-        else if head >= 1024 && head * 2 >= items.count { items.removeFirst(head); head = 0 }
+        if head == items.count {
+            items.removeAll(keepingCapacity: items.capacity <= 4096); head = 0
+        } else if head >= 1024 && head * 2 >= items.count {
+            items.removeFirst(head); head = 0
+        }
         publishDepth()
     }
 
@@ -213,7 +222,8 @@ package final class InferenceQueue: @unchecked Sendable {
             for (k, it) in batch.enumerated() {
                 it.job.windows.withUnsafeBufferPointer { src in
                     x.withUnsafeMutableBufferPointer { dst in
-                        (dst.baseAddress! + k * EncoderGeometry.windowLength).update(from: src.baseAddress! + it.index * EncoderGeometry.windowLength, count: EncoderGeometry.windowLength)
+                        (dst.baseAddress! + k * EncoderGeometry.windowLength).update(
+                            from: src.baseAddress! + it.index * EncoderGeometry.windowLength, count: EncoderGeometry.windowLength)
                     }
                 }
             }
@@ -226,8 +236,9 @@ package final class InferenceQueue: @unchecked Sendable {
                     for (k, it) in batch.enumerated() {
                         if it.job.isCancelled { continue }
                         let start = DispatchTime.now().uptimeNanoseconds
-                        encoder.embed(UnsafeBufferPointer(rebasing: xp[(k * EncoderGeometry.windowLength)..<((k + 1) * EncoderGeometry.windowLength)]), count: 1,
-                                      into: UnsafeMutableBufferPointer(rebasing: op[(k * 128)..<((k + 1) * 128)]), threads: 1, workspaces: [ws], budget: cores)
+                        encoder.embed(
+                            UnsafeBufferPointer(rebasing: xp[(k * EncoderGeometry.windowLength)..<((k + 1) * EncoderGeometry.windowLength)]), count: 1,
+                            into: UnsafeMutableBufferPointer(rebasing: op[(k * 128)..<((k + 1) * 128)]), threads: 1, workspaces: [ws], budget: cores)
                         let end = DispatchTime.now().uptimeNanoseconds
                         metrics.windowComputed(queued: Double(start &- it.queued) / 1e9, computed: Double(end &- start) / 1e9)
                         it.job.finish(window: it.index, op.baseAddress! + k * 128)

@@ -29,15 +29,18 @@ public struct AffectHead: Sendable {
                 throw WeightsError.wrongShape(name: "\(name)/dense_\(i)/kernel", expected: [inputs, -1], found: k.shape)
             }
             let h = k.shape[1]
-            layers.append(DenseLayer(kernel: try tensors.floats("\(name)/dense_\(i)/kernel", shape: [inputs, h]),
-                                     bias: try tensors.floats("\(name)/dense_\(i)/bias", shape: [h]), inputs: inputs, outputs: h))
+            layers.append(
+                DenseLayer(
+                    kernel: try tensors.floats("\(name)/dense_\(i)/kernel", shape: [inputs, h]),
+                    bias: try tensors.floats("\(name)/dense_\(i)/bias", shape: [h]), inputs: inputs, outputs: h))
             inputs = h; i += 1
         }
         guard labels.count >= 2 else { throw WeightsError.manifest("head '\(name)' needs at least two labels") }
         hidden = layers
-        output = DenseLayer(kernel: try tensors.floats("\(name)/output/kernel", shape: [inputs, labels.count]),
-                            bias: try tensors.floats("\(name)/output/bias", shape: [labels.count]),
-                            inputs: inputs, outputs: labels.count)
+        output = DenseLayer(
+            kernel: try tensors.floats("\(name)/output/kernel", shape: [inputs, labels.count]),
+            bias: try tensors.floats("\(name)/output/bias", shape: [labels.count]),
+            inputs: inputs, outputs: labels.count)
         self.name = name; self.labels = labels
     }
 
@@ -45,9 +48,11 @@ public struct AffectHead: Sendable {
     /// scaled): softmax(logits / T), the temperature-scaled probabilities.
     public func scaled(temperature t: Float) -> AffectHead {
         precondition(t > 0 && t.isFinite)
-        return AffectHead(name: name, labels: labels, hidden: hidden,
-                          output: DenseLayer(kernel: output.kernel.map { $0 / t }, bias: output.bias.map { $0 / t },
-                                             inputs: output.inputs, outputs: output.outputs))
+        return AffectHead(
+            name: name, labels: labels, hidden: hidden,
+            output: DenseLayer(
+                kernel: output.kernel.map { $0 / t }, bias: output.bias.map { $0 / t },
+                inputs: output.inputs, outputs: output.outputs))
     }
 
     public var tensors: [String: NPYArray] {

@@ -22,11 +22,11 @@ public enum EncoderError: Error, CustomStringConvertible, Equatable, Sendable {
 /// Not thread-safe: one per thread. Padding rows stay zero for the buffer's lifetime.
 public final class EncoderWorkspace: @unchecked Sendable {
     // Each buffer is (padLeft + T + padRight) rows of C floats; `in[i]` feeds conv i.
-    package let inputs: [UnsafeMutablePointer<Float>]   // conv_i input, padded
+    package let inputs: [UnsafeMutablePointer<Float>]  // conv_i input, padded
     let inRows: [Int]
-    package let c2: UnsafeMutablePointer<Float>         // conv2 out (lengths[1], 32), before pooling
-    package let c4: UnsafeMutablePointer<Float>         // conv4 out (lengths[3], 64), before pooling
-    package let c6: UnsafeMutablePointer<Float>         // conv6 out (lengths[5], 128), before the global max
+    package let c2: UnsafeMutablePointer<Float>  // conv2 out (lengths[1], 32), before pooling
+    package let c4: UnsafeMutablePointer<Float>  // conv4 out (lengths[3], 64), before pooling
+    package let c6: UnsafeMutablePointer<Float>  // conv6 out (lengths[5], 128), before the global max
 
     let tmp: UnsafeMutablePointer<Float>, fx: UnsafeMutablePointer<Float>, fy: UnsafeMutablePointer<Float>
     let scratch: (Int, Int, Int)
@@ -106,9 +106,10 @@ public struct Encoder: Sendable {
         guard r1 > r0 else { return }
         c.kernel.withUnsafeBufferPointer { k in
             c.bias.withUnsafeBufferPointer { b in
-                ck_gemm_bias_act(Int32(r1 - r0), Int32(c.cout), Int32(c.taps * c.cin),
-                                 ws.inputs[i] + r0 * c.cin, Int32(c.cin), k.baseAddress, b.baseAddress,
-                                 out + r0 * c.cout, Int32(c.cout), 1)
+                ck_gemm_bias_act(
+                    Int32(r1 - r0), Int32(c.cout), Int32(c.taps * c.cin),
+                    ws.inputs[i] + r0 * c.cin, Int32(c.cin), k.baseAddress, b.baseAddress,
+                    out + r0 * c.cout, Int32(c.cout), 1)
             }
         }
     }
@@ -142,8 +143,9 @@ public struct Encoder: Sendable {
             }
             if EncoderGeometry.pooledAfter.contains(i) {
                 let next = weights.convs[i + 1]
-                ck_maxpool8s2(Int32(t), Int32(weights.convs[i].cout), dst,
-                              ws.inputs[i + 1] + next.padLeft * next.cin, Int32(next.cin))
+                ck_maxpool8s2(
+                    Int32(t), Int32(weights.convs[i].cout), dst,
+                    ws.inputs[i + 1] + next.padLeft * next.cin, Int32(next.cin))
             }
         }
         ck_global_max(Int32(Self.lengths[5]), Int32(Self.embeddingSize), ws.c6, out)
@@ -155,8 +157,10 @@ public struct Encoder: Sendable {
     /// workers, so they never oversubscribe the cores; no process-wide state); a batch
     /// smaller than the thread count splits each layer's rows instead.
     /// - Complexity: 0.674 GFLOP per window.
-    public func embed(_ windows: UnsafeBufferPointer<Float>, count: Int, into out: UnsafeMutableBufferPointer<Float>,
-                      threads: Int = 1, workspaces: [EncoderWorkspace]? = nil, budget: CoreBudget? = nil) {
+    public func embed(
+        _ windows: UnsafeBufferPointer<Float>, count: Int, into out: UnsafeMutableBufferPointer<Float>,
+        threads: Int = 1, workspaces: [EncoderWorkspace]? = nil, budget: CoreBudget? = nil
+    ) {
         precondition(windows.count >= count * Self.windowLength && out.count >= count * Self.embeddingSize)
         if count == 0 { return }
         let granted = budget?.acquire(upTo: max(1, threads)) ?? max(1, threads)
@@ -203,7 +207,10 @@ public enum ConvAlgorithm: Sendable, Equatable, CustomStringConvertible {
     case tiledDFT(tile: Int)
 
     public var description: String {
-        switch self { case .direct: return "direct"; case let .tiledDFT(m): return "dft\(m)" }
+        switch self {
+        case .direct: return "direct";
+        case let .tiledDFT(m): return "dft\(m)"
+        }
     }
 
     /// Parses "direct" or "dftM".

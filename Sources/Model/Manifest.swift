@@ -93,11 +93,11 @@ public struct Manifest: Codable, Sendable, Equatable {
             public var windows: Int?
             enum CodingKeys: String, CodingKey {
                 case name, description, balancedAccuracy = "balanced_accuracy", balancedAccuracyCI95 = "balanced_accuracy_ci95", macroF1 = "macro_f1",
-                     rocAUC = "roc_auc", rocAUCCI95 = "roc_auc_ci95", brier, brierPStress = "brier_p_stress", brierBaseRate = "brier_base_rate",
-                     brierTemperatureScaled = "brier_temperature_scaled", subjectBalancedAccuracyMean = "subject_balanced_accuracy_mean",
-                     subjectBalancedAccuracyMin = "subject_balanced_accuracy_min",
-                     subjectBalancedAccuracyStd = "subject_balanced_accuracy_std", recordingsBalancedAccuracy = "recordings_balanced_accuracy",
-                     subjects, windows
+                    rocAUC = "roc_auc", rocAUCCI95 = "roc_auc_ci95", brier, brierPStress = "brier_p_stress", brierBaseRate = "brier_base_rate",
+                    brierTemperatureScaled = "brier_temperature_scaled", subjectBalancedAccuracyMean = "subject_balanced_accuracy_mean",
+                    subjectBalancedAccuracyMin = "subject_balanced_accuracy_min",
+                    subjectBalancedAccuracyStd = "subject_balanced_accuracy_std", recordingsBalancedAccuracy = "recordings_balanced_accuracy",
+                    subjects, windows
             }
         }
         public var head: String
@@ -131,7 +131,7 @@ public struct Manifest: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case formatVersion = "format_version", model, encoder, pretrainHeads = "pretrain_heads", input,
-             embeddingSize = "embedding_size", heads, provenance, evaluations, pretextValidation = "pretext_validation"
+            embeddingSize = "embedding_size", heads, provenance, evaluations, pretextValidation = "pretext_validation"
     }
 
     /// Every file the manifest names besides the encoder and heads (evaluation reports,
@@ -160,8 +160,10 @@ public struct Manifest: Codable, Sendable, Equatable {
             throw WeightsError.manifest("\(path): format_version \(m.formatVersion) is not supported (this build reads \(currentFormat))")
         }
         guard m.input.windowSamples == EncoderWeights.windowLength, m.input.sampleRateHz == EncoderWeights.sampleRate,
-              m.embeddingSize == EncoderWeights.embeddingSize else {
-            throw WeightsError.manifest("\(path): input spec or embedding size differs from the SSL-ECG network (256 Hz, \(EncoderGeometry.windowLength) samples, 128-d)")
+            m.embeddingSize == EncoderWeights.embeddingSize
+        else {
+            throw WeightsError.manifest(
+                "\(path): input spec or embedding size differs from the SSL-ECG network (256 Hz, \(EncoderGeometry.windowLength) samples, 128-d)")
         }
         return m
     }

@@ -13,7 +13,8 @@ public enum PreprocessingError: Error, CustomStringConvertible, Equatable, Senda
     public var description: String {
         switch self {
         case let .badSampleRate(f): return "sampling rate \(f) Hz is not supported (50 Hz to 10 kHz, at most 3 decimals)"
-        case let .tooShort(n, need, fs): return "recording has \(n) samples at \(fs) Hz (\(String(format: "%.3f", Double(n) / fs)) s); at least 10 s (\(need) samples) are needed"
+        case let .tooShort(n, need, fs):
+            return "recording has \(n) samples at \(fs) Hz (\(String(format: "%.3f", Double(n) / fs)) s); at least 10 s (\(need) samples) are needed"
         case let .nonFinite(i): return "sample \(i) is NaN or infinite"
         case let .unknownFilter(f): return "unknown filter '\(f)' in the manifest"
         case let .unknownNormalization(n): return "unknown normalisation '\(n)' in the manifest"
@@ -172,7 +173,7 @@ extension Preprocessing {
         var y = [Double](repeating: 0, count: nOut)
         for o in 0..<nOut {
             let n = o + nPreRemove
-            let pos = n * down - nPrePad          // index into h of i = 0
+            let pos = n * down - nPrePad  // index into h of i = 0
             // need 0 <= pos - i·up < taps  →  i in (pos - taps, pos] / up
             var iLo = pos - taps + 1
             iLo = iLo <= 0 ? 0 : (iLo + up - 1) / up
@@ -297,7 +298,7 @@ extension Preprocessing {
     /// A second-order IIR notch at f0 with quality factor q, as scipy.signal.iirnotch(f0, q, fs).
     public static func notch(f0: Double, q: Double, fs: Double) -> [Double] {
         let w0 = 2 * f0 / fs * Double.pi, bw = (2 * f0 / fs / q) * Double.pi
-        let beta = tan(bw / 2)   // gb = 1/√2: √(1 − gb²)/gb = 1
+        let beta = tan(bw / 2)  // gb = 1/√2: √(1 − gb²)/gb = 1
         let gain = 1 / (1 + beta)
         return [gain, -2 * cos(w0) * gain, gain, 1, -2 * gain * cos(w0), 2 * gain - 1]
     }
@@ -597,8 +598,10 @@ extension Preprocessing {
 
     /// `Pipeline(filter:normalization:polarity:).prepare(x, fs:, preprocessed:)` in one call
     /// (callers that prepare many recordings make one `Pipeline` and keep it).
-    public static func prepare(_ x: [Double], fs: Double, filter: String, normalization: String,
-                               polarity: String? = nil, preprocessed: Bool = false) throws -> Prepared {
+    public static func prepare(
+        _ x: [Double], fs: Double, filter: String, normalization: String,
+        polarity: String? = nil, preprocessed: Bool = false
+    ) throws -> Prepared {
         try Pipeline(filter: filter, normalization: normalization, polarity: polarity).prepare(x, fs: fs, preprocessed: preprocessed)
     }
 }

@@ -90,7 +90,9 @@ public enum RPeaks {
                 let mean = Double(rr.reduce(0, +)) / Double(rr.count)
                 if Double(p - last) > 1.66 * mean {
                     let thr2 = 0.5 * (npki + 0.25 * (spki - npki))
-                    if let best = noise.filter({ $0 - last >= refractory && p - $0 >= refractory && mwi[$0] > thr2 && !isTWave($0) }).max(by: { mwi[$0] < mwi[$1] }) {
+                    if let best = noise.filter({ $0 - last >= refractory && p - $0 >= refractory && mwi[$0] > thr2 && !isTWave($0) }).max(by: {
+                        mwi[$0] < mwi[$1]
+                    }) {
                         accept(best, searchBack: true)
                     }
                 }
@@ -190,9 +192,10 @@ public struct HRVFeatures: Sendable, Equatable {
         }
         let seconds = Double(end - start) / fs
         if let hr = heartRate, hr >= 40, hr <= 180, Double(beats) >= 4 * seconds / 10,
-           let lo = rr.min(), let hi = rr.max(), hi < 3000, hi / lo < 2.2,
-           (agreement ?? 1) >= Self.minAgreement, (kurtosis ?? Self.minKurtosis) >= Self.minKurtosis,
-           (templateCorrelation ?? 1) >= Self.minCorrelation {
+            let lo = rr.min(), let hi = rr.max(), hi < 3000, hi / lo < 2.2,
+            (agreement ?? 1) >= Self.minAgreement, (kurtosis ?? Self.minKurtosis) >= Self.minKurtosis,
+            (templateCorrelation ?? 1) >= Self.minCorrelation
+        {
             quality = (templateCorrelation ?? 1) >= Self.goodCorrelation ? .good : .poor
         } else {
             quality = .unusable

@@ -50,8 +50,9 @@ public func denseForward(_ x: [Float], rows: Int, _ d: DenseLayer, into y: inout
         d.kernel.withUnsafeBufferPointer { k in
             d.bias.withUnsafeBufferPointer { b in
                 y.withUnsafeMutableBufferPointer { yp in
-                    ck_gemm_bias_act(Int32(rows), Int32(d.outputs), Int32(d.inputs), xp.baseAddress, Int32(d.inputs),
-                                     k.baseAddress, b.baseAddress, yp.baseAddress, Int32(d.outputs), act)
+                    ck_gemm_bias_act(
+                        Int32(rows), Int32(d.outputs), Int32(d.inputs), xp.baseAddress, Int32(d.inputs),
+                        k.baseAddress, b.baseAddress, yp.baseAddress, Int32(d.outputs), act)
                 }
             }
         }

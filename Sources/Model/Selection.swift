@@ -7,7 +7,7 @@ enum Selection {
     /// everything in `range.lowerBound..<rank` is ≤ it and everything in `rank + 1..<range.upperBound` ≥ it.
     static func select(_ a: UnsafeMutableBufferPointer<Float>, rank: Int, in range: Range<Int>) {
         precondition(range.contains(rank) && range.upperBound <= a.count)
-        var lo = range.lowerBound, hi = range.upperBound - 1   // closed [lo, hi]
+        var lo = range.lowerBound, hi = range.upperBound - 1  // closed [lo, hi]
         var budget = 2 * (Int.bitWidth - range.count.leadingZeroBitCount) + 4
         while hi - lo > 16 {
             if budget == 0 {

@@ -6,7 +6,13 @@ public enum SignalQuality: String, Sendable, Codable, CaseIterable, CustomString
     /// Affect heads score it (not `unusable`).
     public var isUsable: Bool { self != .unusable }
     /// The Open Inference Protocol's INT32 code (0 good, 1 poor, 2 unusable).
-    public var code: Int32 { switch self { case .good: 0; case .poor: 1; case .unusable: 2 } }
+    public var code: Int32 {
+        switch self {
+        case .good: 0;
+        case .poor: 1;
+        case .unusable: 2
+        }
+    }
     public var description: String { rawValue }
 }
 

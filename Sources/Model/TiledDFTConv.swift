@@ -38,16 +38,20 @@ public struct TiledDFTConv: Sendable {
         bias = l.bias
         let n = Double(2 * m), F = m + 1
         var d = [Float](repeating: 0, count: 2 * F * m)
-        for f in 0..<F { for t in 0..<m {
-            let a = 2 * Double.pi * Double(f * t % (2 * m)) / n
-            d[f * m + t] = Float(cos(a)); d[(F + f) * m + t] = Float(-sin(a))
-        } }
+        for f in 0..<F {
+            for t in 0..<m {
+                let a = 2 * Double.pi * Double(f * t % (2 * m)) / n
+                d[f * m + t] = Float(cos(a)); d[(F + f) * m + t] = Float(-sin(a))
+            }
+        }
         var e = [Float](repeating: 0, count: m * 2 * F)
-        for s in 0..<m { for f in 0..<F {
-            let w = (f == 0 || f == m) ? 1.0 : 2.0
-            let a = 2 * Double.pi * Double(f * s % (2 * m)) / n
-            e[s * 2 * F + f] = Float(w * cos(a) / n); e[s * 2 * F + F + f] = Float(-w * sin(a) / n)
-        } }
+        for s in 0..<m {
+            for f in 0..<F {
+                let w = (f == 0 || f == m) ? 1.0 : 2.0
+                let a = 2 * Double.pi * Double(f * s % (2 * m)) / n
+                e[s * 2 * F + f] = Float(w * cos(a) / n); e[s * 2 * F + F + f] = Float(-w * sin(a) / n)
+            }
+        }
         self.d = d; self.e = e
         // Kernel spectra: W_j[f, i, o] = sum_u w[j m + u, i, o] e^{-2 pi i f u / 2m}, with the
         // 2m twiddles tabulated once (the per-step plans of training rebuild this).
@@ -86,9 +90,11 @@ public struct TiledDFTConv: Sendable {
     /// out = leaky_relu(conv(x) + bias). `xp` points at row 0 of the padded input
     /// (`inputRows` rows), `out` at output row 0 with row stride `ldo`. `split` > 1 runs
     /// each stage across that many threads.
-    package func run(xp: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int,
-             tmp: UnsafeMutablePointer<Float>, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, split: Int,
-             act: Int32 = 1) {
+    package func run(
+        xp: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ldo: Int,
+        tmp: UnsafeMutablePointer<Float>, x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, split: Int,
+        act: Int32 = 1
+    ) {
         let m32 = Int32(m), cin32 = Int32(cin), cout32 = Int32(cout)
         let P = halfTiles, S = segments, Q = outTiles, F = freqs, K = chunks * 2 * cin, N = 2 * cout
         // Each stage's ranges are disjoint; each thread writes only its own (concurrentRanges).
@@ -113,15 +119,18 @@ public struct TiledDFTConv: Sendable {
                 }
             }
         }
-        e.withUnsafeBufferPointer { e in bias.withUnsafeBufferPointer { bias in
-            let (eb, bb) = (e.baseAddress!, bias.baseAddress!)
-            par(Q) { a, b in
-                for q in a..<b {
-                    let rows = min(m, length - q * m)
-                    ck_gemm_full(Int32(rows), cout32, Int32(2 * F), eb, Int32(2 * F), y + q * cout, Int32(Q * cout), bb,
-                                 out + q * m * ldo, Int32(ldo), act)
+        e.withUnsafeBufferPointer { e in
+            bias.withUnsafeBufferPointer { bias in
+                let (eb, bb) = (e.baseAddress!, bias.baseAddress!)
+                par(Q) { a, b in
+                    for q in a..<b {
+                        let rows = min(m, length - q * m)
+                        ck_gemm_full(
+                            Int32(rows), cout32, Int32(2 * F), eb, Int32(2 * F), y + q * cout, Int32(Q * cout), bb,
+                            out + q * m * ldo, Int32(ldo), act)
+                    }
                 }
             }
-        } }
+        }
     }
 }

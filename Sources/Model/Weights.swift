@@ -48,9 +48,13 @@ public struct ConvLayer: Sendable {
     /// zero bias.
     public func flipped() -> ConvLayer {
         var wf = [Float](repeating: 0, count: kernel.count)
-        for j in 0..<taps { for i in 0..<cin { for o in 0..<cout {
-            wf[((taps - 1 - j) * cout + o) * cin + i] = kernel[(j * cin + i) * cout + o]
-        } } }
+        for j in 0..<taps {
+            for i in 0..<cin {
+                for o in 0..<cout {
+                    wf[((taps - 1 - j) * cout + o) * cin + i] = kernel[(j * cin + i) * cout + o]
+                }
+            }
+        }
         return ConvLayer(kernel: wf, bias: [Float](repeating: 0, count: cin), taps: taps, cin: cout, cout: cin)
     }
 }
@@ -84,9 +88,10 @@ public struct EncoderWeights: Sendable {
     /// Picks and validates the six conv layers from named tensors.
     public init(tensors: TensorSet) throws {
         convs = try Self.architecture.map { a in
-            ConvLayer(kernel: try tensors.floats(a.name + "/kernel", shape: [a.taps, a.cin, a.cout]),
-                      bias: try tensors.floats(a.name + "/bias", shape: [a.cout]),
-                      taps: a.taps, cin: a.cin, cout: a.cout)
+            ConvLayer(
+                kernel: try tensors.floats(a.name + "/kernel", shape: [a.taps, a.cin, a.cout]),
+                bias: try tensors.floats(a.name + "/bias", shape: [a.cout]),
+                taps: a.taps, cin: a.cin, cout: a.cout)
         }
     }
 
@@ -111,8 +116,9 @@ public struct TaskHead: Sendable {
 
     public init(tensors: TensorSet, index i: Int) throws {
         func dense(_ n: String, _ a: Int, _ b: Int) throws -> DenseLayer {
-            DenseLayer(kernel: try tensors.floats(n + "/kernel", shape: [a, b]),
-                       bias: try tensors.floats(n + "/bias", shape: [b]), inputs: a, outputs: b)
+            DenseLayer(
+                kernel: try tensors.floats(n + "/kernel", shape: [a, b]),
+                bias: try tensors.floats(n + "/bias", shape: [b]), inputs: a, outputs: b)
         }
         dense1 = try dense("task_\(i)_dense_1", 128, 128)
         dense2 = try dense("task_\(i)_dense_2", 128, 128)

@@ -45,15 +45,18 @@ extension WeightsDirectory {
 
     /// Writes `encoder.npz` and `manifest.json` into `dir` (created if missing), each
     /// atomically, manifest last, so a reader never sees a manifest without its file.
-    public static func write(_ net: SSLNetwork, to dir: String, preprocessing: Manifest.Preprocessing,
-                             provenance: Manifest.Provenance, heads: [Manifest.Head] = []) throws -> Manifest {
+    public static func write(
+        _ net: SSLNetwork, to dir: String, preprocessing: Manifest.Preprocessing,
+        provenance: Manifest.Provenance, heads: [Manifest.Head] = []
+    ) throws -> Manifest {
         do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
             throw WeightsError.file("cannot create \(dir): \(error.localizedDescription)")
         }
         let npz = NPZ.encode(tensors(of: net))
         try writeFileAtomically(npz, path: dir + "/encoder.npz")
-        let m = Manifest(encoder: .init(file: "encoder.npz", sha256: sha256Hex(npz)), pretrainHeads: !net.tasks.isEmpty,
-                         preprocessing: preprocessing, heads: heads, provenance: provenance)
+        let m = Manifest(
+            encoder: .init(file: "encoder.npz", sha256: sha256Hex(npz)), pretrainHeads: !net.tasks.isEmpty,
+            preprocessing: preprocessing, heads: heads, provenance: provenance)
         try writeFileAtomically([UInt8](m.encoded()) + [0x0A], path: dir + "/manifest.json")
         return m
     }

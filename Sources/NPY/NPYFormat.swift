@@ -97,7 +97,9 @@ public enum NPY {
         dict += String(repeating: " ", count: pad) + "\n"
         var out = magic + [version, 0]
         let hl = dict.utf8.count
-        if version == 1 { out += [UInt8(hl & 0xFF), UInt8(hl >> 8)] } else {
+        if version == 1 {
+            out += [UInt8(hl & 0xFF), UInt8(hl >> 8)]
+        } else {
             out += [UInt8(hl & 0xFF), UInt8((hl >> 8) & 0xFF), UInt8((hl >> 16) & 0xFF), UInt8(hl >> 24)]
         }
         out += Array(dict.utf8)
@@ -239,7 +241,10 @@ struct HeaderParser {
     mutating func word() -> String {
         skipSpace()
         let start = i
-        while i < s.count, (s[i] >= 0x41 && s[i] <= 0x5A) || (s[i] >= 0x61 && s[i] <= 0x7A) || (s[i] >= 0x30 && s[i] <= 0x39) || s[i] == 0x5F || s[i] == 0x2D || s[i] == 0x2B || s[i] == 0x2E { i += 1 }
+        while i < s.count,
+            (s[i] >= 0x41 && s[i] <= 0x5A) || (s[i] >= 0x61 && s[i] <= 0x7A) || (s[i] >= 0x30 && s[i] <= 0x39) || s[i] == 0x5F || s[i] == 0x2D || s[i] == 0x2B
+                || s[i] == 0x2E
+        { i += 1 }
         return String(decoding: s[start..<i], as: UTF8.self)
     }
 
@@ -317,8 +322,8 @@ struct HeaderParser {
         var big = false
         switch order {
         case 0x3C, 0x3D: big = false  // < =
-        case 0x3E: big = true         // >
-        case 0x7C: big = false        // |
+        case 0x3E: big = true  // >
+        case 0x7C: big = false  // |
         default:
             rest = d  // no order char, e.g. "f4"
         }

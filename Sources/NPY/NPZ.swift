@@ -108,8 +108,10 @@ public enum NPZ {
                 }
                 x += 4 + sz
             }
-            entries.append(Entry(name: name, method: method, crc: crc, compressedSize: csize,
-                                 uncompressedSize: usize, localHeaderOffset: lho))
+            entries.append(
+                Entry(
+                    name: name, method: method, crc: crc, compressedSize: csize,
+                    uncompressedSize: usize, localHeaderOffset: lho))
             q += 46 + nlen + xlen + clen
         }
         return entries

@@ -22,7 +22,10 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time each conv layer alone with each algorithm (fastest of many runs) and exit.")
     var layers = false
 
-    @Flag(help: "Time what the server does per raw 10 s window besides the encoder (preprocessing at 256 Hz, signal-quality grading) against the encoder on one thread, and exit.")
+    @Flag(
+        help:
+            "Time what the server does per raw 10 s window besides the encoder (preprocessing at 256 Hz, signal-quality grading) against the encoder on one thread, and exit."
+    )
     var servingPath = false
 
     func validate() throws {
@@ -61,8 +64,10 @@ struct BenchCommand: ParsableCommand {
         }
         var prepared: [Float] = []
         let pre = medianMs {
-            prepared = (try? Preprocessing.prepare(raw, fs: fs, filter: Preprocessing.highpassFilter,
-                                                   normalization: Preprocessing.windowNormalization))?.windows ?? []
+            prepared =
+                (try? Preprocessing.prepare(
+                    raw, fs: fs, filter: Preprocessing.highpassFilter,
+                    normalization: Preprocessing.windowNormalization))?.windows ?? []
         }
         guard prepared.count == EncoderGeometry.windowLength else { throw Failure("preprocessing gave \(prepared.count) samples") }
         let x = prepared.map(Double.init)
@@ -73,21 +78,28 @@ struct BenchCommand: ParsableCommand {
         let ws = net.encoder.makeWorkspace()
         var out = [Float](repeating: 0, count: EncoderGeometry.embeddingSize)
         let enc = medianMs {
-            prepared.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { op in
-                net.encoder.embed(xp, count: 1, into: op, threads: 1, workspaces: [ws])
-            } }
+            prepared.withUnsafeBufferPointer { xp in
+                out.withUnsafeMutableBufferPointer { op in
+                    net.encoder.embed(xp, count: 1, into: op, threads: 1, workspaces: [ws])
+                }
+            }
         }
-        print(String(format: "per raw 10 s window at 500 Hz, one thread (median ms): preprocessing (resample, high-pass, z-score) %.3f, quality grading %.3f (%d beats, %@), encoder %.3f; preprocessing + quality = %.1f %% of the encoder",
-                     pre, quality, grade.beats, grade.quality.rawValue, enc, (pre + quality) / enc * 100))
+        print(
+            String(
+                format:
+                    "per raw 10 s window at 500 Hz, one thread (median ms): preprocessing (resample, high-pass, z-score) %.3f, quality grading %.3f (%d beats, %@), encoder %.3f; preprocessing + quality = %.1f %% of the encoder",
+                pre, quality, grade.beats, grade.quality.rawValue, enc, (pre + quality) / enc * 100))
     }
 
     func run() throws {
         if servingPath { try servingPathBreakdown(); return }
         if layers {
             let net = try WeightsDirectory.loadNetwork(weights)
-            let cands: [[ConvAlgorithm]] = [[.direct], [.tiledDFT(tile: 32)], [.tiledDFT(tile: 32), .tiledDFT(tile: 16), .tiledDFT(tile: 8)],
-                                            [.tiledDFT(tile: 16), .tiledDFT(tile: 8)], [.tiledDFT(tile: 16), .tiledDFT(tile: 8)],
-                                            [.tiledDFT(tile: 16), .tiledDFT(tile: 8)], [.tiledDFT(tile: 16), .tiledDFT(tile: 8)]]
+            let cands: [[ConvAlgorithm]] = [
+                [.direct], [.tiledDFT(tile: 32)], [.tiledDFT(tile: 32), .tiledDFT(tile: 16), .tiledDFT(tile: 8)],
+                [.tiledDFT(tile: 16), .tiledDFT(tile: 8)], [.tiledDFT(tile: 16), .tiledDFT(tile: 8)],
+                [.tiledDFT(tile: 16), .tiledDFT(tile: 8)], [.tiledDFT(tile: 16), .tiledDFT(tile: 8)],
+            ]
             for i in 0..<6 {
                 var line = "conv_layer_\(i + 1):"
                 for a in [ConvAlgorithm.direct] + cands[i + 1] {
@@ -122,7 +134,9 @@ struct BenchCommand: ParsableCommand {
                 }
                 let (ms, runs) = timed(once)
                 let med = Double(b) / (ms / 1000)  // the median rate: rate is monotonic in time
-                if format == .tsv { print("ecg-affect\t\(b)\t\(t)\t\(String(format: "%.1f", med))") } else {
+                if format == .tsv {
+                    print("ecg-affect\t\(b)\t\(t)\t\(String(format: "%.1f", med))")
+                } else {
                     print(String(format: "batch %4d  threads %d  %8.1f windows/s  (%d runs)", b, t, med, runs))
                 }
             }

@@ -9,22 +9,22 @@ struct EmbedCommand: ParsableCommand {
         commandName: "embed",
         abstract: "Map (N, \(EncoderGeometry.windowLength)) ECG windows to (N, 128) float32 embeddings (the authors' extract_features.py).",
         discussion: """
-        Input: a .npy of shape (N, \(EncoderGeometry.windowLength)) (or (\(EncoderGeometry.windowLength),) for one window), any float or int dtype.
-        Windows must already be at 256 Hz. With --preprocessed they go to the network exactly
-        as given (parity mode); without it each window is normalised as the weights'
-        manifest says (robust z-score per window by default).
-        Output: a float32 .npy of shape (N, 128), written atomically.
+            Input: a .npy of shape (N, \(EncoderGeometry.windowLength)) (or (\(EncoderGeometry.windowLength),) for one window), any float or int dtype.
+            Windows must already be at 256 Hz. With --preprocessed they go to the network exactly
+            as given (parity mode); without it each window is normalised as the weights'
+            manifest says (robust z-score per window by default).
+            Output: a float32 .npy of shape (N, 128), written atomically.
 
-        Archives (--recordings DIR, instead of --in/--out): every .npz under DIR holding `ecg`
-        and `fs` (the corpus layout; raw, at any rate), preprocessed as ecg-server does and
-        embedded per 10 s window, one OUT-DIR/<relative path>.npy per recording. --shard i/n
-        takes every n-th recording from the i-th (0-based, in sorted order), so n machines
-        (e.g. a Kubernetes Indexed Job, deploy/kubernetes/embed-job.yaml) split an archive;
-        a recording whose output exists is skipped (resumable); each shard writes
-        OUT-DIR/shard-i-of-n.csv (input, output, windows, status).
-        Example:
-          ecg-train embed --weights weights --recordings archive/ --out-dir embeddings/ --shard 0/4
-        """)
+            Archives (--recordings DIR, instead of --in/--out): every .npz under DIR holding `ecg`
+            and `fs` (the corpus layout; raw, at any rate), preprocessed as ecg-server does and
+            embedded per 10 s window, one OUT-DIR/<relative path>.npy per recording. --shard i/n
+            takes every n-th recording from the i-th (0-based, in sorted order), so n machines
+            (e.g. a Kubernetes Indexed Job, deploy/kubernetes/embed-job.yaml) split an archive;
+            a recording whose output exists is skipped (resumable); each shard writes
+            OUT-DIR/shard-i-of-n.csv (input, output, windows, status).
+            Example:
+              ecg-train embed --weights weights --recordings archive/ --out-dir embeddings/ --shard 0/4
+            """)
 
     @OptionGroup var weightsOption: WeightsOption
     var weights: String { weightsOption.weights }
@@ -37,14 +37,19 @@ struct EmbedCommand: ParsableCommand {
     @OptionGroup var threadsOption: ThreadsOption
     var threads: Int { threadsOption.threads }
     @Flag(help: "Send windows to the network as given, without normalisation.") var preprocessed = false
-    @Option(help: "Embed with a randomly initialised encoder (Glorot-uniform, as pre-training starts, this seed) instead of --weights; needs --preprocessed. The baseline every pre-trained encoder must beat.")
+    @Option(
+        help:
+            "Embed with a randomly initialised encoder (Glorot-uniform, as pre-training starts, this seed) instead of --weights; needs --preprocessed. The baseline every pre-trained encoder must beat."
+    )
     var randomInit: UInt64?
     @OptionGroup var quietOption: QuietOption
     var quiet: Bool { quietOption.quiet }
 
     func validate() throws {
         guard batch >= 1, batch <= 4096 else { throw ValidationError("--batch must be between 1 and 4096") }
-        guard randomInit == nil || preprocessed else { throw ValidationError("--random-init needs --preprocessed (a random encoder has no manifest to preprocess by)") }
+        guard randomInit == nil || preprocessed else {
+            throw ValidationError("--random-init needs --preprocessed (a random encoder has no manifest to preprocess by)")
+        }
         if recordings != nil {
             guard outDir != nil, input == nil, out == nil else { throw ValidationError("--recordings needs --out-dir (and no --in/--out)") }
             guard shardSpec != nil else { throw ValidationError("--shard must be i/n with 0 <= i < n, e.g. 0/4") }
@@ -97,8 +102,9 @@ struct EmbedCommand: ParsableCommand {
             let b = min(batch, n - done)
             x.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { op in
-                    net.encoder.embed(UnsafeBufferPointer(rebasing: xp[(done * w)...]), count: b,
-                                      into: UnsafeMutableBufferPointer(rebasing: op[(done * 128)...]), threads: threads, workspaces: wss)
+                    net.encoder.embed(
+                        UnsafeBufferPointer(rebasing: xp[(done * w)...]), count: b,
+                        into: UnsafeMutableBufferPointer(rebasing: op[(done * 128)...]), threads: threads, workspaces: wss)
                 }
             }
             done += b
@@ -152,7 +158,9 @@ struct EmbedCommand: ParsableCommand {
         do { try writeFileAtomically(Array((rows.joined(separator: "\n") + "\n").utf8), path: summary) } catch {
             throw Failure("cannot write \(summary): \(error)")
         }
-        if !quiet { print("shard \(index)/\(count): \(mine.count) of \(all.count) recordings; \(done) embedded, \(skipped) done before, \(failed) failed; \(summary)") }
+        if !quiet {
+            print("shard \(index)/\(count): \(mine.count) of \(all.count) recordings; \(done) embedded, \(skipped) done before, \(failed) failed; \(summary)")
+        }
         if failed > 0 { throw Failure("\(failed) recordings failed (see \(summary))") }
     }
 }

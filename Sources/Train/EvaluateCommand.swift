@@ -11,25 +11,25 @@ struct EvaluateCommand: ParsableCommand {
         commandName: "evaluate",
         abstract: "Cross-validate a two-class affect task by subject: SSL embeddings vs a random encoder vs heart-rate features.",
         discussion: """
-        On the windows of --data labelled with the two --labels (class 0, class 1), with
-        folds by subject (--folds 0: leave one subject out), every model is trained on the
-        training subjects and scores the held-out ones:
-          ssl_linear     logistic regression on the embedding of --weights
-          random_linear  the same on a randomly initialised encoder (--random-seed)
-          hr             logistic regression on mean HR, SDNN, RMSSD (Pan-Tompkins R peaks)
-          ssl_linear_hr  logistic regression on the embedding and the HR features
-          ssl_mlp        the served head (2 × 512 ReLU, dropout) on the embedding (--mlp)
-          random_mlp     the same on the random encoder (--mlp)
-        Logistic regressions standardise with training statistics and weight the classes
-        inversely to their frequency. Reported on all held-out windows pooled: balanced
-        accuracy, macro-F1, ROC AUC, Brier score; per subject (subjects with both classes):
-        balanced accuracy mean, std, min; per recording (mean P over its windows): balanced
-        accuracy and ROC AUC. Writes --out/evaluation.json, --out/predictions.csv and
-        prints a Markdown table.
-        Example:
-          ecg-train prepare --corpus ../shared/data/ecg --out eval.npz
-          ecg-train evaluate --data eval.npz --weights weights --labels rest,stress --out eval/
-        """)
+            On the windows of --data labelled with the two --labels (class 0, class 1), with
+            folds by subject (--folds 0: leave one subject out), every model is trained on the
+            training subjects and scores the held-out ones:
+              ssl_linear     logistic regression on the embedding of --weights
+              random_linear  the same on a randomly initialised encoder (--random-seed)
+              hr             logistic regression on mean HR, SDNN, RMSSD (Pan-Tompkins R peaks)
+              ssl_linear_hr  logistic regression on the embedding and the HR features
+              ssl_mlp        the served head (2 × 512 ReLU, dropout) on the embedding (--mlp)
+              random_mlp     the same on the random encoder (--mlp)
+            Logistic regressions standardise with training statistics and weight the classes
+            inversely to their frequency. Reported on all held-out windows pooled: balanced
+            accuracy, macro-F1, ROC AUC, Brier score; per subject (subjects with both classes):
+            balanced accuracy mean, std, min; per recording (mean P over its windows): balanced
+            accuracy and ROC AUC. Writes --out/evaluation.json, --out/predictions.csv and
+            prints a Markdown table.
+            Example:
+              ecg-train prepare --corpus ../shared/data/ecg --out eval.npz
+              ecg-train evaluate --data eval.npz --weights weights --labels rest,stress --out eval/
+            """)
 
     @Option(help: "Dataset .npz made by `ecg-train prepare` (no overlap, so windows are distinct).") var data: String
     @OptionGroup var weightsOption: WeightsOption
@@ -85,7 +85,10 @@ struct EvaluateCommand: ParsableCommand {
         var foldOf: [Int64: Int] = [:]
         for (i, s) in subjects.shuffled(using: &rng).enumerated() { foldOf[s] = i % k }
         let fold = rows.map { foldOf[ds.subject[$0]]! }
-        FileHandle.standardError.write(Data("\(rows.count) windows (\(wanted[0]) \(y.filter { $0 == 0 }.count), \(wanted[1]) \(y.filter { $0 == 1 }.count)) of \(subjects.count) subjects, \(k) folds by subject\n".utf8))
+        FileHandle.standardError.write(
+            Data(
+                "\(rows.count) windows (\(wanted[0]) \(y.filter { $0 == 0 }.count), \(wanted[1]) \(y.filter { $0 == 1 }.count)) of \(subjects.count) subjects, \(k) folds by subject\n"
+                    .utf8))
 
         // Features: embeddings of both encoders, HR features.
         var x = [Float](); x.reserveCapacity(rows.count * EncoderGeometry.windowLength)
@@ -100,7 +103,10 @@ struct EvaluateCommand: ParsableCommand {
             qualities[f.quality.rawValue, default: 0] += 1
             hr += [f.heartRate ?? .nan, f.sdnn ?? .nan, f.rmssd ?? .nan]
         }
-        FileHandle.standardError.write(Data("window quality: good \(qualities["good", default: 0]), poor \(qualities["poor", default: 0]), unusable \(qualities["unusable", default: 0]) of \(rows.count) (features missing with < 3 beats are imputed with training means)\n".utf8))
+        FileHandle.standardError.write(
+            Data(
+                "window quality: good \(qualities["good", default: 0]), poor \(qualities["poor", default: 0]), unusable \(qualities["unusable", default: 0]) of \(rows.count) (features missing with < 3 beats are imputed with training means)\n"
+                    .utf8))
         var sslHR = [Double]()
         sslHR.reserveCapacity(rows.count * 131)
         for r in 0..<rows.count {
@@ -137,7 +143,8 @@ struct EvaluateCommand: ParsableCommand {
                     if !small.isEmpty { for i in 0..<(big.count - small.count) { idx.append(small[i % small.count]) } }
                     var t = HeadTrainer()
                     t.epochs = epochs; t.seed = seed &+ UInt64(f)
-                    let h = t.train(name: "eval", labels: wanted, x: idx.flatMap { xtr[($0 * dims)..<(($0 + 1) * dims)].map(Float.init) }, y: idx.map { ytr[$0] })
+                    let h = t.train(
+                        name: "eval", labels: wanted, x: idx.flatMap { xtr[($0 * dims)..<(($0 + 1) * dims)].map(Float.init) }, y: idx.map { ytr[$0] })
                     let pr = h.probabilities(xte.map(Float.init))
                     q = (0..<te.count).map { Double(pr[$0 * 2 + 1]) }
                 } else {
@@ -211,32 +218,42 @@ struct EvaluateCommand: ParsableCommand {
                 rel.append([idx.map { p[$0] }.reduce(0, +) / Double(idx.count), Double(idx.filter { y[$0] == 1 }.count) / Double(idx.count), Double(idx.count)])
             }
             let ts = temperatures[name]
-            models.append(Model_(name: name, pooled: BinaryScores(truth: y, probability: p), perSubject: perSubject,
-                                 subjectMean: sm, subjectStd: ss, subjectMin: sv.min() ?? .nan, recordings: recScores, reliability: rel,
-                                 brierCalibrated: calibrated[name].map { BinaryScores(truth: y, probability: $0).brier },
-                                 temperature: ts.map { $0.reduce(0, +) / Double($0.count) }))
+            models.append(
+                Model_(
+                    name: name, pooled: BinaryScores(truth: y, probability: p), perSubject: perSubject,
+                    subjectMean: sm, subjectStd: ss, subjectMin: sv.min() ?? .nan, recordings: recScores, reliability: rel,
+                    brierCalibrated: calibrated[name].map { BinaryScores(truth: y, probability: $0).brier },
+                    temperature: ts.map { $0.reduce(0, +) / Double($0.count) }))
         }
 
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         var csv = "subject,record,truth," + results.map(\.0).joined(separator: ",") + "\n"
         for (i, r) in rows.enumerated() {
-            csv += "\(ds.names.subjects[Int(ds.subject[r])]),\(ds.names.records[Int(ds.record[r])]),\(y[i])," + results.map { String(format: "%.5f", $0.1[i]) }.joined(separator: ",") + "\n"
+            csv +=
+                "\(ds.names.subjects[Int(ds.subject[r])]),\(ds.names.records[Int(ds.record[r])]),\(y[i]),"
+                + results.map { String(format: "%.5f", $0.1[i]) }.joined(separator: ",") + "\n"
         }
         try writeFileAtomically(Array(csv.utf8), path: out + "/predictions.csv")
         struct Report: Codable {
             var data: String, weights: String, labels: [String], windows: Int, subjects: Int, folds: Int, protocolDescription: String
             var models: [Model_]
         }
-        let report = Report(data: data, weights: weights, labels: wanted, windows: rows.count, subjects: subjects.count, folds: k,
-                            protocolDescription: folds == 0 ? "leave-one-subject-out" : "\(k)-fold by subject, seed \(seed)", models: models)
-        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]; enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let report = Report(
+            data: data, weights: weights, labels: wanted, windows: rows.count, subjects: subjects.count, folds: k,
+            protocolDescription: folds == 0 ? "leave-one-subject-out" : "\(k)-fold by subject, seed \(seed)", models: models)
+        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys];
+        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try writeFileAtomically([UInt8](try enc.encode(report)), path: out + "/evaluation.json")
         func f(_ v: Double?) -> String { v.map { $0.isFinite ? String(format: "%.3f", $0) : "–" } ?? "–" }
-        print("| model | balanced acc. | macro-F1 | ROC AUC | Brier | Brier, T-scaled (T) | per-subject bal. acc. (mean ± std, min) | recordings bal. acc. | recordings AUC |")
+        print(
+            "| model | balanced acc. | macro-F1 | ROC AUC | Brier | Brier, T-scaled (T) | per-subject bal. acc. (mean ± std, min) | recordings bal. acc. | recordings AUC |"
+        )
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for m in models {
             let cal = m.brierCalibrated.map { "\(f($0)) (\(f(m.temperature)))" } ?? "–"
-            print("| \(m.name) | \(f(m.pooled.balancedAccuracy)) | \(f(m.pooled.macroF1)) | \(f(m.pooled.rocAUC)) | \(f(m.pooled.brier)) | \(cal) | \(f(m.subjectMean)) ± \(f(m.subjectStd)), \(f(m.subjectMin)) | \(f(m.recordings.balancedAccuracy)) | \(f(m.recordings.rocAUC)) |")
+            print(
+                "| \(m.name) | \(f(m.pooled.balancedAccuracy)) | \(f(m.pooled.macroF1)) | \(f(m.pooled.rocAUC)) | \(f(m.pooled.brier)) | \(cal) | \(f(m.subjectMean)) ± \(f(m.subjectStd)), \(f(m.subjectMin)) | \(f(m.recordings.balancedAccuracy)) | \(f(m.recordings.rocAUC)) |"
+            )
         }
     }
 }

@@ -10,18 +10,18 @@ struct FeaturesCommand: ParsableCommand {
         commandName: "features",
         abstract: "Per 10 s window: beats, heart rate, SDNN, RMSSD and the quality indices, as ecg-server computes them.",
         discussion: """
-        --corpus DIR: every record of DIR/manifest.csv at its own rate, as POST /features
-        answers (R peaks over the whole record, then each consecutive 10 s window; each window's
-        grade is the one /embed gives it, on the window preprocessed as --weights' manifest says).
-        --data FILE: every window of a dataset made by `ecg-train prepare` (256 Hz,
-        preprocessed), as /embed and /classify grade their windows.
-        Writes one CSV row per window: record (or row), subject, label, start_s, beats,
-        heart_rate_bpm, sdnn_ms, rmssd_ms, template_correlation, agreement (bSQI), kurtosis
-        (kSQI), quality. Empty fields: not defined (too few beats).
-        Examples:
-          ecg-train features --corpus ../shared/data/ecg --labelled-only --out features.csv
-          ecg-train features --data eval.npz --out window_features.csv
-        """)
+            --corpus DIR: every record of DIR/manifest.csv at its own rate, as POST /features
+            answers (R peaks over the whole record, then each consecutive 10 s window; each window's
+            grade is the one /embed gives it, on the window preprocessed as --weights' manifest says).
+            --data FILE: every window of a dataset made by `ecg-train prepare` (256 Hz,
+            preprocessed), as /embed and /classify grade their windows.
+            Writes one CSV row per window: record (or row), subject, label, start_s, beats,
+            heart_rate_bpm, sdnn_ms, rmssd_ms, template_correlation, agreement (bSQI), kurtosis
+            (kSQI), quality. Empty fields: not defined (too few beats).
+            Examples:
+              ecg-train features --corpus ../shared/data/ecg --labelled-only --out features.csv
+              ecg-train features --data eval.npz --out window_features.csv
+            """)
 
     @Option(help: "Corpus folder with manifest.csv.") var corpus: String?
     @Option(help: "Dataset .npz made by `ecg-train prepare`.") var data: String?
@@ -44,7 +44,9 @@ struct FeaturesCommand: ParsableCommand {
         if let dir = corpus {
             let rows = try PrepareCommand.readManifest(dir).filter { !labelledOnly || ($0.label != "none" && !$0.label.isEmpty) }
             let pipeline: Preprocessing.Pipeline
-            do { pipeline = try Preprocessing.Pipeline(Manifest.load(directory: weights).input.preprocessing) } catch { throw Failure("--weights \(weights): \(error)") }
+            do { pipeline = try Preprocessing.Pipeline(Manifest.load(directory: weights).input.preprocessing) } catch {
+                throw Failure("--weights \(weights): \(error)")
+            }
             let progress = Progress(total: rows.count, label: "features", enabled: !quietOption.quiet)
             for (k, r) in rows.enumerated() {
                 let (x, fs) = try PrepareCommand.readRecord(dir + "/" + r.path)
@@ -54,7 +56,9 @@ struct FeaturesCommand: ParsableCommand {
                 let n = EncoderGeometry.windowLength
                 for w in 0..<(x.count / win) {
                     var f = HRVFeatures(peaks: peaks, fs: fs, start: w * win, end: (w + 1) * win)
-                    if let p = prepared, w < p.count { f = f.graded(as: HRVFeatures.window(p.windows[(w * n)..<((w + 1) * n)])) } else {
+                    if let p = prepared, w < p.count {
+                        f = f.graded(as: HRVFeatures.window(p.windows[(w * n)..<((w + 1) * n)]))
+                    } else {
                         f = HRVFeatures(peaks: peaks, fs: fs, start: w * win, end: (w + 1) * win, signal: x)
                     }
                     lines.append("\(r.dataset)/\(r.record),\(r.dataset)/\(r.subject),\(r.label),\(w * 10),\(Self.row(f))")

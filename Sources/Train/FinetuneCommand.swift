@@ -9,19 +9,19 @@ struct FinetuneCommand: ParsableCommand {
         commandName: "finetune",
         abstract: "Train an affect head on the frozen encoder, with k-fold cross-validation.",
         discussion: """
-        Embeds the labelled windows of --data with the frozen encoder of --weights, then:
-          1. k-fold cross-validation (--split window: the paper's protocol, windows of one
-             subject may be in train and test; --split subject: no subject in both), with
-             accuracy, macro-F1 and the paper's F1 (harmonic mean of macro precision and
-             macro recall) per fold, mean and std;
-          2. a final head trained on all of them.
-        --layers 0 makes the head a logistic regression on the embedding (two labels only;
-        standardised with the training windows' statistics, classes weighted, L2 1e-2: the
-        `ssl_linear` model of `ecg-train evaluate`), served as a head without hidden layers.
-        Writes --out as a weights directory: the encoder, the heads already in --weights, and
-        the new head (head_NAME.npz, with its metrics and protocol in the manifest), plus
-        cv_NAME.csv and cv_NAME.json beside it.
-        """)
+            Embeds the labelled windows of --data with the frozen encoder of --weights, then:
+              1. k-fold cross-validation (--split window: the paper's protocol, windows of one
+                 subject may be in train and test; --split subject: no subject in both), with
+                 accuracy, macro-F1 and the paper's F1 (harmonic mean of macro precision and
+                 macro recall) per fold, mean and std;
+              2. a final head trained on all of them.
+            --layers 0 makes the head a logistic regression on the embedding (two labels only;
+            standardised with the training windows' statistics, classes weighted, L2 1e-2: the
+            `ssl_linear` model of `ecg-train evaluate`), served as a head without hidden layers.
+            Writes --out as a weights directory: the encoder, the heads already in --weights, and
+            the new head (head_NAME.npz, with its metrics and protocol in the manifest), plus
+            cv_NAME.csv and cv_NAME.json beside it.
+            """)
 
     @Option(help: "Dataset .npz made by `ecg-train prepare`.") var data: String
     @OptionGroup var weightsOption: WeightsOption
@@ -30,7 +30,8 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Output weights directory.") var out: String
     @Option(help: "Comma-separated label names to classify, in class order (default: all labels in the data).") var labels: String?
     @Option(help: "Cross-validation folds (≥ 2).") var folds: Int = 10
-    @Option(help: "subject: no subject on both sides of a fold; window: the authors' protocol (windows of one subject on both sides).") var split: FoldSplit = .subject
+    @Option(help: "subject: no subject on both sides of a fold; window: the authors' protocol (windows of one subject on both sides).") var split: FoldSplit =
+        .subject
     @Option(help: "Training epochs per model.") var epochs: Int = 200
     @Option(help: "Embeddings per batch.") var batch: Int = 128
     @Option(help: "Hidden layers of 512 units: 2 or 3 as the paper; 0 = logistic regression (two labels).") var layers: Int = 2
@@ -38,9 +39,15 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @OptionGroup var threadsOption: ThreadsOption
     var threads: Int { threadsOption.threads }
-    @Flag(inversion: .prefixedNo, help: "Temperature-scale the shipped head: fit T on the cross-validation's out-of-fold probabilities and divide the output layer by it, so that P(class) means what it says — only if that lowers the log-loss with each fold rescaled by a T fitted on the other folds (--no-calibrate: the raw softmax).")
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "Temperature-scale the shipped head: fit T on the cross-validation's out-of-fold probabilities and divide the output layer by it, so that P(class) means what it says — only if that lowers the log-loss with each fold rescaled by a T fitted on the other folds (--no-calibrate: the raw softmax)."
+    )
     var calibrate = true
-    @Flag(inversion: .prefixedNo, help: "Oversample the smaller classes while training so that every class weighs the same (--no-balance: plain sampling, as the paper).")
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Oversample the smaller classes while training so that every class weighs the same (--no-balance: plain sampling, as the paper).")
     var balance = true
 
     /// Rows with the smaller classes repeated (cyclically) up to the largest class's count.
@@ -93,7 +100,9 @@ struct FinetuneCommand: ParsableCommand {
         var fold = [Int](repeating: 0, count: rows.count)
         if split == .subject {
             let subjects = Array(Set(rows.map { ds.subject[$0] })).sorted().shuffled(using: &rng)
-            guard subjects.count >= folds else { throw Failure("--split subject needs at least \(folds) subjects; the labelled windows have \(subjects.count)") }
+            guard subjects.count >= folds else {
+                throw Failure("--split subject needs at least \(folds) subjects; the labelled windows have \(subjects.count)")
+            }
             var fOf: [Int64: Int] = [:]
             for (k, s) in subjects.enumerated() { fOf[s] = k % folds }
             for (k, i) in rows.enumerated() { fold[k] = fOf[ds.subject[i]]! }
@@ -118,7 +127,7 @@ struct FinetuneCommand: ParsableCommand {
         var csv = "fold,n_train,n_test,accuracy,balanced_accuracy,macro_f1,kappa,paper_f1\n"
         let progress = Progress(total: folds + 1, label: "finetune \(head)")
         let k = wanted.count
-        var oof = [Double](repeating: .nan, count: rows.count * k)   // out-of-fold class probabilities
+        var oof = [Double](repeating: .nan, count: rows.count * k)  // out-of-fold class probabilities
         for f in 0..<folds {
             let tr = (0..<rows.count).filter { fold[$0] != f }, te = (0..<rows.count).filter { fold[$0] == f }
             if te.isEmpty || tr.isEmpty { continue }
@@ -153,9 +162,14 @@ struct FinetuneCommand: ParsableCommand {
         let helps = cal.logLoss < raw.logLoss
         let applied = calibrate && helps
         if applied { final = final.scaled(temperature: Float(temperature)) }
-        print(String(format: "out-of-fold probabilities: Brier %.4f, log-loss %.4f; temperature-scaled (T fitted on the other folds): Brier %.4f, log-loss %.4f; T on all folds %.3f%@",
-                     raw.brier, raw.logLoss, cal.brier, cal.logLoss, temperature,
-                     applied ? " (applied to the shipped head)" : (calibrate ? " (not applied: it does not lower the cross-fitted log-loss)" : " (not applied: --no-calibrate)")))
+        print(
+            String(
+                format:
+                    "out-of-fold probabilities: Brier %.4f, log-loss %.4f; temperature-scaled (T fitted on the other folds): Brier %.4f, log-loss %.4f; T on all folds %.3f%@",
+                raw.brier, raw.logLoss, cal.brier, cal.logLoss, temperature,
+                applied
+                    ? " (applied to the shipped head)"
+                    : (calibrate ? " (not applied: it does not lower the cross-fitted log-loss)" : " (not applied: --no-calibrate)")))
 
         // Output weights directory: encoder + existing heads + the new one.
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -169,30 +183,53 @@ struct FinetuneCommand: ParsableCommand {
         for (k, v) in final.tensors { t[k.replacingOccurrences(of: "/", with: ".")] = v }
         let bytes = NPZ.encode(t)
         try writeFileAtomically(bytes, path: out + "/head_\(head).npz")
-        let model = layers == 0 ? "logistic regression on the standardised embedding (classes weighted, L2 1e-2, 400 Adam steps)"
+        let model =
+            layers == 0
+            ? "logistic regression on the standardised embedding (classes weighted, L2 1e-2, 400 Adam steps)"
             : "\(layers)×512 ReLU, dropout \(dropout), \(epochs) epochs, Adam 1e-3, seed \(seed)" + (balance ? ", classes balanced by oversampling" : "")
-        let protocolText = "\(folds)-fold CV split by \(split.rawValue), \(model), \(rows.count) windows"
+        let protocolText =
+            "\(folds)-fold CV split by \(split.rawValue), \(model), \(rows.count) windows"
             + (applied ? String(format: ", temperature-scaled (T = %.3f fitted on the out-of-fold probabilities)", temperature) : "")
-        heads.append(Manifest.Head(name: head, labels: wanted, file: "head_\(head).npz", sha256: sha256Hex(bytes),
-                           metrics: ["accuracy": acc.0, "accuracy_std": acc.1, "balanced_accuracy": bal.0, "balanced_accuracy_std": bal.1, "macro_f1": mf1.0, "macro_f1_std": mf1.1, "paper_f1": pf1.0, "paper_f1_std": pf1.1, "kappa": kap.0, "kappa_std": kap.1,
-                                     "brier_oof": raw.brier, "log_loss_oof": raw.logLoss, "brier_oof_temperature_scaled": cal.brier,
-                                     "log_loss_oof_temperature_scaled": cal.logLoss, "temperature": applied ? temperature : 1],
-                           protocolDescription: protocolText))
-        _ = try WeightsDirectory.write(net, to: out, preprocessing: manifest.input.preprocessing,
-                                       provenance: .init(description: manifest.provenance.description + "; head \(head) fine-tuned on \(data)",
-                                                         datasets: manifest.provenance.datasets + [data], licenses: manifest.provenance.licenses,
-                                                         command: (["ecg-train"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
-                                                         created: ISO8601DateFormatter().string(from: Date())), heads: heads)
+        heads.append(
+            Manifest.Head(
+                name: head, labels: wanted, file: "head_\(head).npz", sha256: sha256Hex(bytes),
+                metrics: [
+                    "accuracy": acc.0, "accuracy_std": acc.1, "balanced_accuracy": bal.0, "balanced_accuracy_std": bal.1, "macro_f1": mf1.0,
+                    "macro_f1_std": mf1.1, "paper_f1": pf1.0, "paper_f1_std": pf1.1, "kappa": kap.0, "kappa_std": kap.1,
+                    "brier_oof": raw.brier, "log_loss_oof": raw.logLoss, "brier_oof_temperature_scaled": cal.brier,
+                    "log_loss_oof_temperature_scaled": cal.logLoss, "temperature": applied ? temperature : 1,
+                ],
+                protocolDescription: protocolText))
+        _ = try WeightsDirectory.write(
+            net, to: out, preprocessing: manifest.input.preprocessing,
+            provenance: .init(
+                description: manifest.provenance.description + "; head \(head) fine-tuned on \(data)",
+                datasets: manifest.provenance.datasets + [data], licenses: manifest.provenance.licenses,
+                command: (["ecg-train"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
+                created: ISO8601DateFormatter().string(from: Date())), heads: heads)
         try writeFileAtomically(Array(csv.utf8), path: out + "/cv_\(head).csv")
-        let report: [String: Any] = ["head": head, "labels": wanted, "folds": folds, "split": split.rawValue, "windows": rows.count,
-                                     "accuracy": ["mean": acc.0, "std": acc.1], "balanced_accuracy": ["mean": bal.0, "std": bal.1], "macro_f1": ["mean": mf1.0, "std": mf1.1],
-                                     "paper_f1": ["mean": pf1.0, "std": pf1.1], "kappa": ["mean": kap.0, "std": kap.1], "protocol": protocolText,
-                                     "calibration": ["temperature": temperature, "applied": applied, "requested": calibrate, "brier_oof": raw.brier, "log_loss_oof": raw.logLoss,
-                                                     "brier_oof_cross_fitted": cal.brier, "log_loss_oof_cross_fitted": cal.logLoss,
-                                                     "brier_definition": "mean over windows of the sum over classes of (p - onehot)^2"],
-                                     "per_fold": results.map { ["accuracy": $0.accuracy, "balanced_accuracy": $0.balancedAccuracy, "macro_f1": $0.macroF1, "kappa": $0.kappa, "paper_f1": $0.paperF1, "n": $0.n] }]
-        try writeFileAtomically([UInt8](try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])), path: out + "/cv_\(head).json")
-        print(String(format: "%@: balanced accuracy %.3f ± %.3f, accuracy %.3f ± %.3f, macro-F1 %.3f ± %.3f, kappa %.3f ± %.3f, paper F1 %.3f ± %.3f (%d-fold, split by %@); wrote %@",
-                     head, bal.0, bal.1, acc.0, acc.1, mf1.0, mf1.1, kap.0, kap.1, pf1.0, pf1.1, folds, split.rawValue, out))
+        let report: [String: Any] = [
+            "head": head, "labels": wanted, "folds": folds, "split": split.rawValue, "windows": rows.count,
+            "accuracy": ["mean": acc.0, "std": acc.1], "balanced_accuracy": ["mean": bal.0, "std": bal.1], "macro_f1": ["mean": mf1.0, "std": mf1.1],
+            "paper_f1": ["mean": pf1.0, "std": pf1.1], "kappa": ["mean": kap.0, "std": kap.1], "protocol": protocolText,
+            "calibration": [
+                "temperature": temperature, "applied": applied, "requested": calibrate, "brier_oof": raw.brier, "log_loss_oof": raw.logLoss,
+                "brier_oof_cross_fitted": cal.brier, "log_loss_oof_cross_fitted": cal.logLoss,
+                "brier_definition": "mean over windows of the sum over classes of (p - onehot)^2",
+            ],
+            "per_fold": results.map {
+                [
+                    "accuracy": $0.accuracy, "balanced_accuracy": $0.balancedAccuracy, "macro_f1": $0.macroF1, "kappa": $0.kappa, "paper_f1": $0.paperF1,
+                    "n": $0.n,
+                ]
+            },
+        ]
+        try writeFileAtomically(
+            [UInt8](try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])), path: out + "/cv_\(head).json")
+        print(
+            String(
+                format:
+                    "%@: balanced accuracy %.3f ± %.3f, accuracy %.3f ± %.3f, macro-F1 %.3f ± %.3f, kappa %.3f ± %.3f, paper F1 %.3f ± %.3f (%d-fold, split by %@); wrote %@",
+                head, bal.0, bal.1, acc.0, acc.1, mf1.0, mf1.1, kap.0, kap.1, pf1.0, pf1.1, folds, split.rawValue, out))
     }
 }

@@ -8,27 +8,28 @@ import NPY
 struct FitHeadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fit-head",
-        abstract: "Fit a two-class logistic-regression head on heart-rate features and/or the embedding, optionally relative to a personal baseline, and add it to a weights directory.",
+        abstract:
+            "Fit a two-class logistic-regression head on heart-rate features and/or the embedding, optionally relative to a personal baseline, and add it to a weights directory.",
         discussion: """
-        The head reads per window what --features names (embedding, heart_rate_bpm, sdnn_ms,
-        rmssd_ms; comma-separated), averaged over the usable windows within ±--context of it in
-        its recording, and with --baseline-seconds S minus the person's baseline: the mean over
-        the usable windows among the first S seconds of their first recording of the first
-        label (rest), which are then not trained on. Windows graded unusable are left out, as
-        the server leaves them unscored. Features and grades are computed by the code ecg-server
-        runs (HeadInputs.assemble, HRVFeatures.window), so the head is served as it was fitted.
-        The fit: logistic regression on standardised inputs, classes weighted, L2 = 1/(C · n)
-        (scikit-learn's C), then the logit divided by --temperature. Choose --features,
-        --context, --c and --temperature with scripts/stress_protocol.py (nested, never-seen
-        subjects); --metrics copies its figures for this model into the manifest.
-        --augmented A.npz (repeatable; `ecg-train prepare ... --augment hum,noise`, otherwise the
-        same command as --data) adds each window's perturbed copy to the training rows, graded
-        and assembled the same way (a copy graded unusable is left out); the personal baseline
-        is always the clean one, as check_robustness.py sends it.
-        Example:
-          ecg-train fit-head --data eval.npz --weights weights --head stress --labels rest,stress \\
-              --features heart_rate_bpm --context 2 --c 1 --temperature 1.2 --baseline-seconds 60 --out weights
-        """)
+            The head reads per window what --features names (embedding, heart_rate_bpm, sdnn_ms,
+            rmssd_ms; comma-separated), averaged over the usable windows within ±--context of it in
+            its recording, and with --baseline-seconds S minus the person's baseline: the mean over
+            the usable windows among the first S seconds of their first recording of the first
+            label (rest), which are then not trained on. Windows graded unusable are left out, as
+            the server leaves them unscored. Features and grades are computed by the code ecg-server
+            runs (HeadInputs.assemble, HRVFeatures.window), so the head is served as it was fitted.
+            The fit: logistic regression on standardised inputs, classes weighted, L2 = 1/(C · n)
+            (scikit-learn's C), then the logit divided by --temperature. Choose --features,
+            --context, --c and --temperature with scripts/stress_protocol.py (nested, never-seen
+            subjects); --metrics copies its figures for this model into the manifest.
+            --augmented A.npz (repeatable; `ecg-train prepare ... --augment hum,noise`, otherwise the
+            same command as --data) adds each window's perturbed copy to the training rows, graded
+            and assembled the same way (a copy graded unusable is left out); the personal baseline
+            is always the clean one, as check_robustness.py sends it.
+            Example:
+              ecg-train fit-head --data eval.npz --weights weights --head stress --labels rest,stress \\
+                  --features heart_rate_bpm --context 2 --c 1 --temperature 1.2 --baseline-seconds 60 --out weights
+            """)
 
     @Option(help: "Dataset .npz made by `ecg-train prepare` (no overlap).") var data: String
     @OptionGroup var weightsOption: WeightsOption
@@ -44,7 +45,8 @@ struct FitHeadCommand: ParsableCommand {
     var augmented: [String] = []
     @Option(help: "protocol.json of scripts/stress_protocol.py, to copy this model's figures into the manifest.") var metrics: String?
     @Option(help: "The model's row in --metrics.") var metricsModel: String?
-    @Option(help: "Output weights directory (may be --weights itself; other heads are kept, a head of the same name and baseline kind is replaced).") var out: String
+    @Option(help: "Output weights directory (may be --weights itself; other heads are kept, a head of the same name and baseline kind is replaced).") var out:
+        String
     @OptionGroup var threadsOption: ThreadsOption
 
     func validate() throws {
@@ -58,8 +60,9 @@ struct FitHeadCommand: ParsableCommand {
     }
 
     var inputs: HeadInputs {
-        HeadInputs(features: features.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, contextWindows: context,
-                   baseline: baselineSeconds > 0 ? HeadInputs.difference : nil)
+        HeadInputs(
+            features: features.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, contextWindows: context,
+            baseline: baselineSeconds > 0 ? HeadInputs.difference : nil)
     }
 
     func run() throws {
@@ -100,8 +103,9 @@ struct FitHeadCommand: ParsableCommand {
             let a: Dataset
             do { a = try Dataset.read(path: path) } catch { throw Failure("\(error)") }
             guard a.count == ds.count, a.record == ds.record, a.label == ds.label, a.subject == ds.subject, a.names.records == ds.names.records,
-                  a.names.preprocessing["filter"] == ds.names.preprocessing["filter"], a.names.preprocessing["polarity"] == ds.names.preprocessing["polarity"],
-                  a.names.preprocessing["augment"] != nil else {
+                a.names.preprocessing["filter"] == ds.names.preprocessing["filter"], a.names.preprocessing["polarity"] == ds.names.preprocessing["polarity"],
+                a.names.preprocessing["augment"] != nil
+            else {
                 throw Failure("\(path) does not align with \(data): prepare it with the same command plus --augment")
             }
             augmentNames.append(a.names.preprocessing["augment"] ?? "")
@@ -115,8 +119,9 @@ struct FitHeadCommand: ParsableCommand {
         let isBase = rows.indices.map { k in baseWindows > 0 && restRecord[ds.subject[rows[k]]] == ds.record[rows[k]] && index[k] < baseWindows }
         func windows(_ feats: [HRVFeatures]) -> [HeadInputs.Window] {
             rows.indices.map { k in
-                HeadInputs.Window(recording: Int(ds.record[rows[k]]) * 2 + (isBase[k] ? 1 : 0), index: index[k],
-                                  usable: feats[k].quality.isUsable, features: feats[k])
+                HeadInputs.Window(
+                    recording: Int(ds.record[rows[k]]) * 2 + (isBase[k] ? 1 : 0), index: index[k],
+                    usable: feats[k].quality.isUsable, features: feats[k])
             }
         }
         let cleanWindows = windows(clean.feats)
@@ -148,15 +153,21 @@ struct FitHeadCommand: ParsableCommand {
         guard yy.contains(0), yy.contains(1) else { throw Failure("after leaving out unusable and baseline windows, a class has no windows") }
         let lr = LogisticRegression(x: x, y: yy, dims: spec.count, l2: 1 / (c * Double(yy.count)), iterations: 2000, learningRate: 0.05)
         let fitted = lr.head(name: head, labels: wanted).scaled(temperature: Float(temperature))
-        print("fitted \(head) on \(yy.count) usable windows (\(augmentedRows) of them augmented copies) of \(subjectsUsed.count) subjects (\(wanted[0]) \(yy.filter { $0 == 0 }.count), \(wanted[1]) \(yy.filter { $0 == 1 }.count)); inputs \(spec.features), context ±\(context), baseline \(baselineSeconds > 0 ? "\(Int(baselineSeconds)) s" : "none")")
+        print(
+            "fitted \(head) on \(yy.count) usable windows (\(augmentedRows) of them augmented copies) of \(subjectsUsed.count) subjects (\(wanted[0]) \(yy.filter { $0 == 0 }.count), \(wanted[1]) \(yy.filter { $0 == 1 }.count)); inputs \(spec.features), context ±\(context), baseline \(baselineSeconds > 0 ? "\(Int(baselineSeconds)) s" : "none")"
+        )
         // Figures of this model from the protocol.
-        var figures: [String: Double] = ["C": c, "temperature": temperature, "training_windows": Double(yy.count), "training_subjects": Double(subjectsUsed.count),
-                                          "training_windows_augmented": Double(augmentedRows)]
-        var protocolText = "logistic regression (C = \(c), classes weighted, standardisation folded in), T = \(temperature); chosen and evaluated by scripts/stress_protocol.py"
+        var figures: [String: Double] = [
+            "C": c, "temperature": temperature, "training_windows": Double(yy.count), "training_subjects": Double(subjectsUsed.count),
+            "training_windows_augmented": Double(augmentedRows),
+        ]
+        var protocolText =
+            "logistic regression (C = \(c), classes weighted, standardisation folded in), T = \(temperature); chosen and evaluated by scripts/stress_protocol.py"
         if !augmentNames.isEmpty { protocolText += "; trained on the clean windows and augmented copies (\(augmentNames.joined(separator: "; ")))" }
         if let m = metrics, let key = metricsModel {
             guard let d = FileManager.default.contents(atPath: m), let j = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
-                  let r = j[key] as? [String: Any] else { throw Failure("\(m): no model '\(key)'") }
+                let r = j[key] as? [String: Any]
+            else { throw Failure("\(m): no model '\(key)'") }
             for k in ["balanced_accuracy", "roc_auc", "brier_p_stress", "brier_base_rate", "windows", "subjects", "per_subject_mean", "per_subject_min"] {
                 if let v = r[k] as? Double { figures[k] = v } else if let v = r[k] as? Int { figures[k] = Double(v) }
             }

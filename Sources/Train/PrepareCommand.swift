@@ -9,34 +9,34 @@ struct PrepareCommand: ParsableCommand {
         commandName: "prepare",
         abstract: "Turn a corpus of ECG records into one dataset file of 10 s windows at 256 Hz.",
         discussion: """
-        --corpus DIR: a folder with manifest.csv (columns path, dataset, subject, record, label,
-        fs, quality, …) and one .npz per record holding `ecg` (samples) and `fs` (Hz), as
-        ../shared/data/ecg is laid out. Each record is resampled to 256 Hz, filtered (--filter,
-        zero phase; default: high-pass 0.8 Hz, low-pass 40 Hz, notches at 50 and 60 Hz, what
-        ecg-server applies to weights whose manifest names it), cut into 10 s windows
-        (--overlap percent) and normalised:
-          window     robust z-score of each window (as ecg-server does; default)
-          recording  mean and central-95 % std of the whole record
-          subject    mean of all the subject's samples, std over the central 95 % of them
-                     (exactly the authors' per-subject statistic)
-        --polarity qrs-up negates every record whose QRS complexes point down (after the
-        filter; the rule is Preprocessing.qrsPolarity's, the one ecg-server applies when the
-        weights' manifest says "polarity": "qrs-up"), so that every window has its R waves
-        upwards whatever the lead; keep (default) leaves the sign as recorded.
-        Records with quality=poor are skipped unless --include-poor.
-        --augment hum,noise,wander adds interference to each raw record at its own rate before
-        anything else (hum: 50 or 60 Hz at 2-20 % of the range; noise: white at 15-30 dB SNR;
-        wander: 0.1-0.5 Hz at 10-100 % of the range; strengths drawn per record from
-        --augment-seed). The windows keep the order and count of the same command without
-        --augment, so the two files align row by row (ecg-train fit-head --augmented,
-        scripts/stress_protocol.py --augmented).
-        --unlabelled-subjects-only keeps only the subjects none of whose records carries a
-        label (every record of a labelled person is left out, their unlabelled phases too):
-        the pre-training corpus of a protocol in which the labelled people are never seen.
-        --npy FILE --layout person,label: the authors' 2-D layout instead (id/label columns,
-        then \(EncoderGeometry.windowLength) samples at 256 Hz, already normalised).
-        Output: one .npz (windows, subject, dataset, record, label, names), written atomically.
-        """)
+            --corpus DIR: a folder with manifest.csv (columns path, dataset, subject, record, label,
+            fs, quality, …) and one .npz per record holding `ecg` (samples) and `fs` (Hz), as
+            ../shared/data/ecg is laid out. Each record is resampled to 256 Hz, filtered (--filter,
+            zero phase; default: high-pass 0.8 Hz, low-pass 40 Hz, notches at 50 and 60 Hz, what
+            ecg-server applies to weights whose manifest names it), cut into 10 s windows
+            (--overlap percent) and normalised:
+              window     robust z-score of each window (as ecg-server does; default)
+              recording  mean and central-95 % std of the whole record
+              subject    mean of all the subject's samples, std over the central 95 % of them
+                         (exactly the authors' per-subject statistic)
+            --polarity qrs-up negates every record whose QRS complexes point down (after the
+            filter; the rule is Preprocessing.qrsPolarity's, the one ecg-server applies when the
+            weights' manifest says "polarity": "qrs-up"), so that every window has its R waves
+            upwards whatever the lead; keep (default) leaves the sign as recorded.
+            Records with quality=poor are skipped unless --include-poor.
+            --augment hum,noise,wander adds interference to each raw record at its own rate before
+            anything else (hum: 50 or 60 Hz at 2-20 % of the range; noise: white at 15-30 dB SNR;
+            wander: 0.1-0.5 Hz at 10-100 % of the range; strengths drawn per record from
+            --augment-seed). The windows keep the order and count of the same command without
+            --augment, so the two files align row by row (ecg-train fit-head --augmented,
+            scripts/stress_protocol.py --augmented).
+            --unlabelled-subjects-only keeps only the subjects none of whose records carries a
+            label (every record of a labelled person is left out, their unlabelled phases too):
+            the pre-training corpus of a protocol in which the labelled people are never seen.
+            --npy FILE --layout person,label: the authors' 2-D layout instead (id/label columns,
+            then \(EncoderGeometry.windowLength) samples at 256 Hz, already normalised).
+            Output: one .npz (windows, subject, dataset, record, label, names), written atomically.
+            """)
 
     @Option(help: "Corpus folder with manifest.csv.") var corpus: String?
     @Option(help: "A 2-D .npy in the authors' layout (instead of --corpus).") var npy: String?
@@ -44,7 +44,10 @@ struct PrepareCommand: ParsableCommand {
     @Option(help: "Output dataset .npz.") var out: String
     @Option(help: "Window overlap in percent (0 ≤ P < 100).") var overlap: Double = 0
     @Option(help: "What each window is z-scored with: its own statistics, its recording's, or its subject's.") var normalize: Normalization = .window
-    @Option(help: "keep: the sign as recorded; qrs-up: negate records whose QRS points down (quantile rule); qrs-t-down-beats: negate records whose QRS and T wave both point down at the detected beats.")
+    @Option(
+        help:
+            "keep: the sign as recorded; qrs-up: negate records whose QRS points down (quantile rule); qrs-t-down-beats: negate records whose QRS and T wave both point down at the detected beats."
+    )
     var polarity: Polarity = .keep
     @Option(help: "Filter: \(Preprocessing.bandFilter) (default), \(Preprocessing.highpassFilter) (before issue #17) or none.")
     var filter: String = Preprocessing.bandFilter
@@ -63,7 +66,9 @@ struct PrepareCommand: ParsableCommand {
         if let a = augment {
             guard corpus != nil else { throw ValidationError("--augment needs --corpus (it acts on raw records)") }
             if case .failure(let bad) = Augmentation.kinds(a) {
-                throw ValidationError("--augment: unknown kind '\(bad.name)'; use a comma-separated list of \(Augmentation.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw ValidationError(
+                    "--augment: unknown kind '\(bad.name)'; use a comma-separated list of \(Augmentation.Kind.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
         }
         guard Preprocessing.sections(forFilter: filter) != nil else {
@@ -78,7 +83,9 @@ struct PrepareCommand: ParsableCommand {
         }
         guard d.count > 0 else { throw Failure("no windows: every record was shorter than 10 s or skipped") }
         do { try d.write(path: out) } catch { throw Failure("cannot write \(out): \(error)") }
-        print("wrote \(d.count) windows from \(d.names.records.count) records of \(d.names.subjects.count) subjects (\(d.names.datasets.joined(separator: ", "))) to \(out)")
+        print(
+            "wrote \(d.count) windows from \(d.names.records.count) records of \(d.names.subjects.count) subjects (\(d.names.datasets.joined(separator: ", "))) to \(out)"
+        )
     }
 
     struct Row { var path, dataset, subject, record, label, quality: String }
@@ -211,7 +218,9 @@ struct PrepareCommand: ParsableCommand {
                 if name == "label" { lab = Int64(x) }
             }
             let samples = v[(r * w + cols.count)..<((r + 1) * w)]
-            if let bad = samples.firstIndex(where: { !$0.isFinite }) { throw Failure("\(path): row \(r) has a NaN or Inf at sample \(bad - r * w - cols.count)") }
+            if let bad = samples.firstIndex(where: { !$0.isFinite }) {
+                throw Failure("\(path): row \(r) has a NaN or Inf at sample \(bad - r * w - cols.count)")
+            }
             d.windows.append(contentsOf: samples.map(Float.init))
             d.subject.append(sub); d.dataset.append(0); d.record.append(Int64(r)); d.label.append(lab)
         }

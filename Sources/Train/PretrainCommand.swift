@@ -14,20 +14,20 @@ struct PretrainCommand: ParsableCommand {
         commandName: "pretrain",
         abstract: "Self-supervised pre-training: recognise six signal transformations (the paper's multi-task setup).",
         discussion: """
-        Each window of a batch is used in 7 versions (original, Gaussian noise at 15 dB SNR,
-        scaling ×1.1, negation, time reversal, permutation of 20 pieces, time warp of 9
-        pieces); head task_i learns "is this version i?". Loss weights
-        [0.195, 0.195, 0.195, 0.0125, 0.0125, 0.195, 0.195], L2 1e-4 on kernels, Adam 1e-3
-        decayed ×0.9 every 10,000 steps, batch 128 windows × 7 versions.
-        Writes RUN/output/{steps,epochs}.csv, RUN/summaries/ (TensorBoard event files), and
-        RUN/models/epoch_N/ — a weights directory (usable by every command and ecg-server)
-        plus optimizer.npz and state.json for --resume; every --save-every steps it also
-        replaces RUN/models/latest/. A checkpoint is written in full to a temporary folder and
-        then renamed into place, so a run killed at any moment (even SIGKILL) leaves its last
-        complete checkpoint intact. Ctrl-C or SIGTERM saves RUN/models/interrupted/ and
-        exits 130; --resume continues exactly from the newest checkpoint (by step), and
-        drops the rows of output/*.csv written after it.
-        """)
+            Each window of a batch is used in 7 versions (original, Gaussian noise at 15 dB SNR,
+            scaling ×1.1, negation, time reversal, permutation of 20 pieces, time warp of 9
+            pieces); head task_i learns "is this version i?". Loss weights
+            [0.195, 0.195, 0.195, 0.0125, 0.0125, 0.195, 0.195], L2 1e-4 on kernels, Adam 1e-3
+            decayed ×0.9 every 10,000 steps, batch 128 windows × 7 versions.
+            Writes RUN/output/{steps,epochs}.csv, RUN/summaries/ (TensorBoard event files), and
+            RUN/models/epoch_N/ — a weights directory (usable by every command and ecg-server)
+            plus optimizer.npz and state.json for --resume; every --save-every steps it also
+            replaces RUN/models/latest/. A checkpoint is written in full to a temporary folder and
+            then renamed into place, so a run killed at any moment (even SIGKILL) leaves its last
+            complete checkpoint intact. Ctrl-C or SIGTERM saves RUN/models/interrupted/ and
+            exits 130; --resume continues exactly from the newest checkpoint (by step), and
+            drops the rows of output/*.csv written after it.
+            """)
 
     @Option(help: "Dataset .npz made by `ecg-train prepare`.") var data: String
     @Option(help: "Run folder.") var out: String
@@ -63,7 +63,9 @@ struct PretrainCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard epochs >= 1, batch >= 1, batch <= 4096, threads >= 1 else { throw ValidationError("--epochs, --batch and --threads must be positive (batch ≤ 4096)") }
+        guard epochs >= 1, batch >= 1, batch <= 4096, threads >= 1 else {
+            throw ValidationError("--epochs, --batch and --threads must be positive (batch ≤ 4096)")
+        }
         guard lr > 0, lr < 1 else { throw ValidationError("--lr must be in (0, 1)") }
         guard valFraction >= 0, valFraction < 1 else { throw ValidationError("--val-fraction must be in [0, 1)") }
         guard dropout >= 0, dropout < 1, l2 >= 0, decayRate > 0, decayRate <= 1, decaySteps >= 1 else {
@@ -71,7 +73,9 @@ struct PretrainCommand: ParsableCommand {
         }
         guard saveEvery >= 0 else { throw ValidationError("--save-every must be ≥ 0") }
         guard coefficients.count == 7 else { throw ValidationError("--loss-weights needs 7 numbers") }
-        guard (2...EncoderGeometry.windowLength).contains(permutationPieces), (2...EncoderGeometry.windowLength).contains(warpPieces), warpFactor >= 1, warpFactor < 2, noiseSnrDb.isFinite else {
+        guard (2...EncoderGeometry.windowLength).contains(permutationPieces), (2...EncoderGeometry.windowLength).contains(warpPieces), warpFactor >= 1,
+            warpFactor < 2, noiseSnrDb.isFinite
+        else {
             throw ValidationError("transformation settings out of range")
         }
     }

@@ -20,9 +20,11 @@ public enum Backward {
     /// Conv layer (TF `same`, stride 1), given the gradient at its pre-activation output.
     /// dW += xpᵀ-correlation with dy; db += Σ_t dy; dx = dy ⋆ flipped W (skipped if dx is nil).
     /// - Complexity: 2 · T·K·C_in·C_out multiply-adds (1 without dx).
-    public static func conv(dW: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
-                            dy: UnsafePointer<Float>, xp: UnsafePointer<Float>, layer l: ConvLayer, layerID: Int, length t: Int,
-                            scratch s: TrainScratch) {
+    public static func conv(
+        dW: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+        dy: UnsafePointer<Float>, xp: UnsafePointer<Float>, layer l: ConvLayer, layerID: Int, length t: Int,
+        scratch s: TrainScratch
+    ) {
         let k = l.taps, ci = l.cin, co = l.cout
         // db
         for r in 0..<t { for o in 0..<co { db[o] += dy[r * co + o] } }
@@ -67,8 +69,10 @@ public enum Backward {
     }
 
     /// Dense layer on one row: dW += x ⊗ dy, db += dy, dx = W dy (if dx is given).
-    public static func dense(dW: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
-                             dy: UnsafePointer<Float>, x: UnsafePointer<Float>, layer d: DenseLayer) {
+    public static func dense(
+        dW: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+        dy: UnsafePointer<Float>, x: UnsafePointer<Float>, layer d: DenseLayer
+    ) {
         let ni = d.inputs, no = d.outputs
         for o in 0..<no { db[o] += dy[o] }
         for i in 0..<ni {

@@ -22,12 +22,13 @@ public struct Dataset: Sendable {
     public func write(path: String) throws {
         let n = count
         let json = try JSONEncoder().encode(names)
-        try NPZ.write([
-            "windows": NPYArray(floats: windows, shape: [n, EncoderGeometry.windowLength]),
-            "subject": NPYArray(int64s: subject, shape: [n]), "dataset": NPYArray(int64s: dataset, shape: [n]),
-            "record": NPYArray(int64s: record, shape: [n]), "label": NPYArray(int64s: label, shape: [n]),
-            "names": NPYArray(dtype: .u1, shape: [json.count], data: [UInt8](json)),
-        ], path: path, compressed: true)
+        try NPZ.write(
+            [
+                "windows": NPYArray(floats: windows, shape: [n, EncoderGeometry.windowLength]),
+                "subject": NPYArray(int64s: subject, shape: [n]), "dataset": NPYArray(int64s: dataset, shape: [n]),
+                "record": NPYArray(int64s: record, shape: [n]), "label": NPYArray(int64s: label, shape: [n]),
+                "names": NPYArray(dtype: .u1, shape: [json.count], data: [UInt8](json)),
+            ], path: path, compressed: true)
     }
 
     public static func read(path: String) throws -> Dataset {
@@ -38,10 +39,14 @@ public struct Dataset: Sendable {
         }
         var d = Dataset()
         let w = try need("windows")
-        guard w.shape.count == 2, w.shape[1] == EncoderGeometry.windowLength else { throw NPYError.io("\(path): windows have shape \(w.shape), expected (N, \(EncoderGeometry.windowLength))") }
+        guard w.shape.count == 2, w.shape[1] == EncoderGeometry.windowLength else {
+            throw NPYError.io("\(path): windows have shape \(w.shape), expected (N, \(EncoderGeometry.windowLength))")
+        }
         d.windows = w.floats()
         if let bad = d.windows.firstIndex(where: { !$0.isFinite }) {
-            throw NPYError.io("\(path): window \(bad / EncoderGeometry.windowLength) (row \(bad / EncoderGeometry.windowLength)) has a NaN or Inf at sample \(bad % EncoderGeometry.windowLength)")
+            throw NPYError.io(
+                "\(path): window \(bad / EncoderGeometry.windowLength) (row \(bad / EncoderGeometry.windowLength)) has a NaN or Inf at sample \(bad % EncoderGeometry.windowLength)"
+            )
         }
         for (k, kp) in [("subject", \Dataset.subject), ("dataset", \Dataset.dataset), ("record", \Dataset.record), ("label", \Dataset.label)] {
             let a = try need(k)

@@ -61,7 +61,9 @@ public struct HeadTrainer {
                 let m = (0..<out.count).map { _ in Float.random(in: 0..<1, using: &rng) < keep ? 1 / keep : 0 }
                 for i in 0..<out.count { out[i] *= m[i] }
                 masks.append(m)
-            } else { masks.append([]) }
+            } else {
+                masks.append([])
+            }
             acts.append(out)
         }
         // softmax cross-entropy, mean over the batch
@@ -75,17 +77,25 @@ public struct HeadTrainer {
             // dW = actsᵀ · d, db = Σ d, dx = d · Wᵀ
             let xT = transpose(acts[l], rows: b, cols: ni)
             var dW = [Float](repeating: 0, count: ni * no)
-            xT.withUnsafeBufferPointer { a in d.withUnsafeBufferPointer { dd in dW.withUnsafeMutableBufferPointer { o in
-                ck_gemm_full(Int32(ni), Int32(no), Int32(b), a.baseAddress, Int32(b), dd.baseAddress, Int32(no), nil, o.baseAddress, Int32(no), 0)
-            } } }
+            xT.withUnsafeBufferPointer { a in
+                d.withUnsafeBufferPointer { dd in
+                    dW.withUnsafeMutableBufferPointer { o in
+                        ck_gemm_full(Int32(ni), Int32(no), Int32(b), a.baseAddress, Int32(b), dd.baseAddress, Int32(no), nil, o.baseAddress, Int32(no), 0)
+                    }
+                }
+            }
             g["W\(l)"] = dW
             g["b\(l)"] = (0..<no).map { o in (0..<b).reduce(Float(0)) { $0 + d[$1 * no + o] } }
             if l == 0 { break }
             let wT = transpose(p["W\(l)"]!, rows: ni, cols: no)
             var dx = [Float](repeating: 0, count: b * ni)
-            d.withUnsafeBufferPointer { dd in wT.withUnsafeBufferPointer { w in dx.withUnsafeMutableBufferPointer { o in
-                ck_gemm_full(Int32(b), Int32(ni), Int32(no), dd.baseAddress, Int32(no), w.baseAddress, Int32(ni), nil, o.baseAddress, Int32(ni), 0)
-            } } }
+            d.withUnsafeBufferPointer { dd in
+                wT.withUnsafeBufferPointer { w in
+                    dx.withUnsafeMutableBufferPointer { o in
+                        ck_gemm_full(Int32(b), Int32(ni), Int32(no), dd.baseAddress, Int32(no), w.baseAddress, Int32(ni), nil, o.baseAddress, Int32(ni), 0)
+                    }
+                }
+            }
             // through dropout and ReLU of layer l-1's output (acts[l] is post-dropout)
             let m = masks[l - 1]
             for i in 0..<dx.count { dx[i] = acts[l][i] > 0 ? dx[i] * (m.isEmpty ? 1 : m[i]) : 0 }
@@ -95,9 +105,16 @@ public struct HeadTrainer {
     }
 
     func gemm(_ m: Int, _ n: Int, _ k: Int, _ a: [Float], _ w: [Float], _ bias: [Float], _ out: inout [Float], act: Int32) {
-        a.withUnsafeBufferPointer { ap in w.withUnsafeBufferPointer { wp in bias.withUnsafeBufferPointer { bp in out.withUnsafeMutableBufferPointer { o in
-            ck_gemm_full(Int32(m), Int32(n), Int32(k), ap.baseAddress, Int32(k), wp.baseAddress, Int32(n), bp.baseAddress, o.baseAddress, Int32(n), act)
-        } } } }
+        a.withUnsafeBufferPointer { ap in
+            w.withUnsafeBufferPointer { wp in
+                bias.withUnsafeBufferPointer { bp in
+                    out.withUnsafeMutableBufferPointer { o in
+                        ck_gemm_full(
+                            Int32(m), Int32(n), Int32(k), ap.baseAddress, Int32(k), wp.baseAddress, Int32(n), bp.baseAddress, o.baseAddress, Int32(n), act)
+                    }
+                }
+            }
+        }
     }
 
     func transpose(_ a: [Float], rows: Int, cols: Int) -> [Float] {

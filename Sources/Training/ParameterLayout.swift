@@ -80,16 +80,18 @@ public struct ParameterLayout: Sendable {
     public func network(_ p: [Float], algorithms: [ConvAlgorithm]) -> SSLNetwork {
         precondition(p.count == count)
         let convs = EncoderGeometry.convs.enumerated().map { i, c in
-            ConvLayer(kernel: Array(p[convKernel[i]..<(convKernel[i] + c.taps * c.cin * c.cout)]),
-                      bias: Array(p[convBias[i]..<(convBias[i] + c.cout)]), taps: c.taps, cin: c.cin, cout: c.cout)
+            ConvLayer(
+                kernel: Array(p[convKernel[i]..<(convKernel[i] + c.taps * c.cin * c.cout)]),
+                bias: Array(p[convBias[i]..<(convBias[i] + c.cout)]), taps: c.taps, cin: c.cin, cout: c.cout)
         }
         let e = EncoderGeometry.embeddingSize
         func dense(_ k: Int, _ b: Int, _ outs: Int) -> DenseLayer {
             DenseLayer(kernel: Array(p[k..<(k + e * outs)]), bias: Array(p[b..<(b + outs)]), inputs: e, outputs: outs)
         }
         let tasks = heads.map { o in
-            TaskHead(dense1: dense(o.dense1Kernel, o.dense1Bias, e), dense2: dense(o.dense2Kernel, o.dense2Bias, e),
-                     output: dense(o.outputKernel, o.outputBias, 1))
+            TaskHead(
+                dense1: dense(o.dense1Kernel, o.dense1Bias, e), dense2: dense(o.dense2Kernel, o.dense2Bias, e),
+                output: dense(o.outputKernel, o.outputBias, 1))
         }
         return SSLNetwork(encoder: Encoder(weights: EncoderWeights(convs: convs), algorithms: algorithms), tasks: tasks)
     }

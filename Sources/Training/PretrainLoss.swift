@@ -64,9 +64,10 @@ public struct PretrainLoss: Sendable {
                     g.withUnsafeMutableBufferPointer { gp in
                         for k in lo..<hi {
                             var rng = Transformations.RNG(seed: dropoutSeed &+ UInt64(k) &* 0x2545_F491_4F6C_DD1D)
-                            ws.step(net, x.baseAddress! + k * EncoderGeometry.windowLength, labels: Array(labels[(k * 7)..<(k * 7 + 7)]),
-                                    scale: scale, grads: gp.baseAddress!, losses: &l, dropout: dropout, rng: &rng,
-                                    logits: out.baseAddress! + (k - lo) * 7, backward: backward)
+                            ws.step(
+                                net, x.baseAddress! + k * EncoderGeometry.windowLength, labels: Array(labels[(k * 7)..<(k * 7 + 7)]),
+                                scale: scale, grads: gp.baseAddress!, losses: &l, dropout: dropout, rng: &rng,
+                                logits: out.baseAddress! + (k - lo) * 7, backward: backward)
                         }
                     }
                 }
@@ -90,7 +91,6 @@ public struct PretrainLoss: Sendable {
         let l2Term = Double(l2) * sumSq / 2
         return Result(total: weighted + l2Term, perTask: perTask, weightedData: weighted, l2Term: l2Term, gradient: grads, logits: allLogits)
     }
-
 
     /// The fast kernels for one set of weights: the engine's forward (tiled DFT where the
     /// kernels are long) and, for the input gradients, tiled-DFT plans of the flipped kernels.
@@ -117,8 +117,8 @@ public struct PretrainLoss: Sendable {
         let fast: FastPaths
         /// Where each gradient goes in the flat buffer (read once per worker, not per window).
         let layout = ParameterLayout.ssl
-        var xp: [UnsafeMutablePointer<Float>] = []   // padded conv inputs
-        var y: [UnsafeMutablePointer<Float>] = []    // conv outputs after leaky ReLU
+        var xp: [UnsafeMutablePointer<Float>] = []  // padded conv inputs
+        var y: [UnsafeMutablePointer<Float>] = []  // conv outputs after leaky ReLU
         let dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>
         let dyp: UnsafeMutablePointer<Float>, dypCount: Int
         let tmp: UnsafeMutablePointer<Float>, fx: UnsafeMutablePointer<Float>, fy: UnsafeMutablePointer<Float>
@@ -171,9 +171,11 @@ public struct PretrainLoss: Sendable {
         }
 
         /// Forward, loss terms and gradients of one window, accumulated into `grads`.
-        func step(_ net: SSLNetwork, _ x: UnsafePointer<Float>, labels: [Float], scale: [Float],
-                  grads: UnsafeMutablePointer<Float>, losses: inout [Double], dropout: Float, rng: inout Transformations.RNG,
-                  logits: UnsafeMutablePointer<Float>, backward: Bool) {
+        func step(
+            _ net: SSLNetwork, _ x: UnsafePointer<Float>, labels: [Float], scale: [Float],
+            grads: UnsafeMutablePointer<Float>, losses: inout [Double], dropout: Float, rng: inout Transformations.RNG,
+            logits: UnsafeMutablePointer<Float>, backward: Bool
+        ) {
             forward(x)
             var dEmb = [Float](repeating: 0, count: 128)
             var z1 = [Float](repeating: 0, count: 128), z2 = z1, d1 = z1, d2 = z1
@@ -208,28 +210,41 @@ public struct PretrainLoss: Sendable {
                 let g3 = g + o.outputKernel
                 for i in 0..<128 { g3[i] += z2[i] * dl }
                 for i in 0..<128 { d2[i] = head.output.kernel[i] * dl * m2[i] * (z2[i] > 0 ? 1 : 0.2) }
-                d2.withUnsafeBufferPointer { dy in z1.withUnsafeBufferPointer { xv in d1.withUnsafeMutableBufferPointer { dx in
-                    Backward.dense(dW: g + o.dense2Kernel, db: g + o.dense2Bias, dx: dx.baseAddress!, dy: dy.baseAddress!, x: xv.baseAddress!, layer: head.dense2)
-                } } }
+                d2.withUnsafeBufferPointer { dy in
+                    z1.withUnsafeBufferPointer { xv in
+                        d1.withUnsafeMutableBufferPointer { dx in
+                            Backward.dense(
+                                dW: g + o.dense2Kernel, db: g + o.dense2Bias, dx: dx.baseAddress!, dy: dy.baseAddress!, x: xv.baseAddress!, layer: head.dense2)
+                        }
+                    }
+                }
                 for i in 0..<128 { d1[i] *= m1[i] * (z1[i] > 0 ? 1 : 0.2) }
                 var dE = [Float](repeating: 0, count: 128)
-                d1.withUnsafeBufferPointer { dy in embedding.withUnsafeBufferPointer { xv in dE.withUnsafeMutableBufferPointer { dx in
-                    Backward.dense(dW: g + o.dense1Kernel, db: g + o.dense1Bias, dx: dx.baseAddress!, dy: dy.baseAddress!, x: xv.baseAddress!, layer: head.dense1)
-                } } }
+                d1.withUnsafeBufferPointer { dy in
+                    embedding.withUnsafeBufferPointer { xv in
+                        dE.withUnsafeMutableBufferPointer { dx in
+                            Backward.dense(
+                                dW: g + o.dense1Kernel, db: g + o.dense1Bias, dx: dx.baseAddress!, dy: dy.baseAddress!, x: xv.baseAddress!, layer: head.dense1)
+                        }
+                    }
+                }
                 for i in 0..<128 { dEmb[i] += dE[i] }
             }
             if !backward { return }
             // Encoder backward: global max → conv6 → conv5 → pool → conv4 → conv3 → pool → conv2 → conv1.
             let convs = net.encoder.weights.convs
             var cur = dA, other = dB
-            dEmb.withUnsafeBufferPointer { Backward.globalMax(dx: cur, dy: $0.baseAddress!, x: y[5], length: EncoderGeometry.lengths[5], channels: EncoderGeometry.embeddingSize) }
+            dEmb.withUnsafeBufferPointer {
+                Backward.globalMax(dx: cur, dy: $0.baseAddress!, x: y[5], length: EncoderGeometry.lengths[5], channels: EncoderGeometry.embeddingSize)
+            }
             for i in stride(from: 5, through: 0, by: -1) {
                 let c = convs[i], t = PretrainLoss.lengths[i]
                 // cur: d(output of conv i after leaky) → d(pre-activation), in place.
                 Backward.leakyReLU(dx: cur, dy: cur, y: y[i], count: t * c.cout)
                 let fastDx = i > 0 && inputGradient(i, dx: other, dy: cur, layer: c, length: t)
-                Backward.conv(dW: grads + layout.convKernel[i], db: grads + layout.convBias[i], dx: i > 0 && !fastDx ? other : nil, dy: cur, xp: xp[i], layer: c,
-                              layerID: i, length: t, scratch: scratch)
+                Backward.conv(
+                    dW: grads + layout.convKernel[i], db: grads + layout.convBias[i], dx: i > 0 && !fastDx ? other : nil, dy: cur, xp: xp[i], layer: c,
+                    layerID: i, length: t, scratch: scratch)
                 if i == 0 { break }
                 swap(&cur, &other)  // cur: d(input of conv i) = d(output of conv i-1 or of a pool)
                 if EncoderGeometry.pooledAfter.contains(i - 1) {
@@ -241,5 +256,3 @@ public struct PretrainLoss: Sendable {
         }
     }
 }
-
-

@@ -107,8 +107,10 @@ public struct Pretrainer {
             try writeFileAtomically(Array(("step,epoch,lr,total," + (0..<7).map { "task_\($0)" }.joined(separator: ",") + "\n").utf8), path: stepsCSV)
         }
         if !fm.fileExists(atPath: epochsCSV) {
-            try writeFileAtomically(Array(("epoch,steps,mean_total," + (0..<7).map { "task_\($0)" }.joined(separator: ",") + ",windows_per_s,val_total,"
-                + (0..<7).map { "val_acc_\($0),val_f1_\($0)" }.joined(separator: ",") + "\n").utf8), path: epochsCSV)
+            try writeFileAtomically(
+                Array(
+                    ("epoch,steps,mean_total," + (0..<7).map { "task_\($0)" }.joined(separator: ",") + ",windows_per_s,val_total,"
+                        + (0..<7).map { "val_acc_\($0),val_f1_\($0)" }.joined(separator: ",") + "\n").utf8), path: epochsCSV)
         }
 
         var loss = PretrainLoss()
@@ -152,7 +154,9 @@ public struct Pretrainer {
                 state.step += 1; state.epoch = epoch; state.batchInEpoch = b + 1; state.lossLast = r.total
                 sums[0] += r.total; for i in 0..<7 { sums[i + 1] += r.perTask[i] }; count += 1
                 try appendLine(stepsCSV, "\(state.step),\(epoch),\(rate),\(r.total)," + r.perTask.map { "\($0)" }.joined(separator: ","))
-                tb.scalars([("loss/total", r.total), ("learning_rate", Double(rate))] + (0..<7).map { ("loss/task_\($0)_\(Transformations.names[$0])", r.perTask[$0]) }, step: state.step)
+                tb.scalars(
+                    [("loss/total", r.total), ("learning_rate", Double(rate))]
+                        + (0..<7).map { ("loss/task_\($0)_\(Transformations.names[$0])", r.perTask[$0]) }, step: state.step)
                 let wps = Double(count * c.batch * 7) / max(Date().timeIntervalSince(t0), 1e-9)
                 progress.update(b + 1, extra: String(format: "loss %.4f, %.0f windows/s (×7 versions)", r.total, wps))
                 if c.saveEvery > 0, state.step % c.saveEvery == 0, b + 1 < batchesPerEpoch {
@@ -174,12 +178,19 @@ public struct Pretrainer {
             if !valIdx.isEmpty {
                 let v = validate(net, ds, valIdx, loss: loss, tp)
                 valCols = ",\(v.total)," + (0..<7).map { "\(v.acc[$0]),\(v.f1[$0])" }.joined(separator: ",")
-                tb.scalars([("val/loss_total", v.total)] + (0..<7).flatMap { [("val/accuracy_task_\($0)", v.acc[$0]), ("val/f1_task_\($0)", v.f1[$0])] }, step: state.step)
+                tb.scalars(
+                    [("val/loss_total", v.total)] + (0..<7).flatMap { [("val/accuracy_task_\($0)", v.acc[$0]), ("val/f1_task_\($0)", v.f1[$0])] },
+                    step: state.step)
                 let acc = v.acc.map { String(format: "%.2f", $0) }.joined(separator: " "), f1 = v.f1.map { String(format: "%.2f", $0) }.joined(separator: " ")
-                say("epoch \(epoch) validation (\(valIdx.count) windows × 7): loss \(String(format: "%.4f", v.total)); accuracy per task \(acc); F1 per task \(f1)")
+                say(
+                    "epoch \(epoch) validation (\(valIdx.count) windows × 7): loss \(String(format: "%.4f", v.total)); accuracy per task \(acc); F1 per task \(f1)"
+                )
             }
             if count > 0 {
-                try appendLine(epochsCSV, "\(epoch),\(state.step),\(sums[0] / Double(count))," + (1...7).map { "\(sums[$0] / Double(count))" }.joined(separator: ",") + ",\(wps)" + valCols)
+                try appendLine(
+                    epochsCSV,
+                    "\(epoch),\(state.step),\(sums[0] / Double(count))," + (1...7).map { "\(sums[$0] / Double(count))" }.joined(separator: ",") + ",\(wps)"
+                        + valCols)
                 tb.scalars([("epoch/mean_total_loss", sums[0] / Double(count)), ("epoch/windows_per_s", wps)], step: state.step)
             }
             state.batchInEpoch = 0
@@ -195,8 +206,11 @@ public struct Pretrainer {
 
     /// Loss, accuracy and F1 of each head on the held-out windows (7 versions each,
     /// fixed randomness per epoch), dropout off.
-    func validate(_ net: SSLNetwork, _ ds: Dataset, _ idx: [Int], loss: PretrainLoss, _ tp: Transformations.Parameters)
-        -> (total: Double, acc: [Double], f1: [Double]) {
+    func validate(
+        _ net: SSLNetwork, _ ds: Dataset, _ idx: [Int], loss: PretrainLoss, _ tp: Transformations.Parameters
+    )
+        -> (total: Double, acc: [Double], f1: [Double])
+    {
         var l = loss
         l.dropout = 0; l.wantGradients = false
         var rng = Transformations.RNG(seed: config.seed ^ 0xA11CE)
@@ -214,11 +228,13 @@ public struct Pretrainer {
             let r = l.evaluate(net, windows: x, labels: y, threads: config.threads, fast: fast)
             let m = Double(y.count / 7)
             total += r.weightedData * m; count += m
-            for k in 0..<(y.count / 7) { for h in 0..<7 {
-                let pred = r.logits[k * 7 + h] > 0, truth = y[k * 7 + h] == 1
-                if pred == truth { correct[h] += 1 }
-                if pred && truth { tp7[h] += 1 } else if pred { fp7[h] += 1 } else if truth { fn7[h] += 1 }
-            } }
+            for k in 0..<(y.count / 7) {
+                for h in 0..<7 {
+                    let pred = r.logits[k * 7 + h] > 0, truth = y[k * 7 + h] == 1
+                    if pred == truth { correct[h] += 1 }
+                    if pred && truth { tp7[h] += 1 } else if pred { fp7[h] += 1 } else if truth { fn7[h] += 1 }
+                }
+            }
         }
         let f1 = (0..<7).map { tp7[$0] == 0 ? 0 : 2 * tp7[$0] / (2 * tp7[$0] + fp7[$0] + fn7[$0]) }
         return (total / max(count, 1), correct.map { $0 / max(count, 1) }, f1)
@@ -243,11 +259,13 @@ public struct Pretrainer {
     }
 
     func writeCheckpoint(_ net: SSLNetwork, _ adam: Adam, _ st: State, preprocessing: Manifest.Preprocessing, to dir: String) throws {
-        _ = try WeightsDirectory.write(net, to: dir, preprocessing: preprocessing,
-                                       provenance: .init(description: "ecg-train pretrain, epoch \(st.epoch), step \(st.step), seed \(config.seed)",
-                                                         datasets: [config.data], licenses: ["see the corpus README"],
-                                                         command: config.command,
-                                                         created: ISO8601DateFormatter().string(from: Date())))
+        _ = try WeightsDirectory.write(
+            net, to: dir, preprocessing: preprocessing,
+            provenance: .init(
+                description: "ecg-train pretrain, epoch \(st.epoch), step \(st.step), seed \(config.seed)",
+                datasets: [config.data], licenses: ["see the corpus README"],
+                command: config.command,
+                created: ISO8601DateFormatter().string(from: Date())))
         var opt: [String: NPYArray] = [:]
         // Names only here, at the file: m.<tensor> and v.<tensor>, each flat.
         if adam.m.count == layout.count {
@@ -282,7 +300,8 @@ public struct Pretrainer {
         var best: (String, State)?
         for d in dirs where !d.contains(".partial-") {
             guard let data = FileManager.default.contents(atPath: "\(models)/\(d)/state.json"),
-                  let st = try? JSONDecoder().decode(State.self, from: data) else { continue }
+                let st = try? JSONDecoder().decode(State.self, from: data)
+            else { continue }
             if best == nil || st.step > best!.1.step { best = ("\(models)/\(d)", st) }
         }
         return best

@@ -94,7 +94,8 @@ public enum TFCheckpoint {
             let bytes = data[e.offset..<(e.offset + e.size)]
             let crc = CRC32C.mask(CRC32C.checksum(bytes))
             guard crc == e.crc else {
-                throw CheckpointError.corruptData(tensor: e.name, "CRC-32C mismatch in \(dataPath) (stored \(String(e.crc, radix: 16)), computed \(String(crc, radix: 16)))")
+                throw CheckpointError.corruptData(
+                    tensor: e.name, "CRC-32C mismatch in \(dataPath) (stored \(String(e.crc, radix: 16)), computed \(String(crc, radix: 16)))")
             }
             out[e.name] = NPYArray(dtype: .f4, shape: e.shape, data: Array(bytes))
         }
@@ -181,7 +182,9 @@ public enum TFCheckpoint {
                             if dt >> 3 == 1, dt & 7 == 0 { size = try d.varint() } else { try d.skip(wire: dt & 7) }
                         }
                         e.shape.append(size)
-                    } else { try s.skip(wire: t & 7) }
+                    } else {
+                        try s.skip(wire: t & 7)
+                    }
                 }
             case (3, 0): e.shard = try r.varint()
             case (4, 0): e.offset = try r.varint()

@@ -41,8 +41,8 @@ public enum Transformations {
             let sd = (power / pow(10, prm.noiseSNRdB / 10)).squareRoot()
             return w.map { $0 + Float(sd * rng.gaussian()) }
         case 2: return w.map { $0 * prm.scale }  // scaling
-        case 3: return w.map { -$0 }       // negation
-        case 4: return w.reversed()        // time reversal
+        case 3: return w.map { -$0 }  // negation
+        case 4: return w.reversed()  // time reversal
         case 5:  // permutation of the pieces
             let n = w.count, p = prm.permutationPieces
             var order = Array(0..<p)

@@ -23,7 +23,7 @@ import Testing
         #expect(kept)
         c.outputFlushed(now: 2 * Self.s)
         #expect(c.isOpen && c.served == 1)
-        #expect(c.tick(now: 30 * Self.s, Snap()) == .none)   // past the header timeout: still open
+        #expect(c.tick(now: 30 * Self.s, Snap()) == .none)  // past the header timeout: still open
         #expect(c.tick(now: 61 * Self.s, Snap()) == .none)
         #expect(c.tick(now: 63 * Self.s, Snap()) == .close)
         // Not idle (a response is pending): never closed for idleness.

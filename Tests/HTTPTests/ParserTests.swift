@@ -23,7 +23,9 @@ let parserCases: [ParserCase] = {
         .init("simple GET", "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", nil),
         .init("HTTP/1.0 without Host", "GET /health HTTP/1.0\r\n\r\n", nil),
         .init("POST with body", "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", nil),
-        .init("chunked body", "POST /embed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;ext=1\r\n!!!\r\n0\r\nX-Trailer: y\r\n\r\n", nil),
+        .init(
+            "chunked body", "POST /embed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;ext=1\r\n!!!\r\n0\r\nX-Trailer: y\r\n\r\n",
+            nil),
         .init("leading empty line", "\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", nil),
         .init("expect 100-continue", "POST /embed HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi", nil),
         .init("HTTP/0.9 request line", "GET /\r\n\r\n", 400),
@@ -41,7 +43,8 @@ let parserCases: [ParserCase] = {
         .init("negative Content-Length", "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
         .init("Content-Length list 4, 5", "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 4, 5\r\n\r\nabcd", 400),
         .init("duplicate Content-Length", "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nabcd", 400),
-        .init("Content-Length with Transfer-Encoding", "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        .init(
+            "Content-Length with Transfer-Encoding", "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
         .init("unknown Transfer-Encoding", "POST /embed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
         .init("chunked in HTTP/1.0", "POST /embed HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),  // RFC 9112 §6.1 (was 501, issue #10)
         .init("bad chunk size", "POST /embed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
@@ -104,7 +107,8 @@ func runParser(_ bytes: [UInt8], byteByByte: Bool, limits: HTTPLimits = small) -
 
     @Test("pipelined requests come out in order with their bodies, whole and byte by byte")
     func pipelined() {
-        let text = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b?fs=500&preprocessed=true HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+        let text =
+            "GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b?fs=500&preprocessed=true HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
             + "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\nGET /d HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
         for bb in [false, true] {
             let (reqs, err) = runParser(Array(text.utf8), byteByByte: bb)
@@ -153,10 +157,12 @@ func runParser(_ bytes: [UInt8], byteByByte: Bool, limits: HTTPLimits = small) -
     @Test("JSON numbers: the fast path equals strtod bit for bit")
     func fastPathEqualsReference() throws {
         var rng = SeededRandom(#function, salt: 2)
-        var cases = ["0", "-0", "0.0", "-0.0", "1", "-1", "0.1", "0.2", "0.3", "1e22", "1e23", "9007199254740992", "9007199254740993",
-                     "9007199254740991.5", "1e-22", "1e-23", "123456789012345678901234567890", "0.000001", "1.7976931348623157e308",
-                     "4.9e-324", "2.2250738585072014e-308", "0e999", "1E+2", "12.5e-3", "0.30000000000000004", "-1234.5678",
-                     "99999999999999999999", "1.00000000000000000001", "100000000000000000000e-20"]
+        var cases = [
+            "0", "-0", "0.0", "-0.0", "1", "-1", "0.1", "0.2", "0.3", "1e22", "1e23", "9007199254740992", "9007199254740993",
+            "9007199254740991.5", "1e-22", "1e-23", "123456789012345678901234567890", "0.000001", "1.7976931348623157e308",
+            "4.9e-324", "2.2250738585072014e-308", "0e999", "1E+2", "12.5e-3", "0.30000000000000004", "-1234.5678",
+            "99999999999999999999", "1.00000000000000000001", "100000000000000000000e-20",
+        ]
         for _ in 0..<200_000 {
             let digits = (0..<Int.random(in: 1...21, using: &rng)).map { _ in String(Int.random(in: 0...9, using: &rng)) }.joined()
             var intPart = String(digits.drop { $0 == "0" }); if intPart.isEmpty { intPart = "0" }
@@ -204,10 +210,13 @@ func runParser(_ bytes: [UInt8], byteByByte: Bool, limits: HTTPLimits = small) -
         #expect(differ.isEmpty, "\(differ.count) array elements differ, e.g. \(differ.prefix(5))")
     }
 
-    @Test("JSON numbers: malformed ones are still refused (the short path hands them to the general one)",
-          arguments: ["01", "-", "-a", "1.", "1.e5", ".5", "1e", "1e+", "--1", "[1.]", "[-]", "[01]", "[1,]", "+1", "0x10",
-                     // longer than the 64-character limit, though its digits alone would be short
-                     "[0." + String(repeating: "0", count: 70) + "1e71]", "1e" + String(repeating: "0", count: 70) + "1"])
+    @Test(
+        "JSON numbers: malformed ones are still refused (the short path hands them to the general one)",
+        arguments: [
+            "01", "-", "-a", "1.", "1.e5", ".5", "1e", "1e+", "--1", "[1.]", "[-]", "[01]", "[1,]", "+1", "0x10",
+            // longer than the 64-character limit, though its digits alone would be short
+            "[0." + String(repeating: "0", count: 70) + "1e71]", "1e" + String(repeating: "0", count: 70) + "1",
+        ])
     func malformed(_ text: String) throws {
         #expect(throws: JSONError.self) { try JSONParser.parse(Array(text.utf8)) }
     }

@@ -5,8 +5,9 @@ import Testing
 /// The router and middleware on request values: no sockets, no server.
 @Suite struct RouterRules {
     static func request(_ method: String, _ path: String, headers: [(String, String)] = []) -> HTTPRequest {
-        HTTPRequest(method: method, target: path, path: path, query: [:], minorVersion: 1,
-                    headers: headers.map { (name: $0.0, value: $0.1) }, body: [], keepAlive: true)
+        HTTPRequest(
+            method: method, target: path, path: path, query: [:], minorVersion: 1,
+            headers: headers.map { (name: $0.0, value: $0.1) }, body: [], keepAlive: true)
     }
 
     /// Answers synchronously; returns what was answered (exactly once) and whether a cancel action came back.
@@ -18,12 +19,18 @@ import Testing
         return (all.first ?? HTTPResponse(status: 0), cancel != nil)
     }
 
-    static func body(_ text: String) -> RouteHandler { { _, respond in respond(HTTPResponse(status: 200, body: Array(text.utf8))); return nil } }
+    static func body(_ text: String) -> RouteHandler {
+        { _, respond in
+            respond(HTTPResponse(status: 200, body: Array(text.utf8))); return nil
+        }
+    }
 
     /// Refuses routes marked `authenticated` unless the request says "Authorization: yes".
     struct Gate: Middleware {
-        func handle(_ r: HTTPRequest, route: Route, respond: @escaping @Sendable (HTTPResponse) -> Void,
-                    next: (HTTPRequest, @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)?) throws(HTTPError) -> (@Sendable () -> Void)? {
+        func handle(
+            _ r: HTTPRequest, route: Route, respond: @escaping @Sendable (HTTPResponse) -> Void,
+            next: (HTTPRequest, @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)?
+        ) throws(HTTPError) -> (@Sendable () -> Void)? {
             if route.authenticated && r.header("authorization") != "yes" { throw HTTPError(.badRequest, "gate closed") }
             return next(r, respond)
         }
@@ -32,19 +39,26 @@ import Testing
     /// Adds a header to every answer that passes through it (a middleware that wraps the responder).
     struct Stamp: Middleware {
         let value: String
-        func handle(_ r: HTTPRequest, route: Route, respond: @escaping @Sendable (HTTPResponse) -> Void,
-                    next: (HTTPRequest, @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)?) throws(HTTPError) -> (@Sendable () -> Void)? {
+        func handle(
+            _ r: HTTPRequest, route: Route, respond: @escaping @Sendable (HTTPResponse) -> Void,
+            next: (HTTPRequest, @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)?
+        ) throws(HTTPError) -> (@Sendable () -> Void)? {
             let v = value
-            return next(r) { resp in var x = resp; x.headers.append(("X-Stamp", v)); respond(x) }
+            return next(r) { resp in
+                var x = resp; x.headers.append(("X-Stamp", v)); respond(x)
+            }
         }
     }
 
-    let router = Router([
-        Route("/health", ["GET"], probe: true, handler: body("ok")),
-        Route("/work", ["POST"], authenticated: true) { _, respond in respond(HTTPResponse(status: 202)); return { } },
-        Route("/v9/thing", ["GET"], handler: body("thing")),
-    ], middleware: [Stamp(value: "outer"), Gate(), Stamp(value: "inner")], canonical: { $0.replacingOccurrences(of: "/versions/1", with: "") },
-       renderError: { r, e in HTTPResponse(status: e.status, headers: e.headers, body: Array("\(r.path) \(e.code)".utf8)) })
+    let router = Router(
+        [
+            Route("/health", ["GET"], probe: true, handler: body("ok")),
+            Route("/work", ["POST"], authenticated: true) { _, respond in
+                respond(HTTPResponse(status: 202)); return {}
+            },
+            Route("/v9/thing", ["GET"], handler: body("thing")),
+        ], middleware: [Stamp(value: "outer"), Gate(), Stamp(value: "inner")], canonical: { $0.replacingOccurrences(of: "/versions/1", with: "") },
+        renderError: { r, e in HTTPResponse(status: e.status, headers: e.headers, body: Array("\(r.path) \(e.code)".utf8)) })
 
     @Test("a route answers its method; GET routes answer HEAD without the body; the handler's cancel action comes back")
     func methods() {

@@ -17,8 +17,9 @@ import TestSupport
 
     static func engine(maxWindows: Int = 64) throws -> InferenceEngine {
         let pipeline = try Preprocessing.Pipeline(.init(filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization))
-        let queue = InferenceQueue(encoder: TF.network.encoder, workers: 1, capacity: 64, maxBatch: 8, batchWaitMs: 0, metrics: NoMetrics(),
-                                   cores: CoreBudget(cores: 1))
+        let queue = InferenceQueue(
+            encoder: TF.network.encoder, workers: 1, capacity: 64, maxBatch: 8, batchWaitMs: 0, metrics: NoMetrics(),
+            cores: CoreBudget(cores: 1))
         return InferenceEngine(network: TF.network, pipeline: pipeline, affect: [], queue: queue, maxWindows: maxWindows, memoryBudgetBytes: 1 << 20)
     }
 

@@ -12,9 +12,9 @@ public enum TF {
     public static func npz(_ p: String) -> [String: NPYArray] { try! NPZ.read(path: path(p)) }
     public static let tensors = TensorSet(npz("weights.npz"))
     public static let network = try! SSLNetwork(tensors: tensors)
-    public static let inputs = npy("inputs.npy").floats()          // (8, 2560)
-    public static let embedding = npy("embedding.npy").floats()    // (8, 128)
-    public static let taskLogits = npy("task_logits.npy").floats() // (8, 7)
+    public static let inputs = npy("inputs.npy").floats()  // (8, 2560)
+    public static let embedding = npy("embedding.npy").floats()  // (8, 128)
+    public static let taskLogits = npy("task_logits.npy").floats()  // (8, 7)
     public static let intermediates = npz("intermediates.npz")
     /// The reference forward of window 0, computed once (it is slow in debug builds).
     public static let referenceRow0 = Reference.encode(Array(inputs[0..<2560]), network.encoder.weights).intermediates

@@ -21,8 +21,9 @@ import Training
     func flipped() {
         var rng = SeededRandom(#function, salt: 1)
         let (k, ci, co, t) = (5, 3, 4, 11)
-        let l = ConvLayer(kernel: (0..<(k * ci * co)).map { _ in Float.random(in: -1...1, using: &rng) },
-                          bias: [Float](repeating: 0, count: co), taps: k, cin: ci, cout: co)
+        let l = ConvLayer(
+            kernel: (0..<(k * ci * co)).map { _ in Float.random(in: -1...1, using: &rng) },
+            bias: [Float](repeating: 0, count: co), taps: k, cin: ci, cout: co)
         let f = l.flipped()
         #expect(f.taps == k && f.cin == co && f.cout == ci && f.flipped().kernel == l.kernel)
         // <conv(x), dy> == <x, convᵀ(dy)>, with convᵀ = correlation of the padded dy with the flipped kernel.
@@ -33,14 +34,17 @@ import Training
         for i in 0..<y.count { lhs += Double(y[i]) * Double(dy[i]) }
         // Transposed: dx[s, i] = Σ_j Σ_o dy[s - j + padLeft, o] W[j, i, o] = correlation with the flip, padded by padRight left.
         var rhs = 0.0
-        for s in 0..<t { for i in 0..<ci {
-            var acc = 0.0
-            for jf in 0..<k { let r = s + jf - l.padRight
-                guard r >= 0 && r < t else { continue }
-                for o in 0..<co { acc += Double(dy[r * co + o]) * Double(f.kernel[(jf * co + o) * ci + i]) }
+        for s in 0..<t {
+            for i in 0..<ci {
+                var acc = 0.0
+                for jf in 0..<k {
+                    let r = s + jf - l.padRight
+                    guard r >= 0 && r < t else { continue }
+                    for o in 0..<co { acc += Double(dy[r * co + o]) * Double(f.kernel[(jf * co + o) * ci + i]) }
+                }
+                rhs += acc * Double(x[s * ci + i])
             }
-            rhs += acc * Double(x[s * ci + i])
-        } }
+        }
         #expect(abs(lhs - rhs) <= 1e-4 * max(1, abs(lhs)), "\(lhs) vs \(rhs)")
     }
 }

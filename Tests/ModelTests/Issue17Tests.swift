@@ -76,12 +76,12 @@ import NPY
     @Test("a deep-S lead with an upright T keeps its sign (the quantile rule turned it); an inverted lead is turned")
     func deepS() {
         let deepS = Self.beats(seconds: 30, r: 0.4, s: 1.2, t: 0.35)
-        #expect(Preprocessing.qrsPolarity(deepS) == -1)          // the old rule's mistake
-        #expect(Preprocessing.qrsPolarityBeats(deepS) == 1)      // kept
+        #expect(Preprocessing.qrsPolarity(deepS) == -1)  // the old rule's mistake
+        #expect(Preprocessing.qrsPolarityBeats(deepS) == 1)  // kept
         let upright = Self.beats(seconds: 30, r: 1.2, s: 0.2, t: 0.3)
         #expect(Preprocessing.qrsPolarityBeats(upright) == 1)
-        #expect(Preprocessing.qrsPolarityBeats(upright.map { -$0 }) == -1)   // inverted: QRS and T down
-        #expect(Preprocessing.qrsPolarityBeats([Double](repeating: 0, count: 2560)) == 1)   // no beats: keep
+        #expect(Preprocessing.qrsPolarityBeats(upright.map { -$0 }) == -1)  // inverted: QRS and T down
+        #expect(Preprocessing.qrsPolarityBeats([Double](repeating: 0, count: 2560)) == 1)  // no beats: keep
         var y = upright.map { -$0 }
         #expect(Preprocessing.turnUp(&y, rule: Preprocessing.qrsUpBeats))
         #expect(y == upright)
@@ -93,7 +93,7 @@ import NPY
 
     static func classes(seed: UInt64) -> [(String, [Double])] {
         var g = Rng(s: seed)
-        func gauss() -> Double { Double(g.float() + g.float() + g.float()) }   // near-Gaussian (sum of 3 uniforms)
+        func gauss() -> Double { Double(g.float() + g.float() + g.float()) }  // near-Gaussian (sum of 3 uniforms)
         let white = (0..<n).map { _ in gauss() }
         // Pink noise: white noise through a 1/f shaping (sum of first-order low-passes).
         var p = [0.0, 0.0, 0.0]
@@ -108,12 +108,16 @@ import NPY
             ("sine 1 Hz", t.map { sin(2 * .pi * $0) }), ("sine 1.3 Hz", t.map { sin(2 * .pi * 1.3 * $0) }),
             ("sine 8 Hz", t.map { sin(2 * .pi * 8 * $0) }),
             ("square 1 Hz", t.map { sin(2 * .pi * $0) >= 0 ? 1 : -1 }), ("square 1.2 Hz", t.map { sin(2 * .pi * 1.2 * $0) >= 0 ? 1 : -1 }),
-            ("sawtooth 1 Hz", t.map { $0.truncatingRemainder(dividingBy: 1) }), ("sawtooth 1.2 Hz down", t.map { 1 - (1.2 * $0).truncatingRemainder(dividingBy: 1) }),
+            ("sawtooth 1 Hz", t.map { $0.truncatingRemainder(dividingBy: 1) }),
+            ("sawtooth 1.2 Hz down", t.map { 1 - (1.2 * $0).truncatingRemainder(dividingBy: 1) }),
             ("constant 1.0", [Double](repeating: 1, count: n)), ("flat 0", [Double](repeating: 0, count: n)),
-            ("PPG-like pulse", t.map { x in
-                let ph = (1.2 * x).truncatingRemainder(dividingBy: 1)
-                return exp(-(ph - 0.25) * (ph - 0.25) / 0.01) + 0.4 * exp(-(ph - 0.55) * (ph - 0.55) / 0.02)
-            }),
+            (
+                "PPG-like pulse",
+                t.map { x in
+                    let ph = (1.2 * x).truncatingRemainder(dividingBy: 1)
+                    return exp(-(ph - 0.25) * (ph - 0.25) / 0.01) + 0.4 * exp(-(ph - 0.55) * (ph - 0.55) / 0.02)
+                }
+            ),
         ]
     }
 
@@ -121,7 +125,8 @@ import NPY
     func nonECG(seed: UInt64) throws {
         for (name, x) in Self.classes(seed: seed) {
             let raw = HRVFeatures(peaks: RPeaks.detect(x, fs: Self.fs), fs: Self.fs, start: 0, end: Self.n, signal: x)
-            #expect(raw.quality == .unusable, "\(name) (seed \(seed)): \(raw.quality), beats \(raw.beats), bSQI \(raw.agreement ?? -1), kSQI \(raw.kurtosis ?? -1)")
+            #expect(
+                raw.quality == .unusable, "\(name) (seed \(seed)): \(raw.quality), beats \(raw.beats), bSQI \(raw.agreement ?? -1), kSQI \(raw.kurtosis ?? -1)")
             let p = try Preprocessing.prepare(x, fs: Self.fs, filter: Preprocessing.bandFilter, normalization: Preprocessing.windowNormalization)
             let w = HRVFeatures.window(p.windows[0..<Self.n])
             #expect(w.quality == .unusable, "\(name) preprocessed (seed \(seed)): \(w.quality), bSQI \(w.agreement ?? -1), kSQI \(w.kurtosis ?? -1)")
@@ -172,16 +177,19 @@ import NPY
     @Test("context averages usable windows of the same recording; baseline is subtracted; unusable windows get nil")
     func assemble() throws {
         let spec = HeadInputs(features: [HeadInputs.heartRate], contextWindows: 1, baseline: HeadInputs.difference)
-        let w = [Self.window(0, 0, hr: 60), Self.window(0, 1, hr: 70), Self.window(0, 2, hr: 200, usable: false),
-                 Self.window(0, 3, hr: 90), Self.window(1, 0, hr: 100)]
-        let base = try #require(spec.baselineMean([Self.window(0, 0, hr: 50), Self.window(0, 1, hr: 54), Self.window(0, 2, hr: 99, usable: false)], embeddings: []))
+        let w = [
+            Self.window(0, 0, hr: 60), Self.window(0, 1, hr: 70), Self.window(0, 2, hr: 200, usable: false),
+            Self.window(0, 3, hr: 90), Self.window(1, 0, hr: 100),
+        ]
+        let base = try #require(
+            spec.baselineMean([Self.window(0, 0, hr: 50), Self.window(0, 1, hr: 54), Self.window(0, 2, hr: 99, usable: false)], embeddings: []))
         #expect(base.used == 2 && base.mean == [52])
         let rows = spec.assemble(w, embeddings: [], baseline: base.mean)
-        #expect(rows[0] == [Float(65 - 52)])     // (60 + 70) / 2
-        #expect(rows[1] == [Float(65 - 52)])     // (60 + 70) / 2: window 2 is unusable
+        #expect(rows[0] == [Float(65 - 52)])  // (60 + 70) / 2
+        #expect(rows[1] == [Float(65 - 52)])  // (60 + 70) / 2: window 2 is unusable
         #expect(rows[2] == nil)
-        #expect(rows[3] == [Float(90 - 52)])     // its neighbour 2 is unusable, 4 does not exist
-        #expect(rows[4] == [Float(100 - 52)])    // another recording: not mixed in
+        #expect(rows[3] == [Float(90 - 52)])  // its neighbour 2 is unusable, 4 does not exist
+        #expect(rows[4] == [Float(100 - 52)])  // another recording: not mixed in
         let both = HeadInputs(features: [HeadInputs.embedding, HeadInputs.rmssd])
         #expect(both.count == 129)
         let e = (0..<(2 * 128)).map { Float($0) }

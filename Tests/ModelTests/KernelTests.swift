@@ -66,13 +66,19 @@ import Testing
             let tmp = r.floats((nseg + 1) * 2 * (m + 1) * c)
             var x = [Float](repeating: .nan, count: (m + 1) * nseg * 2 * c)
             kt.tile_dft_combine(Int32(m), Int32(nseg), Int32(q0), Int32(q1), Int32(c), tmp, &x)
-            for f in 0...m { for q in 0..<nseg { for part in 0..<2 { for ch in 0..<c {
-                let got = x[(f * nseg + q) * 2 * c + part * c + ch]
-                if q < q0 || q >= q1 { #expect(got.isNaN, "wrote outside [q0, q1)"); continue }
-                let t = { (qq: Int) in tmp[((qq * 2 + part) * (m + 1) + f) * c + ch] }
-                let want = t(q) + (f % 2 == 0 ? 1 : -1) * t(q + 1)
-                #expect(abs(got - want) <= 1e-6 * max(1, abs(want)), "isa \(isa) m \(m) f \(f) q \(q)")
-            } } } }
+            for f in 0...m {
+                for q in 0..<nseg {
+                    for part in 0..<2 {
+                        for ch in 0..<c {
+                            let got = x[(f * nseg + q) * 2 * c + part * c + ch]
+                            if q < q0 || q >= q1 { #expect(got.isNaN, "wrote outside [q0, q1)"); continue }
+                            let t = { (qq: Int) in tmp[((qq * 2 + part) * (m + 1) + f) * c + ch] }
+                            let want = t(q) + (f % 2 == 0 ? 1 : -1) * t(q + 1)
+                            #expect(abs(got - want) <= 1e-6 * max(1, abs(want)), "isa \(isa) m \(m) f \(f) q \(q)")
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -123,11 +129,19 @@ import Testing
             for i in 0..<(t * l.cin) { xp[l.padLeft * l.cin + i] = x[i] }
             let sc = p.scratch
             var tmp = [Float](repeating: 0, count: sc.tmp), fx = [Float](repeating: 0, count: sc.x), fy = [Float](repeating: 0, count: sc.y)
-            xp.withUnsafeBufferPointer { xpp in out.withUnsafeMutableBufferPointer { o in
-                tmp.withUnsafeMutableBufferPointer { tp in fx.withUnsafeMutableBufferPointer { xb in fy.withUnsafeMutableBufferPointer { yb in
-                    p.run(xp: xpp.baseAddress!, out: o.baseAddress!, ldo: l.cout, tmp: tp.baseAddress!, x: xb.baseAddress!, y: yb.baseAddress!, split: 2)
-                } } }
-            } }
+            xp.withUnsafeBufferPointer { xpp in
+                out.withUnsafeMutableBufferPointer { o in
+                    tmp.withUnsafeMutableBufferPointer { tp in
+                        fx.withUnsafeMutableBufferPointer { xb in
+                            fy.withUnsafeMutableBufferPointer { yb in
+                                p.run(
+                                    xp: xpp.baseAddress!, out: o.baseAddress!, ldo: l.cout, tmp: tp.baseAddress!, x: xb.baseAddress!, y: yb.baseAddress!,
+                                    split: 2)
+                            }
+                        }
+                    }
+                }
+            }
         }
         return out
     }
@@ -136,8 +150,10 @@ import Testing
     func engineMixes() throws {
         let w = TF.network.encoder.weights
         let want = TF.embedding
-        for algs in [[ConvAlgorithm](repeating: .direct, count: 6), Encoder.defaultAlgorithms,
-                     [.tiledDFT(tile: 32), .tiledDFT(tile: 16), .tiledDFT(tile: 8), .tiledDFT(tile: 16), .tiledDFT(tile: 16), .tiledDFT(tile: 16)]] {
+        for algs in [
+            [ConvAlgorithm](repeating: .direct, count: 6), Encoder.defaultAlgorithms,
+            [.tiledDFT(tile: 32), .tiledDFT(tile: 16), .tiledDFT(tile: 8), .tiledDFT(tile: 16), .tiledDFT(tile: 16), .tiledDFT(tile: 16)],
+        ] {
             let e = Encoder(weights: w, algorithms: algs)
             for (n, threads) in [(1, 1), (1, 2), (3, 2), (5, 1), (8, 2), (7, 3)] {
                 let got = try e.embed(Array(TF.inputs[0..<(n * 2560)]), threads: threads)

@@ -6,9 +6,12 @@ import NPY
 
 /// Parity with the authors' TF graph (fixture computed by TF 2.21 running their MetaGraph).
 @Suite struct TFParity {
-    @Test("reference forward: every intermediate of row 0 within 1e-5 x max",
-          arguments: ["conv_layer_1", "conv_layer_2", "mp1", "conv_layer_3", "conv_layer_4", "mp2",
-                      "conv_layer_5", "conv_layer_6", "flat_layer"])
+    @Test(
+        "reference forward: every intermediate of row 0 within 1e-5 x max",
+        arguments: [
+            "conv_layer_1", "conv_layer_2", "mp1", "conv_layer_3", "conv_layer_4", "mp2",
+            "conv_layer_5", "conv_layer_6", "flat_layer",
+        ])
     func referenceIntermediates(_ name: String) throws {
         let inter = TF.referenceRow0
         let want = try #require(TF.intermediates[name]).floats()

@@ -59,12 +59,12 @@ import NPY
         for n in [1, 2, 3, 17, 40, 41, 2560, 2561, 100_003] {
             cases.append((0..<n).map { _ in Float.random(in: -5...5, using: &g) })
         }
-        cases.append([Float](repeating: 0.25, count: 2560))                                  // flat
-        cases.append((0..<2560).map { Float($0 % 7) })                                     // many ties
-        cases.append((0..<2560).map { Float($0) })                                         // sorted
-        cases.append((0..<2560).map { Float(2560 - $0) })                                  // reversed
-        cases.append((0..<2560).map { Float(($0 % 2 == 0) ? $0 : 2560 - $0) })             // organ pipe
-        cases.append((0..<2560).map { _ in Float(Int.random(in: 0..<3, using: &g)) * 1e6 }) // 3 values, huge
+        cases.append([Float](repeating: 0.25, count: 2560))  // flat
+        cases.append((0..<2560).map { Float($0 % 7) })  // many ties
+        cases.append((0..<2560).map { Float($0) })  // sorted
+        cases.append((0..<2560).map { Float(2560 - $0) })  // reversed
+        cases.append((0..<2560).map { Float(($0 % 2 == 0) ? $0 : 2560 - $0) })  // organ pipe
+        cases.append((0..<2560).map { _ in Float(Int.random(in: 0..<3, using: &g)) * 1e6 })  // 3 values, huge
         for x in cases {
             let (m, s) = x.withUnsafeBufferPointer { Preprocessing.robustStats($0) }
             let (mr, sr) = x.withUnsafeBufferPointer { Preprocessing.robustStatsReference($0) }
@@ -95,7 +95,7 @@ import NPY
                 #expect(b.filtfilt(x) == b.filtfiltReference(x), "n \(n)")
             }
         }
-        let odd = Preprocessing.butterworthHighpass(order: 3, cutoff: 2, fs: 500)   // a first-order section
+        let odd = Preprocessing.butterworthHighpass(order: 3, cutoff: 2, fs: 500)  // a first-order section
         let x = (0..<3000).map { _ in Double.random(in: -1...1, using: &g) }
         #expect(Preprocessing.sosfiltfilt(odd, x) == Preprocessing.sosfiltfiltReference(odd, x))
     }
@@ -123,8 +123,10 @@ import NPY
         #expect(Preprocessing.qrsPolarity([Double](repeating: 3, count: 5000)) == 1)
         // Through prepare: with "qrs-up" a recording and its negation give the same windows.
         let x = Self.syntheticECG(seconds: 30, seed: 5)
-        let a = try Preprocessing.prepare(x, fs: 256, filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization, polarity: Preprocessing.qrsUp)
-        let b = try Preprocessing.prepare(x.map { -$0 }, fs: 256, filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization, polarity: Preprocessing.qrsUp)
+        let a = try Preprocessing.prepare(
+            x, fs: 256, filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization, polarity: Preprocessing.qrsUp)
+        let b = try Preprocessing.prepare(
+            x.map { -$0 }, fs: 256, filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization, polarity: Preprocessing.qrsUp)
         let c = try Preprocessing.prepare(x.map { -$0 }, fs: 256, filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization)
         #expect(a.windows == b.windows)
         #expect(relErr(a.windows, c.windows.map { -$0 }) <= 1e-6)
@@ -161,8 +163,9 @@ import NPY
         }
         // Preprocessed input is only cut: filter, polarity and normalisation are skipped.
         let raw = (0..<2560).map { Double($0 % 7) }
-        let same = try Preprocessing.prepare(raw, fs: 256, filter: Preprocessing.bandFilter, normalization: Preprocessing.windowNormalization,
-                                             polarity: Preprocessing.qrsUpBeats, preprocessed: true)
+        let same = try Preprocessing.prepare(
+            raw, fs: 256, filter: Preprocessing.bandFilter, normalization: Preprocessing.windowNormalization,
+            polarity: Preprocessing.qrsUpBeats, preprocessed: true)
         #expect(same.windows == raw.map(Float.init))
         // A pipeline is checked when it is made, whatever the input: ecg-server makes it at load.
         #expect(throws: PreprocessingError.unknownFilter("x")) { try Preprocessing.Pipeline(filter: "x", normalization: "none") }

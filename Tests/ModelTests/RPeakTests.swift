@@ -22,8 +22,9 @@ let corpusDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().dele
 
     /// Pan & Tompkins reported Se 99.3 %, +P 99.5 % on the whole database; the target here
     /// is ≥ 99 % for both on average over the 10 annotated records, at 150 ms.
-    @Test("Pan-Tompkins against the MIT-BIH reference beats: Se and +P ≥ 99 % on average at 150 ms",
-          .enabled(if: FileManager.default.fileExists(atPath: corpusDir + "/tpcp-mitdb/rpeaks/100.csv")))
+    @Test(
+        "Pan-Tompkins against the MIT-BIH reference beats: Se and +P ≥ 99 % on average at 150 ms",
+        .enabled(if: FileManager.default.fileExists(atPath: corpusDir + "/tpcp-mitdb/rpeaks/100.csv")))
     func mitdb() throws {
         var se = 0.0, pp = 0.0
         for r in Self.mitdb {
@@ -31,8 +32,10 @@ let corpusDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().dele
             let det = RPeaks.detect(x, fs: fs)
             let s = RPeaks.score(detected: det, reference: ref, tolerance: Int(0.15 * fs))
             let sens = Double(s.tp) / Double(s.tp + s.fn), ppv = Double(s.tp) / Double(s.tp + s.fp)
-            print(String(format: "mitdb %@: %d reference beats, %d detected, TP %d FN %d FP %d, Se %.2f %%, +P %.2f %%",
-                         r, ref.count, det.count, s.tp, s.fn, s.fp, 100 * sens, 100 * ppv))
+            print(
+                String(
+                    format: "mitdb %@: %d reference beats, %d detected, TP %d FN %d FP %d, Se %.2f %%, +P %.2f %%",
+                    r, ref.count, det.count, s.tp, s.fn, s.fp, 100 * sens, 100 * ppv))
             se += sens; pp += ppv
             #expect(sens > 0.9 && ppv > 0.9, "record \(r)")
         }
@@ -79,7 +82,9 @@ let corpusDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().dele
     @Test("noise, flat lines, a sine and a square wave are not 'good' ECG")
     func outOfDistribution() {
         var rng = SeededRandom(#function, salt: 2)
-        func gauss() -> Double { let u = Double.random(in: 1e-12..<1, using: &rng), v = Double.random(in: 0..<1, using: &rng); return (-2 * log(u)).squareRoot() * cos(2 * .pi * v) }
+        func gauss() -> Double {
+            let u = Double.random(in: 1e-12..<1, using: &rng), v = Double.random(in: 0..<1, using: &rng); return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
+        }
         let n = 2560
         let inputs: [(String, [Double])] = [
             ("gaussian noise", (0..<n).map { _ in gauss() }),

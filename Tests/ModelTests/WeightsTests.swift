@@ -25,15 +25,17 @@ import NPY
         }
     }
 
-    @Test("import → weights directory → load round trip, from checkpoint and from npz",
-          arguments: ["checkpoint/SSL_model.ckpt", "weights.npz"])
+    @Test(
+        "import → weights directory → load round trip, from checkpoint and from npz",
+        arguments: ["checkpoint/SSL_model.ckpt", "weights.npz"])
     func roundTrip(_ src: String) throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (net, ignored) = try WeightsDirectory.importTensors(from: TF.path(src))
         #expect(ignored.isEmpty)  // the checkpoint reader skips non-network tensors unread
-        _ = try WeightsDirectory.write(net, to: dir, preprocessing: .init(filter: "none", normalization: "none"),
-                                       provenance: .init(description: "test", datasets: [], licenses: [], command: "test", created: "now"))
+        _ = try WeightsDirectory.write(
+            net, to: dir, preprocessing: .init(filter: "none", normalization: "none"),
+            provenance: .init(description: "test", datasets: [], licenses: [], command: "test", created: "now"))
         let back = try WeightsDirectory.loadNetwork(dir)
         let written = try NPZ.read(path: dir + "/encoder.npz")
         for (k, v) in TF.npz("weights.npz") { #expect(written[k]?.data == v.data, "\(k)") }
@@ -98,8 +100,9 @@ import NPY
         try Data(b).write(to: URL(fileURLWithPath: dir + "/bad.npz"))
         #expect(throws: (any Error).self) { _ = try WeightsDirectory.importTensors(from: dir + "/bad.npz") }
         let (net, _) = try WeightsDirectory.importTensors(from: TF.path("weights.npz"))
-        _ = try WeightsDirectory.write(net, to: dir + "/w", preprocessing: .init(filter: "none", normalization: "none"),
-                                       provenance: .init(description: "t", datasets: [], licenses: [], command: "t", created: "t"))
+        _ = try WeightsDirectory.write(
+            net, to: dir + "/w", preprocessing: .init(filter: "none", normalization: "none"),
+            provenance: .init(description: "t", datasets: [], licenses: [], command: "t", created: "t"))
         var enc = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/w/encoder.npz")))
         enc[100] ^= 1
         try Data(enc).write(to: URL(fileURLWithPath: dir + "/w/encoder.npz"))
@@ -159,10 +162,13 @@ import NPY
         // those of a row of the report the manifest names.
         let e = try #require(m.evaluations?.first { $0.head == "stress" })
         #expect(Set(e.models.map(\.name)).isSuperset(of: ["heart rate (NeuroKit2 R peaks, one window)", "heart rate (ecg-affect R peaks)"]))
-        for mo in e.models { #expect(mo.balancedAccuracyCI95?.count == 2 && mo.rocAUCCI95?.count == 2 && mo.brierPStress != nil && mo.brier == nil, "\(mo.name)") }
+        for mo in e.models {
+            #expect(mo.balancedAccuracyCI95?.count == 2 && mo.rocAUCCI95?.count == 2 && mo.brierPStress != nil && mo.brier == nil, "\(mo.name)")
+        }
         #expect(m.evaluations?.contains { $0.head.contains("baseline") } == true)
         #expect(Set(m.heads.map { $0.inputs?.needsBaseline ?? false }) == [false, true])
-        let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.dir + "/" + e.report.file))) as? [String: [String: Any]])
+        let report = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.dir + "/" + e.report.file))) as? [String: [String: Any]])
         for h in m.heads {
             let ba = try #require(h.metrics?["balanced_accuracy"])
             #expect(report.values.contains { ($0["balanced_accuracy"] as? Double) == ba }, "\(h.file)")

@@ -120,13 +120,16 @@ func numpyReadsOurs() throws {
     try NPZ.write(["w": a], path: dir.appendingPathComponent("z.npz").path, compressed: true)
     let py = Process()
     py.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    py.arguments = ["python3", "-c", """
-    import numpy as np, sys
-    a = np.load(sys.argv[1]); z = np.load(sys.argv[2])['w']
-    assert a.dtype == np.float32 and a.shape == (2, 3) and a.tolist() == [[1, 2.5, -3], [4, 5, 6]], a
-    assert (z == a).all()
-    print('ok')
-    """, dir.appendingPathComponent("a.npy").path, dir.appendingPathComponent("z.npz").path]
+    py.arguments = [
+        "python3", "-c",
+        """
+        import numpy as np, sys
+        a = np.load(sys.argv[1]); z = np.load(sys.argv[2])['w']
+        assert a.dtype == np.float32 and a.shape == (2, 3) and a.tolist() == [[1, 2.5, -3], [4, 5, 6]], a
+        assert (z == a).all()
+        print('ok')
+        """, dir.appendingPathComponent("a.npy").path, dir.appendingPathComponent("z.npz").path,
+    ]
     let pipe = Pipe(); py.standardOutput = pipe; py.standardError = pipe
     do { try py.run() } catch { return }  // no python: covered by the decode tests
     py.waitUntilExit()

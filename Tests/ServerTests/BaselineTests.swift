@@ -26,14 +26,18 @@ import NPY
 
     /// P(stress) = sigmoid(slope · (x − centre)) as a two-class head on one input.
     static func head(slope: Float, centre: Float) -> AffectHead {
-        AffectHead(name: "stress", labels: ["rest", "stress"], hidden: [],
-                   output: DenseLayer(kernel: [0, slope], bias: [0, -slope * centre], inputs: 1, outputs: 2))
+        AffectHead(
+            name: "stress", labels: ["rest", "stress"], hidden: [],
+            output: DenseLayer(kernel: [0, slope], bias: [0, -slope * centre], inputs: 1, outputs: 2))
     }
 
     static func server() throws -> TestServer {
-        try TestServer(affect: [head(slope: 0.2, centre: 80), head(slope: 0.3, centre: 10)],
-                       inputs: [HeadInputs(features: [HeadInputs.heartRate]),
-                                HeadInputs(features: [HeadInputs.heartRate], contextWindows: 1, baseline: HeadInputs.difference)])
+        try TestServer(
+            affect: [head(slope: 0.2, centre: 80), head(slope: 0.3, centre: 10)],
+            inputs: [
+                HeadInputs(features: [HeadInputs.heartRate]),
+                HeadInputs(features: [HeadInputs.heartRate], contextWindows: 1, baseline: HeadInputs.difference),
+            ])
     }
 
     static func classify(_ port: Int, _ body: [String: Any], path: String = "/classify") throws -> Response {
@@ -69,10 +73,11 @@ import NPY
         let stress = try #require((jb["heads"] as? [String: Any])?["stress"] as? [String: Any])
         #expect(stress["relative_to_baseline"] as? Bool == true)
         let pb = try #require(stress["probabilities"] as? [[Double]])
-        let baseMean = zip(hrRest.indices, hrRest).map { k, _ in
-            let near = hrRest[max(0, k - 1)...min(hrRest.count - 1, k + 1)]
-            return near.reduce(0, +) / Double(near.count)
-        }.reduce(0, +) / Double(hrRest.count)
+        let baseMean =
+            zip(hrRest.indices, hrRest).map { k, _ in
+                let near = hrRest[max(0, k - 1)...min(hrRest.count - 1, k + 1)]
+                return near.reduce(0, +) / Double(near.count)
+            }.reduce(0, +) / Double(hrRest.count)
         for k in 0..<hr.count {
             let near = hr[max(0, k - 1)...min(hr.count - 1, k + 1)]
             let want = 1 / (1 + exp(-0.3 * (near.reduce(0, +) / Double(near.count) - baseMean - 10)))
@@ -122,8 +127,10 @@ import NPY
         let fast = Self.ecg(seconds: 20, fs: 500, rr: 0.6), rest = Self.ecg(seconds: 60, fs: 500, rr: 0.6)
         func infer(_ inputs: [[String: Any]], _ params: [String: Any]) throws -> [String: Any] {
             let c = try RawClient(port: s.port)
-            c.send(request("POST", "/v2/models/ssl-ecg/infer", body: jsonBody(["inputs": inputs, "parameters": params]),
-                           headers: ["Content-Type": "application/json"]))
+            c.send(
+                request(
+                    "POST", "/v2/models/ssl-ecg/infer", body: jsonBody(["inputs": inputs, "parameters": params]),
+                    headers: ["Content-Type": "application/json"]))
             let r = try #require(c.response())
             #expect(r.status == 200, "\(r.text)")
             return try #require(r.json as? [String: Any])

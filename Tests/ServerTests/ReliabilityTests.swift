@@ -10,8 +10,9 @@ import NPY
 /// Resident set size of a process in bytes (Linux /proc).
 func residentBytes(_ pid: Int32) -> Int {
     guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-          let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-          let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return 0 }
+        let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+        let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+    else { return 0 }
     return kb * 1024
 }
 
@@ -82,8 +83,9 @@ final class ServerProcess {
     /// The leak of issue #8: every answered inference request stayed alive (a cycle
     /// slot → cancel → job → completion → respond → slot, and consumed queue items kept
     /// until 4096 had piled up), about 40 kB per window.
-    @Test("thousands of inference requests leave RSS flat", .enabled(if: ProcessInfo.processInfo.environment["ECG_SANITIZER"] == nil),
-          arguments: ["npy", "json"])
+    @Test(
+        "thousands of inference requests leave RSS flat", .enabled(if: ProcessInfo.processInfo.environment["ECG_SANITIZER"] == nil),
+        arguments: ["npy", "json"])
     func rssFlat(_ format: String) throws {
         let s = try ServerProcess(["--workers", "1"])
         defer { s.stop() }
@@ -103,7 +105,7 @@ final class ServerProcess {
                 try #require(r.status == 200, "\(r.status) \(r.text)")
             }
         }
-        try run(300)   // warm-up: allocator arenas, caches
+        try run(300)  // warm-up: allocator arenas, caches
         let before = residentBytes(s.pid)
         try run(1500)
         let after = residentBytes(s.pid)
@@ -119,13 +121,15 @@ final class ServerProcess {
     func idleSocketsEvicted() throws {
         let s = try TestServer(["--max-connections", "8", "--header-timeout", "1"])
         let silent = try (0..<8).map { _ in try RawClient(port: s.port) }
-        #expect(waitUntil { s.server.connectionCount == 8 })   // all accepted before the next client
+        #expect(waitUntil { s.server.connectionCount == 8 })  // all accepted before the next client
         // The server is full of connections that never sent a byte; a new client is served.
         let c = try RawClient(port: s.port)
         c.send(request("GET", "/health"))
         #expect(c.response()?.status == 200)
-        c.send(request("POST", "/embed", body: jsonBody(["ecg": Array(fixtureInputs[0..<2560]).map(Double.init), "preprocessed": true]),
-                       headers: ["Content-Type": "application/json"]))
+        c.send(
+            request(
+                "POST", "/embed", body: jsonBody(["ecg": Array(fixtureInputs[0..<2560]).map(Double.init), "preprocessed": true]),
+                headers: ["Content-Type": "application/json"]))
         #expect(c.response()?.status == 200)
         // One silent connection was evicted at once; the others close after the header timeout.
         let t0 = Date()
@@ -168,7 +172,7 @@ final class ServerProcess {
                 let r = p.response()
                 #expect(r?.status == 200, "\(path): \(r?.status ?? -1)")
                 #expect(r?.headers["connection"] == "close")
-            }   // the client closes here; the server frees the reserved slot when it sees that
+            }  // the client closes here; the server frees the reserved slot when it sees that
             // Wait until it has (a lingering close ends on the client's FIN, asynchronously;
             // under the sanitizers that can take a while), so the next probe finds a free slot.
             waitUntil(timeout: 10, poll: 0.01) { s.server.connectionCount <= 4 }
@@ -266,8 +270,10 @@ final class ServerProcess {
         let s = try TestServer()
         let (x, beats) = Self.synthetic(seconds: 25, fs: 500)
         let c = try RawClient(port: s.port)
-        c.send(request("POST", "/features", body: jsonBody(["ecg": [x, Array(repeating: 0.0, count: 5000)], "fs": 500]),
-                       headers: ["Content-Type": "application/json"]))
+        c.send(
+            request(
+                "POST", "/features", body: jsonBody(["ecg": [x, Array(repeating: 0.0, count: 5000)], "fs": 500]),
+                headers: ["Content-Type": "application/json"]))
         let r = try #require(c.response())
         #expect(r.status == 200, "\(r.text)")
         let j = try #require(r.json as? [String: Any])
@@ -293,13 +299,16 @@ final class ServerProcess {
         var t = HeadTrainer()
         t.epochs = 1
         var rng = SeededRandom(#function, salt: 1)
-        let head = t.train(name: "stress", labels: ["rest", "stress"], x: (0..<(16 * 128)).map { _ in Float.random(in: -1...1, using: &rng) },
-                           y: (0..<16).map { $0 % 2 })
+        let head = t.train(
+            name: "stress", labels: ["rest", "stress"], x: (0..<(16 * 128)).map { _ in Float.random(in: -1...1, using: &rng) },
+            y: (0..<16).map { $0 % 2 })
         let s = try TestServer(affect: [head])
         let (ecg, _) = FeaturesRoute.synthetic(seconds: 20, fs: 500)
         let c = try RawClient(port: s.port)
-        c.send(request("POST", "/classify", body: jsonBody(["ecg": [ecg, Array(repeating: 0.0, count: 10_000)], "fs": 500]),
-                       headers: ["Content-Type": "application/json"]))
+        c.send(
+            request(
+                "POST", "/classify", body: jsonBody(["ecg": [ecg, Array(repeating: 0.0, count: 10_000)], "fs": 500]),
+                headers: ["Content-Type": "application/json"]))
         let r = try #require(c.response())
         #expect(r.status == 200, "\(r.text)")
         let j = try #require(r.json as? [String: Any])
@@ -339,8 +348,8 @@ final class ServerProcess {
 @Suite struct APIKeyAuth {
     @Test("API keys: model routes need a bearer token (raw or sha256-listed), probes stay open, no key and no sample in the logs")
     func keys() throws {
-        let raw = "k3y-" + String(UInt64.random(in: 1 << 60 ..< UInt64.max), radix: 16)
-        let hashedKey = "other-" + String(UInt64.random(in: 1 << 60 ..< UInt64.max), radix: 16)
+        let raw = "k3y-" + String(UInt64.random(in: 1 << 60..<UInt64.max), radix: 16)
+        let hashedKey = "other-" + String(UInt64.random(in: 1 << 60..<UInt64.max), radix: 16)
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(getpid())").path
         try "# keys\n\(raw)\nsha256:\(sha256Hex(Array(hashedKey.utf8)))\n".write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
@@ -383,8 +392,9 @@ final class ServerProcess {
 
     @Test("an ECG_… variable that does not read as its option's type stops the server at start, named; never a silent default")
     func unreadableEnvironment() throws {
-        let r = try startExpectingRefusal(["--port", "0", "--host", "127.0.0.1", "--weights", fixtureWeightsDir],
-                                          environment: ["ECG_SPIN_US": "abc", "ECG_MAX_BODY_BYTES": "8MB"], timeout: 20)
+        let r = try startExpectingRefusal(
+            ["--port", "0", "--host", "127.0.0.1", "--weights", fixtureWeightsDir],
+            environment: ["ECG_SPIN_US": "abc", "ECG_MAX_BODY_BYTES": "8MB"], timeout: 20)
         #expect(!r.started, "the server started with unreadable ECG_ variables")
         #expect(r.status == 64 || r.status == 2, "exit \(r.status)")
         #expect(r.stderr.contains("ECG_SPIN_US='abc'") && r.stderr.contains("ECG_MAX_BODY_BYTES='8MB'"), "\(r.stderr)")
@@ -417,7 +427,13 @@ final class ServerProcess {
                         c.send(req)
                         if let r = c.response() {
                             tally.withLock { t in
-                                if r.status == 200 && r.body.count > 0 { t.ok += 1 } else if r.status == 503 { t.unavailable += 1 } else { t.other.append("\(r.status)") }
+                                if r.status == 200 && r.body.count > 0 {
+                                    t.ok += 1
+                                } else if r.status == 503 {
+                                    t.unavailable += 1
+                                } else {
+                                    t.other.append("\(r.status)")
+                                }
                             }
                             if r.headers["connection"] == "close" { break }
                         } else {
@@ -442,14 +458,17 @@ final class ServerProcess {
         #expect(waitUntil { s.logSoFar.contains("\"draining\"") }, "no draining line after SIGTERM")
         probe.send(request("GET", "/ready"))
         let ready = probe.response()
-        #expect(ready?.status == 503 && ready?.errorCode == "draining" && ready?.headers["connection"] == "close",
-                "/ready during the drain: \(ready.map { "\($0.status) \($0.headers)" } ?? "no answer")")
+        #expect(
+            ready?.status == 503 && ready?.errorCode == "draining" && ready?.headers["connection"] == "close",
+            "/ready during the drain: \(ready.map { "\($0.status) \($0.headers)" } ?? "no answer")")
         s.process.waitUntilExit()
         let took = Date().timeIntervalSince(t0)
         stop.withLock { $0 = true }
         group.wait()
         let t = tally.current
-        print("drain under load: \(t.ok) answered 200 (\(t.ok - before) after SIGTERM), \(t.unavailable) 503, \(t.refused) refused at connect, \(t.closedBeforeAnswer) closed before an answer, \(t.cut) cut; exit in \(String(format: "%.2f", took)) s")
+        print(
+            "drain under load: \(t.ok) answered 200 (\(t.ok - before) after SIGTERM), \(t.unavailable) 503, \(t.refused) refused at connect, \(t.closedBeforeAnswer) closed before an answer, \(t.cut) cut; exit in \(String(format: "%.2f", took)) s"
+        )
         #expect(t.cut == 0, "\(t.cut) responses cut mid-way")
         #expect(t.other.isEmpty, "unexpected statuses \(t.other)")
         #expect(before >= 10)

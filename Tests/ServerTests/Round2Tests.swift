@@ -35,8 +35,8 @@ import NPY
         #expect(try #require(c.response()).status == 200)
         #expect(Self.eventually { t.server.openConnections.count == 1 })
         for conn in t.server.openConnections { conn.suspendReadingForTests() }
-        c.send(request("GET", "/health"))        // unread: the connection is idle to the server
-        t.server.beginDrain()                     // closes it after drainIdleGrace (1 s)
+        c.send(request("GET", "/health"))  // unread: the connection is idle to the server
+        t.server.beginDrain()  // closes it after drainIdleGrace (1 s)
         let ended = Date()
         #expect(c.response() == nil)
         #expect(c.lastReadError.hasPrefix("EOF"), "the client saw \(c.lastReadError), not a clean end of stream")
@@ -49,7 +49,11 @@ import NPY
         let file = try Self.keysFile([old])
         let s = try ServerProcess(["--api-keys-file", file], quiet: false)
         defer { s.stop() }
-        defer { if !s.process.isRunning || s.process.terminationStatus != 0 { print("ecg-server (exit \(s.process.isRunning ? "-" : "\(s.process.terminationStatus)")) log:\n\(s.log())\nstderr:\n\(s.stderr())") } }
+        defer {
+            if !s.process.isRunning || s.process.terminationStatus != 0 {
+                print("ecg-server (exit \(s.process.isRunning ? "-" : "\(s.process.terminationStatus)")) log:\n\(s.log())\nstderr:\n\(s.stderr())")
+            }
+        }
         #expect(try Self.status(s.port, old) == 200 && Self.status(s.port, new) == 401)
         try [new].joined().write(toFile: file, atomically: true, encoding: .utf8)
         kill(s.pid, SIGHUP)
@@ -82,7 +86,7 @@ import NPY
         for (k, (path, headers, body, what)) in cases.enumerated() {
             let c = try RawClient(port: s.port)
             var raw = request("POST", path, body: body, headers: headers)
-            if k == 0 {   // a second Authorization header, spliced in after the request line
+            if k == 0 {  // a second Authorization header, spliced in after the request line
                 let text = String(decoding: raw, as: UTF8.self)
                 raw = Array(text.replacingOccurrences(of: "\r\n", with: "\r\nAuthorization: Bearer b\r\n", options: [], range: text.range(of: "\r\n")).utf8)
             }
@@ -107,8 +111,10 @@ import NPY
         #expect(r.status == 413 && r.errorCode == "too_many_windows", "\(r.text)")
         // 4 windows: within --max-windows, beyond --queue-capacity: it could never be queued.
         c = try RawClient(port: s.port)
-        c.send(request("POST", "/embed", body: jsonBody(["ecg": Array(fixtureInputs[0..<(4 * 2560)]).map(Double.init), "preprocessed": true]),
-                       headers: ["Content-Type": "application/json"]))
+        c.send(
+            request(
+                "POST", "/embed", body: jsonBody(["ecg": Array(fixtureInputs[0..<(4 * 2560)]).map(Double.init), "preprocessed": true]),
+                headers: ["Content-Type": "application/json"]))
         r = try #require(c.response())
         #expect(r.status == 413 && r.errorCode == "too_many_windows" && r.headers["retry-after"] == nil, "\(r.status) \(r.text)")
     }
@@ -136,7 +142,7 @@ import NPY
         let a = try RawClient(port: s.port)
         a.send(request("POST", "/embed", body: body, headers: ["Content-Type": "application/json"]))
         waitUntil { s.queue.depth >= 2 }
-        #expect(s.service.memory.reserved > 1 << 20)   // alone, over the budget, admitted
+        #expect(s.service.memory.reserved > 1 << 20)  // alone, over the budget, admitted
         let b = try RawClient(port: s.port)
         b.send(request("POST", "/embed", body: body, headers: ["Content-Type": "application/json"]))
         let r = try #require(b.response())

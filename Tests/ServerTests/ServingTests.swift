@@ -58,10 +58,12 @@ import Testing
         #expect(r.status == 200)
     }
 
-    @Test("Accept q-values are honoured", arguments: [
-        ("application/x-npy", true), ("application/x-npy;q=0, application/json", false), ("application/json;q=0.5, application/x-npy", true),
-        ("application/json, application/x-npy;q=0.9", false), ("*/*", false), ("application/x-npy; q=0.8, */*;q=0.1", true),
-    ])
+    @Test(
+        "Accept q-values are honoured",
+        arguments: [
+            ("application/x-npy", true), ("application/x-npy;q=0, application/json", false), ("application/json;q=0.5, application/x-npy", true),
+            ("application/json, application/x-npy;q=0.9", false), ("*/*", false), ("application/x-npy; q=0.8, */*;q=0.1", true),
+        ])
     func accept(_ c: (String, Bool)) throws {
         let r = try json(["ecg": Array(fixtureInputs[0..<2560]).map(Double.init), "preprocessed": true], headers: ["Accept": c.0])
         #expect(r.status == 200)
@@ -89,10 +91,13 @@ import Testing
     func gzipMembers() throws {
         let body = jsonBody(["ecg": Array(fixtureInputs[0..<2560]).map(Double.init), "preprocessed": true])
         let half = body.count / 2
-        var r = try send(request("POST", "/embed", body: gzip(Array(body[..<half])) + gzip(Array(body[half...])),
-                                 headers: ["Content-Type": "application/json", "Content-Encoding": "gzip"]))
+        var r = try send(
+            request(
+                "POST", "/embed", body: gzip(Array(body[..<half])) + gzip(Array(body[half...])),
+                headers: ["Content-Type": "application/json", "Content-Encoding": "gzip"]))
         #expect(r.status == 200, "\(r.text)")
-        r = try send(request("POST", "/embed", body: gzip(body) + Array("garbage".utf8), headers: ["Content-Type": "application/json", "Content-Encoding": "gzip"]))
+        r = try send(
+            request("POST", "/embed", body: gzip(body) + Array("garbage".utf8), headers: ["Content-Type": "application/json", "Content-Encoding": "gzip"]))
         #expect(r.status == 400 && r.errorCode == "bad_gzip", "\(r.text)")
     }
 
@@ -112,9 +117,12 @@ import Testing
     static let weights: String = {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecg-fixture-qrsup-\(getpid())").path
         let (net, _) = try! WeightsDirectory.importTensors(from: repo("Tests/ModelTests/Fixtures/weights.npz"))
-        _ = try! WeightsDirectory.write(net, to: dir, preprocessing: .init(filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization,
-                                                                           polarity: Preprocessing.qrsUp),
-                                        provenance: .init(description: "TF parity fixture, qrs-up (tests)", datasets: [], licenses: [], command: "tests", created: "tests"))
+        _ = try! WeightsDirectory.write(
+            net, to: dir,
+            preprocessing: .init(
+                filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization,
+                polarity: Preprocessing.qrsUp),
+            provenance: .init(description: "TF parity fixture, qrs-up (tests)", datasets: [], licenses: [], command: "tests", created: "tests"))
         return dir
     }()
 
@@ -147,8 +155,9 @@ import Testing
 }
 
 @Suite struct ReadmeExamples {
-    @Test("every `curl -s localhost:8080…` line of the README runs as written and answers 200",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")))
+    @Test(
+        "every `curl -s localhost:8080…` line of the README runs as written and answers 200",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")))
     func readme() throws {
         let lines = try String(contentsOfFile: repo("README.md"), encoding: .utf8).split(separator: "\n")
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("curl -s localhost:8080") }
@@ -178,8 +187,9 @@ import Testing
         return try #require(Double(line.split(separator: " ")[1]))
     }
 
-    @Test("--spin-us: an idle worker that polls takes the next window without sleeping; answers unchanged; 0 never polls",
-          arguments: [0.0, 100_000.0])
+    @Test(
+        "--spin-us: an idle worker that polls takes the next window without sleeping; answers unchanged; 0 never polls",
+        arguments: [0.0, 100_000.0])
     func spin(_ us: Double) throws {
         let s = try TestServer(["--workers", "1", "--spin-us", String(us)])
         let c = try RawClient(port: s.port)
@@ -212,10 +222,14 @@ import Testing
         let s = try TestServer()
         let c = try RawClient(port: s.port)
         let w = Array(fixtureInputs[0..<(2 * 2560)]).map(Double.init)
-        c.send(request("POST", "/v2/models/ssl-ecg/infer", body: jsonBody([
-            "id": "a", "parameters": ["preprocessed": true],
-            "inputs": [["name": "ecg", "shape": [2, 2560], "datatype": "FP32", "data": w]],
-            "outputs": [["name": "embedding"]]]), headers: ["Content-Type": "application/json"]))
+        c.send(
+            request(
+                "POST", "/v2/models/ssl-ecg/infer",
+                body: jsonBody([
+                    "id": "a", "parameters": ["preprocessed": true],
+                    "inputs": [["name": "ecg", "shape": [2, 2560], "datatype": "FP32", "data": w]],
+                    "outputs": [["name": "embedding"]],
+                ]), headers: ["Content-Type": "application/json"]))
         let r = try #require(c.response())
         #expect(r.status == 200, "\(r.text.prefix(300))")
         let out = try #require(((r.json as? [String: Any])?["outputs"] as? [[String: Any]])?.first)
@@ -224,8 +238,12 @@ import Testing
         #expect(relErr(e, Array(fixtureEmbeddings[0..<256])) <= 1e-5)
         // Found by schemathesis: a shape beyond Int used to trap the server.
         for shape: [Double] in [[1e300], [-1], [2.5], [1e11, 1e11], [1, 2, 3]] {
-            c.send(request("POST", "/v2/models/ssl-ecg/infer", body: jsonBody([
-                "inputs": [["name": "ecg", "shape": shape, "datatype": "FP32", "data": [1.0]]]]), headers: ["Content-Type": "application/json"]))
+            c.send(
+                request(
+                    "POST", "/v2/models/ssl-ecg/infer",
+                    body: jsonBody([
+                        "inputs": [["name": "ecg", "shape": shape, "datatype": "FP32", "data": [1.0]]]
+                    ]), headers: ["Content-Type": "application/json"]))
             let b = try #require(c.response())
             #expect(b.status == 400 && (b.json as? [String: Any])?["error"] is String, "shape \(shape): \(b.status) \(b.text)")
         }

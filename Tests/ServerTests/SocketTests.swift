@@ -34,7 +34,8 @@ let wireCases: [WireCase] = {
     func post(_ body: [UInt8], _ ct: String = "application/json", path: String = "/embed", extra: [String: String] = [:]) -> [UInt8] {
         request("POST", path, body: body, headers: ["Content-Type": ct].merging(extra) { $1 })
     }
-    var nanNPY = NPY.encode(NPYArray(doubles: window, shape: [2560])); nanNPY[nanNPY.count - 8 * 100] = 0; nanNPY[nanNPY.count - 8 * 100 + 6] = 0xF8; nanNPY[nanNPY.count - 8 * 100 + 7] = 0x7F
+    var nanNPY = NPY.encode(NPYArray(doubles: window, shape: [2560])); nanNPY[nanNPY.count - 8 * 100] = 0; nanNPY[nanNPY.count - 8 * 100 + 6] = 0xF8;
+    nanNPY[nanNPY.count - 8 * 100 + 7] = 0x7F
     let goodNPY = NPY.encode(NPYArray(doubles: window, shape: [2560]))
     let bomb = gzip([UInt8](repeating: 0x20, count: 20 << 20))
     return [
@@ -52,17 +53,25 @@ let wireCases: [WireCase] = {
         WireCase(name: "too short", raw: post(jsonBody(["ecg": Array(window[0..<2559]), "fs": 256])), status: 422, code: "too_short"),
         WireCase(name: "fs too low", raw: post(jsonBody(["ecg": window, "fs": 10])), status: 422, code: "bad_fs"),
         WireCase(name: "fs negative", raw: post(jsonBody(["ecg": window, "fs": -256])), status: 422, code: "bad_fs"),
-        WireCase(name: "preprocessed with fs 500", raw: post(jsonBody(["ecg": window + window, "fs": 500, "preprocessed": true])), status: 422, code: "bad_fs"),
+        WireCase(
+            name: "preprocessed with fs 500", raw: post(jsonBody(["ecg": window + window, "fs": 500, "preprocessed": true])), status: 422, code: "bad_fs"),
         WireCase(name: "NaN in npy", raw: post(nanNPY, "application/x-npy", path: "/embed?fs=256"), status: 422, code: "non_finite"),
         WireCase(name: "truncated npy", raw: post(Array(goodNPY.dropLast(9)), "application/x-npy"), status: 400, code: "bad_npy"),
-        WireCase(name: "3-D npy", raw: post(NPY.encode(NPYArray(floats: [Float](repeating: 0, count: 2560 * 2), shape: [1, 2, 2560])), "application/x-npy"), status: 422, code: "bad_shape"),
-        WireCase(name: "npy with bad fs query", raw: request("POST", "/embed?fs=abc", body: goodNPY, headers: ["Content-Type": "application/x-npy"]), status: 400, code: "bad_request"),
+        WireCase(
+            name: "3-D npy", raw: post(NPY.encode(NPYArray(floats: [Float](repeating: 0, count: 2560 * 2), shape: [1, 2, 2560])), "application/x-npy"),
+            status: 422, code: "bad_shape"),
+        WireCase(
+            name: "npy with bad fs query", raw: request("POST", "/embed?fs=abc", body: goodNPY, headers: ["Content-Type": "application/x-npy"]), status: 400,
+            code: "bad_request"),
         WireCase(name: "unsupported media type", raw: post(Array("ecg=1".utf8), "text/plain"), status: 415, code: "unsupported_media_type"),
         WireCase(name: "missing media type", raw: request("POST", "/embed", body: jsonBody(["ecg": window])), status: 415, code: "unsupported_media_type"),
-        WireCase(name: "unsupported encoding", raw: post(jsonBody(["ecg": window]), extra: ["Content-Encoding": "br"]), status: 415, code: "unsupported_encoding"),
+        WireCase(
+            name: "unsupported encoding", raw: post(jsonBody(["ecg": window]), extra: ["Content-Encoding": "br"]), status: 415, code: "unsupported_encoding"),
         WireCase(name: "corrupt gzip", raw: post(Array("not gzip at all".utf8), extra: ["Content-Encoding": "gzip"]), status: 400, code: "bad_gzip"),
         WireCase(name: "gzip bomb", raw: post(bomb, extra: ["Content-Encoding": "gzip"]), status: 413, code: "payload_too_large"),
-        WireCase(name: "oversize body", raw: Array("POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n".utf8), status: 413, code: "payload_too_large"),
+        WireCase(
+            name: "oversize body", raw: Array("POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n".utf8),
+            status: 413, code: "payload_too_large"),
         WireCase(name: "too many windows", raw: post(jsonBody(["ecg": (0..<6).flatMap { _ in window }, "fs": 256])), status: 413, code: "too_many_windows"),
         WireCase(name: "wrong method", raw: request("PUT", "/embed", body: [1]), status: 405, code: "method_not_allowed"),
         WireCase(name: "GET on /classify", raw: request("GET", "/classify"), status: 405, code: "method_not_allowed"),
@@ -70,13 +79,26 @@ let wireCases: [WireCase] = {
         WireCase(name: "HTTP/0.9", raw: Array("GET /health\r\n".utf8), status: 400, code: "bad_request"),
         WireCase(name: "HTTP/2 preface", raw: Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8), status: 400, code: "bad_request"),
         WireCase(name: "missing Host", raw: Array("GET /health HTTP/1.1\r\n\r\n".utf8), status: 400, code: "bad_request"),
-        WireCase(name: "duplicate Content-Length", raw: Array("POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}".utf8), status: 400, code: "bad_request"),
-        WireCase(name: "CL with TE", raw: Array("POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".utf8), status: 400, code: "bad_request"),
-        WireCase(name: "bad chunk size", raw: Array("POST /embed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n".utf8), status: 400, code: "bad_request"),
-        WireCase(name: "header overflow", raw: Array(("GET /health HTTP/1.1\r\nHost: x\r\nX-A: " + String(repeating: "a", count: 40000) + "\r\n\r\n").utf8), status: 431, code: "headers_too_large"),
-        WireCase(name: "request line overflow", raw: Array(("GET /" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\nHost: x\r\n\r\n").utf8), status: 414, code: "uri_too_long"),
-        WireCase(name: "control byte in header name", raw: Array("GET /health HTTP/1.1\r\nHost: x\r\nX\u{1}A: b\r\n\r\n".utf8), status: 400, code: "bad_request"),
-        WireCase(name: "POST without length", raw: Array("POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n".utf8), status: 411, code: "length_required"),
+        WireCase(
+            name: "duplicate Content-Length", raw: Array("POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}".utf8),
+            status: 400, code: "bad_request"),
+        WireCase(
+            name: "CL with TE", raw: Array("POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".utf8),
+            status: 400, code: "bad_request"),
+        WireCase(
+            name: "bad chunk size", raw: Array("POST /embed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n".utf8), status: 400,
+            code: "bad_request"),
+        WireCase(
+            name: "header overflow", raw: Array(("GET /health HTTP/1.1\r\nHost: x\r\nX-A: " + String(repeating: "a", count: 40000) + "\r\n\r\n").utf8),
+            status: 431, code: "headers_too_large"),
+        WireCase(
+            name: "request line overflow", raw: Array(("GET /" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\nHost: x\r\n\r\n").utf8), status: 414,
+            code: "uri_too_long"),
+        WireCase(
+            name: "control byte in header name", raw: Array("GET /health HTTP/1.1\r\nHost: x\r\nX\u{1}A: b\r\n\r\n".utf8), status: 400, code: "bad_request"),
+        WireCase(
+            name: "POST without length", raw: Array("POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n".utf8), status: 411,
+            code: "length_required"),
         WireCase(name: "classify bad JSON", raw: post(Array("{".utf8), path: "/classify"), status: 400, code: "bad_json"),
     ]
 }()
@@ -109,7 +131,8 @@ let wireCases: [WireCase] = {
         #expect(r.headers["x-request-id"] == "abc-123")
     }
 
-    @Test("/v1/model of the shipped weights shows both stress heads (what they read, their figures with intervals) against the baselines, and the pretext tasks")
+    @Test(
+        "/v1/model of the shipped weights shows both stress heads (what they read, their figures with intervals) against the baselines, and the pretext tasks")
     func modelShowsEvaluation() throws {
         let s = try TestServer(weights: repo("weights"))
         let c = try RawClient(port: s.port)
@@ -168,8 +191,10 @@ let wireCases: [WireCase] = {
         let bin = productsDir.appendingPathComponent("ecg-train").path
         let p = Process()
         p.executableURL = URL(fileURLWithPath: bin)
-        p.arguments = ["embed", "--weights", fixtureWeightsDir, "--in", repo("Tests/ModelTests/Fixtures/inputs.npy"),
-                       "--out", dir + "/cli.npy", "--preprocessed", "--quiet"]
+        p.arguments = [
+            "embed", "--weights", fixtureWeightsDir, "--in", repo("Tests/ModelTests/Fixtures/inputs.npy"),
+            "--out", dir + "/cli.npy", "--preprocessed", "--quiet",
+        ]
         try p.run(); p.waitUntilExit()
         #expect(p.terminationStatus == 0)
         let cli = try NPY.read(path: dir + "/cli.npy")
@@ -231,8 +256,9 @@ let wireCases: [WireCase] = {
     func pipelining() throws {
         let c = try RawClient(port: Self.srv.port)
         let one = fixtureInputs[0..<2560].map(Double.init)
-        c.send(request("POST", "/embed", body: jsonBody(["ecg": one, "preprocessed": true]), headers: ["Content-Type": "application/json"])
-               + request("GET", "/nope") + request("GET", "/health", headers: ["Connection": "close"]))
+        c.send(
+            request("POST", "/embed", body: jsonBody(["ecg": one, "preprocessed": true]), headers: ["Content-Type": "application/json"])
+                + request("GET", "/nope") + request("GET", "/health", headers: ["Connection": "close"]))
         #expect(c.response()?.status == 200)
         #expect(c.response()?.status == 404)
         let last = c.response()
@@ -279,14 +305,16 @@ let wireCases: [WireCase] = {
                 func done(_ s: String) { results.withLock { $0[k] = s } }
                 // The body is made before connecting: a connection silent for the header
                 // timeout (10 s) is closed, which a slow (sanitizer) build can reach.
-                let req = request("POST", "/embed", body: jsonBody(["ecg": fixtureInputs[(row * 2560)..<((row + 1) * 2560)].map(Double.init), "preprocessed": true]),
-                                  headers: ["Content-Type": "application/json", "X-Request-ID": "client-\(k)"])
+                let req = request(
+                    "POST", "/embed", body: jsonBody(["ecg": fixtureInputs[(row * 2560)..<((row + 1) * 2560)].map(Double.init), "preprocessed": true]),
+                    headers: ["Content-Type": "application/json", "X-Request-ID": "client-\(k)"])
                 let c: RawClient
                 do { c = try RawClient(port: port) } catch { return done("connect: \(error)") }
                 c.send(req)
                 guard let r = c.response() else { return done("no response (\(c.lastReadError))") }
                 guard r.status == 200, r.headers["x-request-id"] == "client-\(k)",
-                      let j = r.json as? [String: Any], let e = j["embeddings"] as? [[Double]], e.count == 1 else { return done("\(r.status) \(r.text.prefix(200))") }
+                    let j = r.json as? [String: Any], let e = j["embeddings"] as? [[Double]], e.count == 1
+                else { return done("\(r.status) \(r.text.prefix(200))") }
                 let err = relErr(e[0].map(Float.init), Array(fixtureEmbeddings[(row * 128)..<((row + 1) * 128)]))
                 done(err <= 1e-5 ? "ok" : "relative error \(err)")
             }
@@ -354,7 +382,8 @@ let wireCases: [WireCase] = {
         let c = try RawClient(port: s.port)
         for _ in 0..<50 where s.queue.depth > 0 { c.send(request("GET", "/health")); _ = c.response() }
         c.send(request("GET", "/health")); _ = c.response()
-        #expect(s.service.metrics.windowsProcessed == 32, "computed \(s.service.metrics.windowsProcessed) windows; the disconnected client's 2 should be dropped")
+        #expect(
+            s.service.metrics.windowsProcessed == 32, "computed \(s.service.metrics.windowsProcessed) windows; the disconnected client's 2 should be dropped")
     }
 
     @Test("connections beyond the limit are refused at once with 503 when none is idle and no probe slot is left")
@@ -421,8 +450,9 @@ let wireCases: [WireCase] = {
         #expect(r.stderr.contains("cannot load weights") && r.stderr.contains("HINT"))
     }
 
-    @Test("a manifest whose preprocessing this build cannot do stops the server at start, named (it used to start and answer 422 to every request)",
-          arguments: [("filter", "lowpass-7Hz"), ("normalization", "subject-robust-zscore"), ("polarity", "qrs-sideways")])
+    @Test(
+        "a manifest whose preprocessing this build cannot do stops the server at start, named (it used to start and answer 422 to every request)",
+        arguments: [("filter", "lowpass-7Hz"), ("normalization", "subject-robust-zscore"), ("polarity", "qrs-sideways")])
     func unknownPreprocessing(field: String, value: String) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecg-badpre-\(field)-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -433,8 +463,9 @@ let wireCases: [WireCase] = {
         default: pre.polarity = value
         }
         let (net, _) = try WeightsDirectory.importTensors(from: repo("Tests/ModelTests/Fixtures/weights.npz"))
-        _ = try WeightsDirectory.write(net, to: dir, preprocessing: pre,
-                                       provenance: .init(description: "tests", datasets: [], licenses: [], command: "tests", created: "tests"))
+        _ = try WeightsDirectory.write(
+            net, to: dir, preprocessing: pre,
+            provenance: .init(description: "tests", datasets: [], licenses: [], command: "tests", created: "tests"))
         let r = try startExpectingRefusal(["--port", "0", "--host", "127.0.0.1", "--weights", dir])
         #expect(!r.started, "the server started with \(field) '\(value)'")
         #expect(r.status == 2)

@@ -16,8 +16,9 @@ func repo(_ p: String) -> String { repoRoot.appendingPathComponent(p).path }
 let fixtureWeightsDir: String = {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecg-fixture-weights-\(getpid())").path
     let (net, _) = try! WeightsDirectory.importTensors(from: repo("Tests/ModelTests/Fixtures/weights.npz"))
-    _ = try! WeightsDirectory.write(net, to: dir, preprocessing: .init(filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization),
-                                    provenance: .init(description: "TF parity fixture (tests)", datasets: [], licenses: [], command: "tests", created: "tests"))
+    _ = try! WeightsDirectory.write(
+        net, to: dir, preprocessing: .init(filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization),
+        provenance: .init(description: "TF parity fixture (tests)", datasets: [], licenses: [], command: "tests", created: "tests"))
     return dir
 }()
 
@@ -32,7 +33,8 @@ final class TestServer: @unchecked Sendable {
         let o = try ECGServer.parse(["--weights", weights, "--port", "0", "--host", "127.0.0.1", "--openapi", repo("openapi.yaml")] + extra)
         let m = try Manifest.load(directory: o.weights)
         let net = try m.loadNetwork(directory: o.weights)
-        (server, service, queue) = try ECGServer.assemble(network: net, manifest: m, affect: affect, inputs: inputs, configuration: o.configuration, logger: Logger(enabled: false))
+        (server, service, queue) = try ECGServer.assemble(
+            network: net, manifest: m, affect: affect, inputs: inputs, configuration: o.configuration, logger: Logger(enabled: false))
         port = try server.start(host: o.host, port: 0)
         service.setReady(true)
     }
@@ -67,11 +69,15 @@ final class RawClient {
         if v6 {
             var a = sockaddr_in6(); a.sin6_family = sa_family_t(AF_INET6); a.sin6_port = UInt16(port).bigEndian
             inet_pton(AF_INET6, host, &a.sin6_addr)
-            rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+            rc = withUnsafePointer(to: &a) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
         } else {
             var a = sockaddr_in(); a.sin_family = sa_family_t(AF_INET); a.sin_port = UInt16(port).bigEndian
             inet_pton(AF_INET, host, &a.sin_addr)
-            rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            rc = withUnsafePointer(to: &a) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
         }
         guard rc == 0 else { close(fd); throw SyscallError(call: "connect", errno: errno) }
     }
@@ -173,8 +179,11 @@ let productsDir: URL = {
 /// Starts ecg-server with `args` and waits (up to `timeout` s) for it to stop on its own, as a
 /// refused start-up must; if it is still running then, it is stopped and `started` is true.
 /// Returns its exit status and what it wrote to stderr.
-func startExpectingRefusal(_ args: [String], environment: [String: String] = [:], timeout: Double = 60) throws
-    -> (status: Int32, stderr: String, started: Bool) {
+func startExpectingRefusal(
+    _ args: [String], environment: [String: String] = [:], timeout: Double = 60
+) throws
+    -> (status: Int32, stderr: String, started: Bool)
+{
     let p = Process()
     p.executableURL = URL(fileURLWithPath: Process_.serverBin)
     p.arguments = args

@@ -35,7 +35,9 @@ struct TestCertificate {
 
     init(dir: String, name: String) throws {
         self.dir = dir; self.name = name
-        let r = try sh("openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' -days 2 -keyout '\(key)' -out '\(cert)'")
+        let r = try sh(
+            "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' -days 2 -keyout '\(key)' -out '\(cert)'"
+        )
         #expect(r.status == 0, "openssl: \(r.output)")
     }
 
@@ -65,16 +67,16 @@ struct TestCertificate {
 /// prints the TLS version, the SHA-256 of the server's certificate and the status line.
 func pythonTLSGet(port: Int, ca: String, path: String = "/health", maxVersion: String = "") throws -> (status: Int32, output: String) {
     let script = """
-    import hashlib, socket, ssl, sys
-    ctx = ssl.create_default_context(cafile=sys.argv[2])
-    if sys.argv[4]: ctx.maximum_version = getattr(ssl.TLSVersion, sys.argv[4])
-    with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20) as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
-            s.sendall(f"GET {sys.argv[3]} HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n".encode())
-            data = b""
-            while chunk := s.recv(65536): data += chunk
-            print(s.version(), hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest(), data.split(b"\\r\\n")[0].decode())
-    """
+        import hashlib, socket, ssl, sys
+        ctx = ssl.create_default_context(cafile=sys.argv[2])
+        if sys.argv[4]: ctx.maximum_version = getattr(ssl.TLSVersion, sys.argv[4])
+        with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                s.sendall(f"GET {sys.argv[3]} HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n".encode())
+                data = b""
+                while chunk := s.recv(65536): data += chunk
+                print(s.version(), hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest(), data.split(b"\\r\\n")[0].decode())
+        """
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("tlsget-\(getpid()).py").path
     try script.write(toFile: file, atomically: true, encoding: .utf8)
     return try sh("python3 '\(file)' \(port) '\(ca)' '\(path)' '\(maxVersion)'")
@@ -158,7 +160,8 @@ func pythonTLSGet(port: Int, ca: String, path: String = "/health", maxVersion: S
         defer { s.stop() }
         // Trusting both, so that the fingerprint tells which one is served.
         let both = "\(dir)/both.pem"
-        try (String(contentsOfFile: a.cert, encoding: .utf8) + String(contentsOfFile: b.cert, encoding: .utf8)).write(toFile: both, atomically: true, encoding: .utf8)
+        try (String(contentsOfFile: a.cert, encoding: .utf8) + String(contentsOfFile: b.cert, encoding: .utf8)).write(
+            toFile: both, atomically: true, encoding: .utf8)
         var r = try pythonTLSGet(port: s.port, ca: both)
         #expect(r.output.contains(a.fingerprint), "before: \(r.output)")
         try b.install(as: "live")
@@ -186,9 +189,11 @@ func pythonTLSGet(port: Int, ca: String, path: String = "/health", maxVersion: S
     @Test("a missing or mismatched certificate stops the server at start with exit 2 and says which file")
     func badStart() throws {
         let a = try TestCertificate(dir: dir, name: "d1"), b = try TestCertificate(dir: dir, name: "d2")
-        for (args, expected) in [(["--tls-cert", "\(dir)/nope.pem", "--tls-key", a.key], "nope.pem"),
-                                 (["--tls-cert", a.cert, "--tls-key", b.key], "does not match"),
-                                 (["--tls-cert", a.cert], "go together")] {
+        for (args, expected) in [
+            (["--tls-cert", "\(dir)/nope.pem", "--tls-key", a.key], "nope.pem"),
+            (["--tls-cert", a.cert, "--tls-key", b.key], "does not match"),
+            (["--tls-cert", a.cert], "go together"),
+        ] {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: Process_.serverBin)
             p.arguments = ["--port", "0", "--weights", fixtureWeightsDir] + args
@@ -239,7 +244,9 @@ func pythonTLSGet(port: Int, ca: String, path: String = "/health", maxVersion: S
                 let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
                 var addr = sockaddr_in(); addr.sin_family = sa_family_t(AF_INET); addr.sin_port = UInt16(s.port).bigEndian
                 inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
-                let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+                let rc = withUnsafePointer(to: &addr) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
                 if rc == 0 { fds.append(fd) } else { close(fd) }
             }
             for _ in 0..<25 { usleep(100_000); peak = max(peak, threads()) }

@@ -19,8 +19,9 @@ import Testing
         return 2 * (s * s + c * c).squareRoot() / Double(d.count)
     }
 
-    @Test("hum is a 50 or 60 Hz sine of the drawn share of the range; wander a slow sine of its drawn share; both within their ranges",
-          arguments: [1 as UInt64, 2, 3, 4, 5, 6])
+    @Test(
+        "hum is a 50 or 60 Hz sine of the drawn share of the range; wander a slow sine of its drawn share; both within their ranges",
+        arguments: [1 as UInt64, 2, 3, 4, 5, 6])
     func sines(seed: UInt64) throws {
         let fs = 500.0, x = Self.beats(seconds: 20, fs: fs), range = x.max()! - x.min()!
         for kind in [Augmentation.Kind.hum, .wander] {
@@ -32,7 +33,7 @@ import Testing
                 #expect(f == 50 || f == 60)
                 #expect(Augmentation.humAmplitude.contains(a))
                 #expect(abs(Self.amplitude(d, f: f, fs: fs) - a * range) <= 1e-6 * range)
-                #expect(Self.amplitude(d, f: f == 50 ? 60 : 50, fs: fs) < 1e-3 * range)   // one mains rate, not both
+                #expect(Self.amplitude(d, f: f == 50 ? 60 : 50, fs: fs) < 1e-3 * range)  // one mains rate, not both
             } else {
                 let f = try #require(drawn.wanderHz), a = try #require(drawn.wanderAmplitude)
                 #expect(Augmentation.wanderHz.contains(f) && Augmentation.wanderAmplitude.contains(a))

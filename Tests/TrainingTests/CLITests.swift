@@ -19,8 +19,9 @@ func ecgTrain(_ args: [String]) throws -> (status: Int32, stderr: String) {
 }
 
 @Suite struct CommandLine_ {
-    @Test("bad list items and unknown words are usage errors (exit 64) that name the option, never silently dropped",
-          arguments: [
+    @Test(
+        "bad list items and unknown words are usage errors (exit 64) that name the option, never silently dropped",
+        arguments: [
             (["bench", "--batch", "1,8,x"], "--batch"),
             (["bench", "--threads", "1,,2"], "--threads"),
             (["bench", "--batch", "0"], "--batch"),
@@ -29,7 +30,7 @@ func ecgTrain(_ args: [String]) throws -> (status: Int32, stderr: String) {
             (["finetune", "--data", "d.npz", "--head", "h", "--out", "o", "--split", "person"], "--split"),
             (["prepare", "--out", "o.npz", "--normalize", "global"], "--normalize"),
             (["embed", "--in", "a.npy", "--out", "b.npy", "--threads", "0"], "--threads"),
-          ])
+        ])
     func refused(args: [String], names: String) throws {
         let r = try ecgTrain(args)
         #expect(r.status == 64, "\(args): exit \(r.status)")
@@ -38,9 +39,11 @@ func ecgTrain(_ args: [String]) throws -> (status: Int32, stderr: String) {
 
     @Test("the shared options are declared once and appear in every command that uses them")
     func sharedOptions() throws {
-        for (cmd, opts) in [("embed", ["--weights", "--threads", "--quiet"]), ("evaluate", ["--weights", "--threads"]),
-                            ("finetune", ["--weights", "--threads"]), ("loss-grad", ["--weights", "--threads"]),
-                            ("pretrain", ["--threads", "--quiet"]), ("prepare", ["--quiet"]), ("bench", ["--weights"])] {
+        for (cmd, opts) in [
+            ("embed", ["--weights", "--threads", "--quiet"]), ("evaluate", ["--weights", "--threads"]),
+            ("finetune", ["--weights", "--threads"]), ("loss-grad", ["--weights", "--threads"]),
+            ("pretrain", ["--threads", "--quiet"]), ("prepare", ["--quiet"]), ("bench", ["--weights"]),
+        ] {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: trainBinary)
             p.arguments = [cmd, "--help"]
@@ -54,7 +57,6 @@ func ecgTrain(_ args: [String]) throws -> (status: Int32, stderr: String) {
     }
 }
 
-
 @Suite struct PreparePolarity {
     @Test("prepare --polarity qrs-up turns inverted records upright; evaluate refuses a dataset turned otherwise than its weights")
     func polarity() throws {
@@ -65,8 +67,11 @@ func ecgTrain(_ args: [String]) throws -> (status: Int32, stderr: String) {
         // Two records of 25 s at 360 Hz: one upright, the same one inverted (lead aVR-like).
         let x = syntheticECG(seconds: 25 * 360 / 256, seed: 11)
         for (name, sign) in [("up", 1.0), ("down", -1.0)] {
-            try NPZ.write(["ecg": NPYArray(dtype: .f8, shape: [x.count], data: x.map { $0 * sign }.withUnsafeBytes { Array($0) }),
-                           "fs": NPYArray(dtype: .f8, shape: [], data: withUnsafeBytes(of: 360.0) { Array($0) })], path: "\(dir)/\(name).npz")
+            try NPZ.write(
+                [
+                    "ecg": NPYArray(dtype: .f8, shape: [x.count], data: x.map { $0 * sign }.withUnsafeBytes { Array($0) }),
+                    "fs": NPYArray(dtype: .f8, shape: [], data: withUnsafeBytes(of: 360.0) { Array($0) }),
+                ], path: "\(dir)/\(name).npz")
         }
         try "path,dataset,subject,record,label,fs,quality\nup.npz,syn,a,up,rest,360,ok\ndown.npz,syn,b,down,stress,360,ok\n"
             .write(toFile: "\(dir)/manifest.csv", atomically: true, encoding: .utf8)
@@ -77,12 +82,13 @@ func ecgTrain(_ args: [String]) throws -> (status: Int32, stderr: String) {
         let kept = try Dataset.read(path: "\(dir)/keep.npz"), turned = try Dataset.read(path: "\(dir)/qrs-up.npz")
         let n = EncoderGeometry.windowLength, half = turned.windows.count / 2
         #expect(turned.count == 4 && turned.names.preprocessing["polarity"] == "qrs-up" && kept.names.preprocessing["polarity"] == nil)
-        #expect(Array(turned.windows[..<half]) == Array(turned.windows[half...]))          // both records upright
+        #expect(Array(turned.windows[..<half]) == Array(turned.windows[half...]))  // both records upright
         #expect(relErr(Array(kept.windows[half..<(half + n)]), Array(turned.windows[half..<(half + n)]).map { -$0 }) <= 1e-6)
         // Weights trained without the step refuse the turned dataset, naming the fix.
         let weights = "\(dir)/weights"
-        _ = try WeightsDirectory.write(TF.network, to: weights, preprocessing: .init(filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization),
-                                       provenance: .init(description: "tests", datasets: [], licenses: [], command: "tests", created: "tests"))
+        _ = try WeightsDirectory.write(
+            TF.network, to: weights, preprocessing: .init(filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization),
+            provenance: .init(description: "tests", datasets: [], licenses: [], command: "tests", created: "tests"))
         let r = try ecgTrain(["evaluate", "--data", "\(dir)/qrs-up.npz", "--weights", weights, "--labels", "rest,stress", "--out", "\(dir)/eval"])
         #expect(r.status != 0 && r.stderr.contains("--polarity keep"), "\(r.stderr)")
     }
@@ -97,12 +103,14 @@ func ecgTrain(_ args: [String]) throws -> (status: Int32, stderr: String) {
         try FileManager.default.createDirectory(atPath: inDir, withIntermediateDirectories: true)
         let x = syntheticECG(seconds: 25, seed: 4)
         for k in 0..<5 {
-            try NPZ.write(["ecg": NPYArray(floats: x.map(Float.init), shape: [x.count]), "fs": NPYArray(doubles: [256], shape: [])],
-                          path: inDir + "/rec\(k).npz", compressed: false)
+            try NPZ.write(
+                ["ecg": NPYArray(floats: x.map(Float.init), shape: [x.count]), "fs": NPYArray(doubles: [256], shape: [])],
+                path: inDir + "/rec\(k).npz", compressed: false)
         }
         let weights = dir + "/weights"
-        _ = try WeightsDirectory.write(TF.network, to: weights, preprocessing: .init(filter: Preprocessing.bandFilter, normalization: Preprocessing.windowNormalization),
-                                       provenance: .init(description: "tests", datasets: [], licenses: [], command: "tests", created: "tests"))
+        _ = try WeightsDirectory.write(
+            TF.network, to: weights, preprocessing: .init(filter: Preprocessing.bandFilter, normalization: Preprocessing.windowNormalization),
+            provenance: .init(description: "tests", datasets: [], licenses: [], command: "tests", created: "tests"))
         for i in 0..<3 {
             let r = try ecgTrain(["embed", "--weights", weights, "--recordings", dir + "/in", "--out-dir", outDir, "--shard", "\(i)/3", "--quiet"])
             #expect(r.status == 0, "\(r.stderr)")

@@ -7,7 +7,8 @@ import NPY
 
 @Suite struct Gradients {
     static let labels = TF.npy("training/task_labels.npy").floats()
-    nonisolated(unsafe) static let lossJSON = try! JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: TF.path("training/loss.json")))) as! [String: Any]
+    nonisolated(unsafe) static let lossJSON =
+        try! JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: TF.path("training/loss.json")))) as! [String: Any]
     static let result = PretrainLoss().evaluate(TF.network, windows: TF.inputs, labels: labels, threads: 2)
 
     @Test("loss equals TF's loss.json within 1e-5 relative")
@@ -76,13 +77,20 @@ import NPY
             for i in 0..<(t * ci) { xp[layer.padLeft * ci + i] = x[i] }
             var dW = [Float](repeating: 0, count: k * ci * co), db = [Float](repeating: 0, count: co), dx = [Float](repeating: 0, count: t * ci)
             let s = TrainScratch()
-            dW.withUnsafeMutableBufferPointer { gw in db.withUnsafeMutableBufferPointer { gb in dx.withUnsafeMutableBufferPointer { gx in
-                Backward.conv(dW: gw.baseAddress!, db: gb.baseAddress!, dx: gx.baseAddress!, dy: dy, xp: xp, layer: layer, layerID: 0, length: t, scratch: s)
-            } } }
+            dW.withUnsafeMutableBufferPointer { gw in
+                db.withUnsafeMutableBufferPointer { gb in
+                    dx.withUnsafeMutableBufferPointer { gx in
+                        Backward.conv(
+                            dW: gw.baseAddress!, db: gb.baseAddress!, dx: gx.baseAddress!, dy: dy, xp: xp, layer: layer, layerID: 0, length: t, scratch: s)
+                    }
+                }
+            }
             let h: Float = 1e-2
             for q in stride(from: 0, to: dW.count, by: max(1, dW.count / 23)) {
                 var kp = layer.kernel, km = layer.kernel; kp[q] += h; km[q] -= h
-                let num = (f(ConvLayer(kernel: kp, bias: layer.bias, taps: k, cin: ci, cout: co), x) - f(ConvLayer(kernel: km, bias: layer.bias, taps: k, cin: ci, cout: co), x)) / Double(2 * h)
+                let num =
+                    (f(ConvLayer(kernel: kp, bias: layer.bias, taps: k, cin: ci, cout: co), x)
+                        - f(ConvLayer(kernel: km, bias: layer.bias, taps: k, cin: ci, cout: co), x)) / Double(2 * h)
                 #expect(abs(num - Double(dW[q])) <= 1e-2 * max(1, abs(num)), "dW[\(q)]: \(num) vs \(dW[q])")
             }
             for q in stride(from: 0, to: dx.count, by: max(1, dx.count / 17)) {
@@ -123,14 +131,24 @@ import NPY
         var dW = [Float](repeating: 0, count: 3 * 2 * 32), db = [Float](repeating: 0, count: 32), dx = [Float](repeating: 7, count: 12)
         let s = TrainScratch()
         for _ in 0..<2 {
-            dW.withUnsafeMutableBufferPointer { gw in db.withUnsafeMutableBufferPointer { gb in dx.withUnsafeMutableBufferPointer { gx in
-                Backward.conv(dW: gw.baseAddress!, db: gb.baseAddress!, dx: gx.baseAddress!, dy: dy, xp: xp, layer: layer, layerID: 0, length: 6, scratch: s)
-            } } }
+            dW.withUnsafeMutableBufferPointer { gw in
+                db.withUnsafeMutableBufferPointer { gb in
+                    dx.withUnsafeMutableBufferPointer { gx in
+                        Backward.conv(
+                            dW: gw.baseAddress!, db: gb.baseAddress!, dx: gx.baseAddress!, dy: dy, xp: xp, layer: layer, layerID: 0, length: 6, scratch: s)
+                    }
+                }
+            }
         }
         var once = [Float](repeating: 0, count: 3 * 2 * 32), db1 = [Float](repeating: 0, count: 32), dx1 = [Float](repeating: 0, count: 12)
-        once.withUnsafeMutableBufferPointer { gw in db1.withUnsafeMutableBufferPointer { gb in dx1.withUnsafeMutableBufferPointer { gx in
-            Backward.conv(dW: gw.baseAddress!, db: gb.baseAddress!, dx: gx.baseAddress!, dy: dy, xp: xp, layer: layer, layerID: 0, length: 6, scratch: s)
-        } } }
+        once.withUnsafeMutableBufferPointer { gw in
+            db1.withUnsafeMutableBufferPointer { gb in
+                dx1.withUnsafeMutableBufferPointer { gx in
+                    Backward.conv(
+                        dW: gw.baseAddress!, db: gb.baseAddress!, dx: gx.baseAddress!, dy: dy, xp: xp, layer: layer, layerID: 0, length: 6, scratch: s)
+                }
+            }
+        }
         #expect(relErr(dW, once.map { $0 * 2 }) <= 1e-6)
         #expect(relErr(db, db1.map { $0 * 2 }) <= 1e-6)
         #expect(dx == dx1)
@@ -149,9 +167,10 @@ import NPY
         var rng = Transformations.RNG(seed: 1)
         let g = t.gradients(p, dims: dims, x: x, y: y, idx: idx, rng: &rng)
         func loss(_ q: [String: [Float]]) -> Double {
-            let h = AffectHead(name: "h", labels: ["a", "b", "c"],
-                               hidden: [DenseLayer(kernel: q["W0"]!, bias: q["b0"]!, inputs: 128, outputs: 32)],
-                               output: DenseLayer(kernel: q["W1"]!, bias: q["b1"]!, inputs: 32, outputs: 3))
+            let h = AffectHead(
+                name: "h", labels: ["a", "b", "c"],
+                hidden: [DenseLayer(kernel: q["W0"]!, bias: q["b0"]!, inputs: 128, outputs: 32)],
+                output: DenseLayer(kernel: q["W1"]!, bias: q["b1"]!, inputs: 32, outputs: 3))
             let pr = h.probabilities(x)
             return (0..<5).reduce(0.0) { $0 - log(Double(pr[$1 * 3 + y[$1]])) } / 5
         }

@@ -42,7 +42,9 @@ import NPY
         adam.apply(&params, r.gradient, lr: c.learningRate)
         let got = ParameterLayout.ssl.flatten(trained)
         let differing = zip(got, params).filter { $0 != $1 }.count
-        #expect(got.count == params.count && differing == 0, "the Pretrainer's step differs from the hand-written one in \(differing) of \(params.count) parameters")
+        #expect(
+            got.count == params.count && differing == 0, "the Pretrainer's step differs from the hand-written one in \(differing) of \(params.count) parameters"
+        )
         // And the step moved the weights (the comparison is not of two initialisations).
         let moved = zip(ParameterLayout.ssl.flatten(net), params).filter { $0 != $1 }.count
         #expect(moved > params.count / 2, "only \(moved) parameters moved")

@@ -40,12 +40,14 @@ let trainBinary: String = {
 
     static func step(_ dir: String) -> Int {
         guard let d = FileManager.default.contents(atPath: dir + "/state.json"),
-              let j = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else { return -1 }
+            let j = try? JSONSerialization.jsonObject(with: d) as? [String: Any]
+        else { return -1 }
         return j["step"] as? Int ?? -1
     }
 
-    @Test("a run killed with SIGKILL at a random moment resumes from its last checkpoint and ends bit-identical to an uninterrupted run",
-          .enabled(if: ProcessInfo.processInfo.environment["ECG_SANITIZER"] == nil), arguments: [1])
+    @Test(
+        "a run killed with SIGKILL at a random moment resumes from its last checkpoint and ends bit-identical to an uninterrupted run",
+        .enabled(if: ProcessInfo.processInfo.environment["ECG_SANITIZER"] == nil), arguments: [1])
     func sigkillResume(_ trial: Int) throws {
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ecg-resume-\(getpid())-\(trial)").path
         defer { try? FileManager.default.removeItem(atPath: tmp) }

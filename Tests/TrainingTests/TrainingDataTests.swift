@@ -63,8 +63,8 @@ import NPY
     @Test("ROC AUC (Mann–Whitney with ties), balanced accuracy and Brier against hand-computed values")
     func scores() {
         let s = BinaryScores(truth: [0, 0, 1, 1], probability: [0.1, 0.4, 0.35, 0.8])
-        #expect(abs(s.rocAUC! - 0.75) < 1e-12)                 // 3 of 4 positive-negative pairs ordered
-        #expect(abs(s.balancedAccuracy - 0.75) < 1e-12)       // sensitivity 1/2, specificity 2/2
+        #expect(abs(s.rocAUC! - 0.75) < 1e-12)  // 3 of 4 positive-negative pairs ordered
+        #expect(abs(s.balancedAccuracy - 0.75) < 1e-12)  // sensitivity 1/2, specificity 2/2
         #expect(abs(s.brier - (0.01 + 0.16 + 0.4225 + 0.04) / 4) < 1e-12)
         #expect(BinaryScores(truth: [0, 1], probability: [0.5, 0.5]).rocAUC == 0.5)  // a tie counts one half
         #expect(BinaryScores(truth: [1, 1], probability: [0.2, 0.9]).rocAUC == nil)
@@ -94,7 +94,8 @@ import NPY
         }
         let t = fitTemperature(probabilities: p, classes: 3, truth: y)
         #expect(abs(t - 3) < 0.2, "fitted \(t)")
-        let before = probabilityScores(p, classes: 3, truth: y), after = probabilityScores(applyTemperature(p, classes: 3, temperature: t), classes: 3, truth: y)
+        let before = probabilityScores(p, classes: 3, truth: y),
+            after = probabilityScores(applyTemperature(p, classes: 3, temperature: t), classes: 3, truth: y)
         #expect(after.logLoss < before.logLoss && after.brier < before.brier)
         // Two classes: the same T as the sigmoid fit on log(p1 / p0).
         let q = (0..<4000).map { _ in Double.random(in: 0.001...0.999, using: &rng) }
@@ -124,7 +125,7 @@ import NPY
         let want = applyTemperature(h.probabilities(x).map(Double.init), classes: 3, temperature: 2.5)
         let got = h.scaled(temperature: 2.5).probabilities(x)
         #expect(zip(got, want).allSatisfy { abs(Double($0) - $1) < 1e-5 })
-        #expect(zip(h.probabilities(x), got).contains { abs($0 - $1) > 1e-3 })   // it did change something
+        #expect(zip(h.probabilities(x), got).contains { abs($0 - $1) > 1e-3 })  // it did change something
     }
 
     @Test("class-weighted logistic regression separates separable classes despite a 9:1 imbalance")
@@ -162,6 +163,6 @@ import NPY
         let want = m.probabilities(x), got = h.probabilities(x.map(Float.init))
         let worst = (0..<y.count).map { abs(Double(got[$0 * 2 + 1]) - want[$0]) }.max()!
         #expect(worst < 1e-4, "\(worst)")
-        #expect(Set(want.map { $0 > 0.5 }).count == 2)   // both classes predicted: not a constant model
+        #expect(Set(want.map { $0 > 0.5 }).count == 2)  // both classes predicted: not a constant model
     }
 }

@@ -82,14 +82,17 @@ struct APIKeys: Sendable {
 struct APIKeyMiddleware: Middleware {
     let keys: KeyStore
 
-    func handle(_ r: HTTPRequest, route: Route, respond: @escaping @Sendable (HTTPResponse) -> Void,
-                next: (HTTPRequest, @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)?) throws(HTTPError) -> (@Sendable () -> Void)? {
+    func handle(
+        _ r: HTTPRequest, route: Route, respond: @escaping @Sendable (HTTPResponse) -> Void,
+        next: (HTTPRequest, @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)?
+    ) throws(HTTPError) -> (@Sendable () -> Void)? {
         let given = r.headers.filter { $0.name == "authorization" }
         if given.count > 1 { throw HTTPError(.badRequest, "more than one Authorization header") }
         let current = keys.current
         if route.authenticated && !current.isEmpty && !current.accepts(given.first?.value) {
-            throw HTTPError(.unauthorized, given.isEmpty ? "this route needs an API key: Authorization: Bearer <key>" : "the bearer token is not valid",
-                            headers: [("WWW-Authenticate", given.isEmpty ? #"Bearer realm="ecg-affect""# : #"Bearer realm="ecg-affect", error="invalid_token""#)])
+            throw HTTPError(
+                .unauthorized, given.isEmpty ? "this route needs an API key: Authorization: Bearer <key>" : "the bearer token is not valid",
+                headers: [("WWW-Authenticate", given.isEmpty ? #"Bearer realm="ecg-affect""# : #"Bearer realm="ecg-affect", error="invalid_token""#)])
         }
         return next(r, respond)
     }

@@ -11,7 +11,7 @@ import NPY
 func env<T: LosslessStringConvertible>(_ name: String, _ fallback: T) -> T {
     guard let raw = ProcessInfo.processInfo.environment[name] else { return fallback }
     if let v = T(raw) { return v }
-    unreadableEnvironment.withLock { $0[name] = raw }   // refused in `validate()`, never silently replaced
+    unreadableEnvironment.withLock { $0[name] = raw }  // refused in `validate()`, never silently replaced
     return fallback
 }
 
@@ -24,24 +24,24 @@ struct ECGServer: ParsableCommand {
         commandName: "ecg-server",
         abstract: "Serve ECG embeddings and affect scores over HTTP/1.1.",
         discussion: """
-        Loads a weights directory once (manifest.json + encoder.npz, as written by
-        `ecg-train import` or `ecg-train pretrain`), warms up, then answers:
-          GET  /health  /ready  /metrics  /v1/model  /openapi.yaml
-          POST /embed   /classify   /features   (application/json or application/x-npy, optionally gzip)
-          /classify takes an optional personal baseline: {"ecg": [...], "fs": 500,
-                    "baseline": {"ecg": [... >= 60 s of rest ...], "fs": 500}}
-          Open Inference Protocol (KServe v2 / Triton): GET /v2, /v2/health/live, /v2/health/ready,
-          /v2/models/ssl-ecg, /v2/models/ssl-ecg/ready; POST /v2/models/ssl-ecg/infer
-          (the /v2/models routes need the API key when keys are configured)
-        Every option has an environment variable, shown in brackets; flags win over it.
-        SIGTERM or SIGINT: /ready turns 503, the listener closes, requests in flight are
-        answered (for at most --drain-seconds), then the process exits 0.
-        SIGHUP: reloads --tls-cert/--tls-key and --api-keys-file (a file that does not read
-        keeps what is in force, with a log line); never stops the server.
-        Example:
-          ecg-server --weights weights --port 8080
-          curl -s localhost:8080/embed -H 'Content-Type: application/json' -d '{"ecg": [...\(EncoderGeometry.windowLength) numbers...]}'
-        """)
+            Loads a weights directory once (manifest.json + encoder.npz, as written by
+            `ecg-train import` or `ecg-train pretrain`), warms up, then answers:
+              GET  /health  /ready  /metrics  /v1/model  /openapi.yaml
+              POST /embed   /classify   /features   (application/json or application/x-npy, optionally gzip)
+              /classify takes an optional personal baseline: {"ecg": [...], "fs": 500,
+                        "baseline": {"ecg": [... >= 60 s of rest ...], "fs": 500}}
+              Open Inference Protocol (KServe v2 / Triton): GET /v2, /v2/health/live, /v2/health/ready,
+              /v2/models/ssl-ecg, /v2/models/ssl-ecg/ready; POST /v2/models/ssl-ecg/infer
+              (the /v2/models routes need the API key when keys are configured)
+            Every option has an environment variable, shown in brackets; flags win over it.
+            SIGTERM or SIGINT: /ready turns 503, the listener closes, requests in flight are
+            answered (for at most --drain-seconds), then the process exits 0.
+            SIGHUP: reloads --tls-cert/--tls-key and --api-keys-file (a file that does not read
+            keeps what is in force, with a log line); never stops the server.
+            Example:
+              ecg-server --weights weights --port 8080
+              curl -s localhost:8080/embed -H 'Content-Type: application/json' -d '{"ecg": [...\(EncoderGeometry.windowLength) numbers...]}'
+            """)
 
     @Option(help: "Address to bind: an IPv4 or IPv6 literal or a host name; :: is dual-stack. [ECG_HOST]")
     var host: String = env("ECG_HOST", "0.0.0.0")
@@ -52,75 +52,110 @@ struct ECGServer: ParsableCommand {
     @Option(help: "Inference workers, one core each (default: all cores). [ECG_WORKERS]")
     var workers: Int = env("ECG_WORKERS", ProcessInfo.processInfo.activeProcessorCount)
     @Option(help: "Most windows per encoder batch. [ECG_MAX_BATCH]") var maxBatch: Int = env("ECG_MAX_BATCH", 32)
-    @Option(help: "Milliseconds a busy server waits for a batch to fill. Default 0: on one core the engine computes a window as fast alone as in a batch (ecg-train bench --threads 1), so waiting only adds latency (p99 at half load 14–16 ms with 2 ms, 10–12 ms with 0). [ECG_BATCH_WAIT_MS]")
+    @Option(
+        help:
+            "Milliseconds a busy server waits for a batch to fill. Default 0: on one core the engine computes a window as fast alone as in a batch (ecg-train bench --threads 1), so waiting only adds latency (p99 at half load 14–16 ms with 2 ms, 10–12 ms with 0). [ECG_BATCH_WAIT_MS]"
+    )
     var batchWaitMs: Double = env("ECG_BATCH_WAIT_MS", 0.0)
-    @Option(help: "Microseconds an idle inference worker keeps polling the queue before it sleeps (0…100000). A window that arrives meanwhile starts at once instead of waking a sleeping thread: lower tail latency at moderate load, paid in CPU time while idle (each worker polls up to this long after each batch). Default 0: never poll. [ECG_SPIN_US]")
+    @Option(
+        help:
+            "Microseconds an idle inference worker keeps polling the queue before it sleeps (0…100000). A window that arrives meanwhile starts at once instead of waking a sleeping thread: lower tail latency at moderate load, paid in CPU time while idle (each worker polls up to this long after each batch). Default 0: never poll. [ECG_SPIN_US]"
+    )
     var spinUs: Double = env("ECG_SPIN_US", 0.0)
     @Option(help: "Windows that may wait in the queue before requests get 503. [ECG_QUEUE_CAPACITY]") var queueCapacity: Int = env("ECG_QUEUE_CAPACITY", 2048)
     @Option(help: "Most bytes of a request body, before and after gzip (413). [ECG_MAX_BODY_BYTES]") var maxBodyBytes: Int = env("ECG_MAX_BODY_BYTES", 8 << 20)
-    @Option(help: "MiB all inference requests together may hold while being decoded, preprocessed and computed; each reserves an estimate from its sizes before decoding (a request that does not fit beside the others gets 503 memory_busy with Retry-After; one alone is always admitted). Pod memory ≈ 60 MiB + this + --max-connections × --max-body-bytes at worst; see docs/RELIABILITY.md. [ECG_MEMORY_BUDGET_MIB]")
+    @Option(
+        help:
+            "MiB all inference requests together may hold while being decoded, preprocessed and computed; each reserves an estimate from its sizes before decoding (a request that does not fit beside the others gets 503 memory_busy with Retry-After; one alone is always admitted). Pod memory ≈ 60 MiB + this + --max-connections × --max-body-bytes at worst; see docs/RELIABILITY.md. [ECG_MEMORY_BUDGET_MIB]"
+    )
     var memoryBudgetMib: Int = env("ECG_MEMORY_BUDGET_MIB", 256)
     @Option(help: "Most bytes of the header section (431). [ECG_MAX_HEADER_BYTES]") var maxHeaderBytes: Int = env("ECG_MAX_HEADER_BYTES", 32 << 10)
     @Option(help: "Most bytes of the request line (414). [ECG_MAX_REQUEST_LINE]") var maxRequestLine: Int = env("ECG_MAX_REQUEST_LINE", 8 << 10)
     @Option(help: "Most 10 s windows in one request (413). [ECG_MAX_WINDOWS]") var maxWindows: Int = env("ECG_MAX_WINDOWS", 1024)
     @Option(help: "Most open connections; more are refused at once with 503. [ECG_MAX_CONNECTIONS]") var maxConnections: Int = env("ECG_MAX_CONNECTIONS", 1024)
     @Option(help: "Seconds to receive a whole request once it has started (408). [ECG_READ_TIMEOUT]") var readTimeout: Double = env("ECG_READ_TIMEOUT", 30.0)
-    @Option(help: "Seconds for a request line and headers to arrive: a new connection that sends nothing, or a header section that trickles in, is closed (408) after this. [ECG_HEADER_TIMEOUT]")
+    @Option(
+        help:
+            "Seconds for a request line and headers to arrive: a new connection that sends nothing, or a header section that trickles in, is closed (408) after this. [ECG_HEADER_TIMEOUT]"
+    )
     var headerTimeout: Double = env("ECG_HEADER_TIMEOUT", 10.0)
-    @Option(help: "Seconds an idle keep-alive connection stays open (at the connection limit the longest-idle one is closed to make room). [ECG_IDLE_TIMEOUT]") var idleTimeout: Double = env("ECG_IDLE_TIMEOUT", 60.0)
-    @Option(help: "Connections accepted beyond --max-connections when none is idle, for /health, /ready and /metrics only (probes stay answerable under connection pressure). [ECG_RESERVED_PROBE_CONNECTIONS]")
+    @Option(help: "Seconds an idle keep-alive connection stays open (at the connection limit the longest-idle one is closed to make room). [ECG_IDLE_TIMEOUT]")
+    var idleTimeout: Double = env("ECG_IDLE_TIMEOUT", 60.0)
+    @Option(
+        help:
+            "Connections accepted beyond --max-connections when none is idle, for /health, /ready and /metrics only (probes stay answerable under connection pressure). [ECG_RESERVED_PROBE_CONNECTIONS]"
+    )
     var reservedProbeConnections: Int = env("ECG_RESERVED_PROBE_CONNECTIONS", 8)
-    @Option(help: "Seconds to keep reading and discarding a client's input after a final response (lingering close, so the response is not lost to a TCP reset). [ECG_LINGER_SECONDS]")
+    @Option(
+        help:
+            "Seconds to keep reading and discarding a client's input after a final response (lingering close, so the response is not lost to a TCP reset). [ECG_LINGER_SECONDS]"
+    )
     var lingerSeconds: Double = env("ECG_LINGER_SECONDS", 2.0)
     @Option(help: "Seconds to finish requests in flight after SIGTERM. [ECG_DRAIN_SECONDS]") var drainSeconds: Double = env("ECG_DRAIN_SECONDS", 20.0)
-    @Option(help: "File of API keys, one per line (or sha256:<hex> of one); when given, /embed, /classify, /features and /v1/model need Authorization: Bearer <key>. Keys are kept hashed and never logged. [ECG_API_KEYS_FILE]")
+    @Option(
+        help:
+            "File of API keys, one per line (or sha256:<hex> of one); when given, /embed, /classify, /features and /v1/model need Authorization: Bearer <key>. Keys are kept hashed and never logged. [ECG_API_KEYS_FILE]"
+    )
     var apiKeysFile: String = env("ECG_API_KEYS_FILE", "")
-    @Option(help: "PEM certificate chain (leaf first): serve HTTPS (TLS 1.2+) instead of plain HTTP. Needs --tls-key. SIGHUP reloads both files (and --api-keys-file); open connections keep the old certificate. [ECG_TLS_CERT]")
+    @Option(
+        help:
+            "PEM certificate chain (leaf first): serve HTTPS (TLS 1.2+) instead of plain HTTP. Needs --tls-key. SIGHUP reloads both files (and --api-keys-file); open connections keep the old certificate. [ECG_TLS_CERT]"
+    )
     var tlsCert: String = env("ECG_TLS_CERT", "")
     @Option(help: "PEM private key (unencrypted) of --tls-cert. [ECG_TLS_KEY]") var tlsKey: String = env("ECG_TLS_KEY", "")
     @Flag(help: "No per-request log lines.") var quiet = false
 
     /// The options as the value `assemble` takes.
     var configuration: ServerConfiguration {
-        ServerConfiguration(host: host, port: port, openapi: openapi, workers: workers, maxBatch: maxBatch, batchWaitMs: batchWaitMs, spinUs: spinUs,
-                            queueCapacity: queueCapacity, maxBodyBytes: maxBodyBytes, memoryBudgetMib: memoryBudgetMib, maxHeaderBytes: maxHeaderBytes,
-                            maxRequestLine: maxRequestLine, maxWindows: maxWindows, maxConnections: maxConnections, readTimeout: readTimeout,
-                            headerTimeout: headerTimeout, idleTimeout: idleTimeout, reservedProbeConnections: reservedProbeConnections,
-                            lingerSeconds: lingerSeconds, drainSeconds: drainSeconds)
+        ServerConfiguration(
+            host: host, port: port, openapi: openapi, workers: workers, maxBatch: maxBatch, batchWaitMs: batchWaitMs, spinUs: spinUs,
+            queueCapacity: queueCapacity, maxBodyBytes: maxBodyBytes, memoryBudgetMib: memoryBudgetMib, maxHeaderBytes: maxHeaderBytes,
+            maxRequestLine: maxRequestLine, maxWindows: maxWindows, maxConnections: maxConnections, readTimeout: readTimeout,
+            headerTimeout: headerTimeout, idleTimeout: idleTimeout, reservedProbeConnections: reservedProbeConnections,
+            lingerSeconds: lingerSeconds, drainSeconds: drainSeconds)
     }
 
     /// Builds the service from loaded weights and a configuration (shared with the tests).
     /// `inputs[i]` is what `affect[i]` reads (default: the embedding alone). Throws if the
     /// manifest's preprocessing is not one this build knows (before any thread starts).
-    static func assemble(network: SSLNetwork, manifest: Manifest, affect: [AffectHead], inputs: [HeadInputs] = [], configuration o: ServerConfiguration, logger: Logger,
-                         apiKeys: APIKeys = APIKeys(), tls: TLSCertificates? = nil) throws
-        -> (HTTPServer, ECGService, InferenceQueue) {
+    static func assemble(
+        network: SSLNetwork, manifest: Manifest, affect: [AffectHead], inputs: [HeadInputs] = [], configuration o: ServerConfiguration, logger: Logger,
+        apiKeys: APIKeys = APIKeys(), tls: TLSCertificates? = nil
+    ) throws
+        -> (HTTPServer, ECGService, InferenceQueue)
+    {
         let pipeline = try Preprocessing.Pipeline(manifest.input.preprocessing)
         let metrics = Metrics()
-        let queue = InferenceQueue(encoder: network.encoder, workers: o.workers, capacity: o.queueCapacity, maxBatch: o.maxBatch,
-                                   batchWaitMs: o.batchWaitMs, spinMicroseconds: o.spinUs, metrics: metrics)
+        let queue = InferenceQueue(
+            encoder: network.encoder, workers: o.workers, capacity: o.queueCapacity, maxBatch: o.maxBatch,
+            batchWaitMs: o.batchWaitMs, spinMicroseconds: o.spinUs, metrics: metrics)
         let heads = affect.enumerated().map { k, h in (head: h, inputs: k < inputs.count ? inputs[k] : HeadInputs.embeddingOnly) }
-        let engine = InferenceEngine(network: network, pipeline: pipeline, affect: heads, queue: queue, maxWindows: o.maxWindows,
-                                     memoryBudgetBytes: o.memoryBudgetMib << 20)
+        let engine = InferenceEngine(
+            network: network, pipeline: pipeline, affect: heads, queue: queue, maxWindows: o.maxWindows,
+            memoryBudgetBytes: o.memoryBudgetMib << 20)
         let limits = HTTPLimits(maxRequestLine: o.maxRequestLine, maxHeaderBytes: o.maxHeaderBytes, maxHeaderCount: 100, maxBodyBytes: o.maxBodyBytes)
-        let service = ECGService(engine: engine, manifest: manifest, metrics: metrics, logger: logger,
-                                 config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: o.maxRecordings, apiKeys: apiKeys, openapiPath: o.openapi), limits: limits)
+        let service = ECGService(
+            engine: engine, manifest: manifest, metrics: metrics, logger: logger,
+            config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: o.maxRecordings, apiKeys: apiKeys, openapiPath: o.openapi), limits: limits)
         let router = service.router()
-        var connection = Connection.Config(limits: limits, readTimeout: o.readTimeout, headerTimeout: o.headerTimeout, idleTimeout: o.idleTimeout,
-                                           maxPipelined: 16, lingerSeconds: o.lingerSeconds)
+        var connection = Connection.Config(
+            limits: limits, readTimeout: o.readTimeout, headerTimeout: o.headerTimeout, idleTimeout: o.idleTimeout,
+            maxPipelined: 16, lingerSeconds: o.lingerSeconds)
         connection.probePaths = router.probePaths
         connection.renderError = { .error($0) }
         connection.serverName = o.serverName
-        let server = HTTPServer(handler: router, observer: AccessLog(metrics: metrics, logger: logger, router: router), config: connection,
-                                maxConnections: o.maxConnections, reservedProbeSlots: o.reservedProbeConnections, metrics: metrics, tls: tls)
+        let server = HTTPServer(
+            handler: router, observer: AccessLog(metrics: metrics, logger: logger, router: router), config: connection,
+            maxConnections: o.maxConnections, reservedProbeSlots: o.reservedProbeConnections, metrics: metrics, tls: tls)
         return (server, service, queue)
     }
 
     func validate() throws {
         let bad = unreadableEnvironment.withLock { $0 }
         if !bad.isEmpty {
-            throw ValidationError(bad.keys.sorted().map { "\($0)='\(bad[$0]!)' is not a valid value for its option (see --help)" }
-                .joined(separator: "; "))
+            throw ValidationError(
+                bad.keys.sorted().map { "\($0)='\(bad[$0]!)' is not a valid value for its option (see --help)" }
+                    .joined(separator: "; "))
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
         guard (1...256).contains(workers) else { throw ValidationError("--workers must be 1…256") }
@@ -161,11 +196,15 @@ struct ECGServer: ParsableCommand {
                 inputs.append(headInputs)
             }
         } catch {
-            FileHandle.standardError.write(Data("ecg-server: cannot load weights from '\(weights)': \(error)\nHINT: a weights directory holds manifest.json and the files it names; make one with `ecg-train import --from CHECKPOINT_OR_NPZ --out DIR`.\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "ecg-server: cannot load weights from '\(weights)': \(error)\nHINT: a weights directory holds manifest.json and the files it names; make one with `ecg-train import --from CHECKPOINT_OR_NPZ --out DIR`.\n"
+                        .utf8))
             throw ExitCode(2)
         }
         if !openapi.isEmpty && !FileManager.default.isReadableFile(atPath: openapi) {
-            FileHandle.standardError.write(Data("ecg-server: cannot read --openapi '\(openapi)'\nHINT: leave --openapi out to serve the spec built into the binary.\n".utf8))
+            FileHandle.standardError.write(
+                Data("ecg-server: cannot read --openapi '\(openapi)'\nHINT: leave --openapi out to serve the spec built into the binary.\n".utf8))
             throw ExitCode(2)
         }
         var keys = APIKeys()
@@ -178,16 +217,23 @@ struct ECGServer: ParsableCommand {
         var tls: TLSCertificates?
         if !tlsCert.isEmpty {
             do { tls = try TLSCertificates(certificate: tlsCert, key: tlsKey) } catch {
-                FileHandle.standardError.write(Data("ecg-server: \(error)\nHINT: a self-signed pair for testing: openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -keyout key.pem -out cert.pem -days 30\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "ecg-server: \(error)\nHINT: a self-signed pair for testing: openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -keyout key.pem -out cert.pem -days 30\n"
+                            .utf8))
                 throw ExitCode(2)
             }
         }
         let (server, service, queue): (HTTPServer, ECGService, InferenceQueue)
         do {
-            (server, service, queue) = try Self.assemble(network: network, manifest: manifest, affect: affect, inputs: inputs, configuration: configuration,
-                                                         logger: quiet ? Logger(enabled: false) : logger, apiKeys: keys, tls: tls)
+            (server, service, queue) = try Self.assemble(
+                network: network, manifest: manifest, affect: affect, inputs: inputs, configuration: configuration,
+                logger: quiet ? Logger(enabled: false) : logger, apiKeys: keys, tls: tls)
         } catch {
-            FileHandle.standardError.write(Data("ecg-server: cannot serve the weights in '\(weights)': \(error)\nHINT: manifest.json's input.preprocessing names what every request goes through; this build knows the filters \(Preprocessing.bandFilter), \(Preprocessing.highpassFilter) and none, the normalisations \(Preprocessing.windowNormalization) and none, the polarity rules \(Preprocessing.qrsUp) and \(Preprocessing.qrsUpBeats).\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "ecg-server: cannot serve the weights in '\(weights)': \(error)\nHINT: manifest.json's input.preprocessing names what every request goes through; this build knows the filters \(Preprocessing.bandFilter), \(Preprocessing.highpassFilter) and none, the normalisations \(Preprocessing.windowNormalization) and none, the polarity rules \(Preprocessing.qrsUp) and \(Preprocessing.qrsUpBeats).\n"
+                        .utf8))
             throw ExitCode(2)
         }
         let bound: Int
@@ -195,8 +241,13 @@ struct ECGServer: ParsableCommand {
             FileHandle.standardError.write(Data("ecg-server: cannot listen on \(host):\(port): \(error)\n".utf8))
             throw ExitCode(2)
         }
-        logger.info("listening", [("host", host), ("port", bound), ("weights", weights), ("encoder_sha256", manifest.encoder.sha256),
-                                  ("kernels", Encoder.kernelName), ("workers", workers), ("openapi", openapi.isEmpty ? "built-in" : openapi), ("api_keys", keys.count), ("tls", tls == nil ? "off" : "on"), ("heads", service.heads.map(\.name).joined(separator: ","))])
+        logger.info(
+            "listening",
+            [
+                ("host", host), ("port", bound), ("weights", weights), ("encoder_sha256", manifest.encoder.sha256),
+                ("kernels", Encoder.kernelName), ("workers", workers), ("openapi", openapi.isEmpty ? "built-in" : openapi), ("api_keys", keys.count),
+                ("tls", tls == nil ? "off" : "on"), ("heads", service.heads.map(\.name).joined(separator: ",")),
+            ])
         // Warm-up: one window through the engine before /ready says yes.
         let warm = InferenceJob(windows: [Float](repeating: 0, count: EncoderGeometry.windowLength), count: 1) { _ in
             service.setReady(true)

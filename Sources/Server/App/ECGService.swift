@@ -46,16 +46,28 @@ final class ECGService: Sendable {
         keys = KeyStore(config.apiKeys)
         openapi = config.openapiPath.isEmpty ? PackageResources.openapi_yaml : FileManager.default.contents(atPath: config.openapiPath).map { [UInt8]($0) }
         var m = (try? JSONSerialization.jsonObject(with: manifest.encoded())) as? [String: Any] ?? [:]
-        m["runtime"] = ["kernels": Encoder.kernelName, "r_peak_detector": RPeaks.name, "conv_algorithms": engine.network.encoder.algorithms.map(\.description),
-                        "served_heads": engine.heads.map { ["name": $0.name, "labels": $0.labels, "multi_label": $0.multiLabel, "needs_baseline": $0.needsBaseline] as [String: Any] }]
+        m["runtime"] = [
+            "kernels": Encoder.kernelName, "r_peak_detector": RPeaks.name, "conv_algorithms": engine.network.encoder.algorithms.map(\.description),
+            "served_heads": engine.heads.map {
+                ["name": $0.name, "labels": $0.labels, "multi_label": $0.multiLabel, "needs_baseline": $0.needsBaseline] as [String: Any]
+            },
+        ]
         modelJSON = [UInt8]((try? JSONSerialization.data(withJSONObject: m, options: [.sortedKeys])) ?? Data("{}".utf8))
     }
 
-    func setReady(_ r: Bool) { lifecycle.withLock { $0.ready = r; $0.warmed = $0.warmed || r } }
+    func setReady(_ r: Bool) {
+        lifecycle.withLock {
+            $0.ready = r; $0.warmed = $0.warmed || r
+        }
+    }
     /// Warmed up: inference is served, also while draining (requests already on open
     /// connections are in flight and get answered).
     var isWarmed: Bool { lifecycle.withLock { $0.warmed && ($0.ready || $0.draining) } }
-    func setDraining() { lifecycle.withLock { $0.draining = true; $0.ready = false } }
+    func setDraining() {
+        lifecycle.withLock {
+            $0.draining = true; $0.ready = false
+        }
+    }
     var isReady: Bool { lifecycle.withLock { $0.ready } }
     var isDraining: Bool { lifecycle.withLock { $0.draining } }
 
@@ -64,16 +76,23 @@ final class ECGService: Sendable {
     /// metric labels from this list.
     var routeList: [Route] {
         let native: [Route] = [
-            Route("/health", ["GET"], probe: true) { [self] r, respond in respond(health()); return nil },
-            Route("/ready", ["GET"], probe: true) { [self] r, respond in respond(readiness()); return nil },
+            Route("/health", ["GET"], probe: true) { [self] r, respond in
+                respond(health()); return nil
+            },
+            Route("/ready", ["GET"], probe: true) { [self] r, respond in
+                respond(readiness()); return nil
+            },
             Route("/metrics", ["GET"], probe: true) { [self] r, respond in
                 respond(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: Array(metrics.render().utf8)))
                 return nil
             },
-            Route("/v1/model", ["GET"], authenticated: true) { [self] r, respond in respond(.json(200, modelJSON)); return nil },
+            Route("/v1/model", ["GET"], authenticated: true) { [self] r, respond in
+                respond(.json(200, modelJSON)); return nil
+            },
             Route("/openapi.yaml", ["GET"]) { [self] r, respond in
-                respond(openapi.map { HTTPResponse(status: 200, headers: [("Content-Type", "application/yaml")], body: $0) }
-                    ?? .error(HTTPError(.notFound, "the server was started without its openapi.yaml (see --openapi)")))
+                respond(
+                    openapi.map { HTTPResponse(status: 200, headers: [("Content-Type", "application/yaml")], body: $0) }
+                        ?? .error(HTTPError(.notFound, "the server was started without its openapi.yaml (see --openapi)")))
                 return nil
             },
             Route("/embed", ["POST"], authenticated: true) { [self] r, respond in infer(r, classify: false, respond: respond) },
@@ -85,15 +104,16 @@ final class ECGService: Sendable {
 
     /// The request router: routes, then the API-key middleware.
     func router() -> Router {
-        Router(routeList, middleware: [APIKeyMiddleware(keys: keys)], canonical: Self.v2Path,
-               notFound: { r in
-                   let model = "/v2/models/\(Self.kserveModel)"
-                   if r.path.hasPrefix("/v2/models/") && !r.path.hasPrefix(model) {
-                       return HTTPError(.notFound, "unknown model; this server serves '\(Self.kserveModel)'")
-                   }
-                   return HTTPError(.notFound, Self.isV2(r.path) ? "no route \(r.method) \(r.path)" : "no route \(r.path)")
-               },
-               renderError: { r, e in Self.isV2(r.path) ? Self.v2Error(e) : .error(e) })
+        Router(
+            routeList, middleware: [APIKeyMiddleware(keys: keys)], canonical: Self.v2Path,
+            notFound: { r in
+                let model = "/v2/models/\(Self.kserveModel)"
+                if r.path.hasPrefix("/v2/models/") && !r.path.hasPrefix(model) {
+                    return HTTPError(.notFound, "unknown model; this server serves '\(Self.kserveModel)'")
+                }
+                return HTTPError(.notFound, Self.isV2(r.path) ? "no route \(r.method) \(r.path)" : "no route \(r.path)")
+            },
+            renderError: { r, e in Self.isV2(r.path) ? Self.v2Error(e) : .error(e) })
     }
 
     static func isV2(_ p: String) -> Bool { p == "/v2" || p.hasPrefix("/v2/") }
@@ -108,8 +128,11 @@ final class ECGService: Sendable {
 
     func readiness() -> HTTPResponse {
         let (isReady, draining) = (self.isReady, self.isDraining)
-        return isReady ? .json(200, Array(#"{"status":"ready"}"#.utf8))
-            : .error(HTTPError(draining ? .draining : .notReady, draining ? "shutting down" : "weights loading or warm-up not done", headers: [("Retry-After", "1")]))
+        return isReady
+            ? .json(200, Array(#"{"status":"ready"}"#.utf8))
+            : .error(
+                HTTPError(draining ? .draining : .notReady, draining ? "shutting down" : "weights loading or warm-up not done", headers: [("Retry-After", "1")])
+            )
     }
 
     /// The annotation an answer carries for the log line: windows the request became.
@@ -135,8 +158,10 @@ final class ECGService: Sendable {
     /// Submits a checked request to the engine and answers with `build(computed)` once
     /// every window is computed; refusals and failures are rendered by `render` (each
     /// protocol's error body). `held`: memory reservations released with the job.
-    func submit(_ input: InferenceRequest, held: [Reservation], render: @escaping @Sendable (HTTPError) -> HTTPResponse,
-                respond: @escaping @Sendable (HTTPResponse) -> Void, build: @escaping @Sendable (Computed) -> HTTPResponse) -> (@Sendable () -> Void)? {
+    func submit(
+        _ input: InferenceRequest, held: [Reservation], render: @escaping @Sendable (HTTPError) -> HTTPResponse,
+        respond: @escaping @Sendable (HTTPResponse) -> Void, build: @escaping @Sendable (Computed) -> HTTPResponse
+    ) -> (@Sendable () -> Void)? {
         do {
             return try engine.submit(input) { result in
                 withExtendedLifetime(held) {

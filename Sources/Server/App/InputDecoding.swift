@@ -34,8 +34,9 @@ extension ECGService {
                 throw HTTPError(.badRequest, "unknown field '\(k)' (ecg, fs, preprocessed, baseline)")
             }
             for k in ["fs", "preprocessed"] where r.query[k] != nil {
-                throw HTTPError(.badRequest,
-                                "query parameter '\(k)' is for application/x-npy bodies; with JSON put \"\(k)\" in the body")
+                throw HTTPError(
+                    .badRequest,
+                    "query parameter '\(k)' is for application/x-npy bodies; with JSON put \"\(k)\" in the body")
             }
             var fs: Double?, pre = false
             if let f = j["fs"] {
@@ -79,7 +80,8 @@ extension ECGService {
         case "application/x-npy":
             // Refuse by size from the header and the rate, before decoding or widening.
             if let (_, shape) = try? NPY.declared(body), (1...2).contains(shape.count),
-               let f = r.query["fs"].flatMap(Self.decimal), let (up, down) = Preprocessing.ratio(from: f) {
+                let f = r.query["fs"].flatMap(Self.decimal), let (up, down) = Preprocessing.ratio(from: f)
+            {
                 let rows = shape.count == 2 ? shape[0] : 1, n = shape.last!
                 try refuseTooManyWindows(rows: rows, samples: n, up: up, down: down)
             }
@@ -123,7 +125,8 @@ extension ECGService {
     /// hexadecimal as 500 Hz, and "inf" or "1e3" are not what a rate in a URL looks like.
     static func decimal(_ s: String) -> Double? {
         guard !s.isEmpty, s.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E }), s.utf8.filter({ $0 == 0x2E }).count <= 1,
-              let v = Double(s), v.isFinite else { return nil }
+            let v = Double(s), v.isFinite
+        else { return nil }
         return v
     }
 
@@ -162,8 +165,9 @@ extension ECGService {
         let perRecording = over ? Int.max : (m / down) / EncoderGeometry.windowLength
         let (total, over2) = perRecording.multipliedReportingOverflow(by: rows)
         if over2 || total > config.maxWindows {
-            throw HTTPError(.tooManyWindows,
-                            "\(rows) recording(s) of \(samples) samples at this rate make more than \(config.maxWindows) windows of 10 s (the limit per request)")
+            throw HTTPError(
+                .tooManyWindows,
+                "\(rows) recording(s) of \(samples) samples at this rate make more than \(config.maxWindows) windows of 10 s (the limit per request)")
         }
     }
 

@@ -44,10 +44,18 @@ extension ECGService {
             Route("/v2", ["GET"]) { _, respond in
                 respond(.json(200, Array(#"{"name":"ecg-affect","version":"1","extensions":["binary_tensor_data"]}"#.utf8))); return nil
             },
-            Route("/v2/health/live", ["GET"], probe: true) { _, respond in respond(.json(200, Array("{\"live\":true}".utf8))); return nil },
-            Route("/v2/health/ready", ["GET"], probe: true) { [self] _, respond in respond(v2Readiness()); return nil },
-            Route(model + "/ready", ["GET"], authenticated: true) { [self] _, respond in respond(v2Readiness()); return nil },
-            Route(model, ["GET"], authenticated: true) { [self] _, respond in respond(kserveMetadata()); return nil },
+            Route("/v2/health/live", ["GET"], probe: true) { _, respond in
+                respond(.json(200, Array("{\"live\":true}".utf8))); return nil
+            },
+            Route("/v2/health/ready", ["GET"], probe: true) { [self] _, respond in
+                respond(v2Readiness()); return nil
+            },
+            Route(model + "/ready", ["GET"], authenticated: true) { [self] _, respond in
+                respond(v2Readiness()); return nil
+            },
+            Route(model, ["GET"], authenticated: true) { [self] _, respond in
+                respond(kserveMetadata()); return nil
+            },
             Route(model + "/infer", ["POST"], authenticated: true) { [self] r, respond in kserveInfer(r, respond: respond) },
         ]
     }
@@ -56,7 +64,9 @@ extension ECGService {
 
     func kserveMetadata() -> HTTPResponse {
         var w = JSONWriter()
-        w.raw("{\"name\":\"\(Self.kserveModel)\",\"versions\":[\"1\"],\"platform\":\"ecg-affect\",\"inputs\":[{\"name\":\"ecg\",\"datatype\":\"FP32\",\"shape\":[-1,-1]},{\"name\":\"baseline\",\"datatype\":\"FP32\",\"shape\":[-1],\"optional\":true}],\"outputs\":[")
+        w.raw(
+            "{\"name\":\"\(Self.kserveModel)\",\"versions\":[\"1\"],\"platform\":\"ecg-affect\",\"inputs\":[{\"name\":\"ecg\",\"datatype\":\"FP32\",\"shape\":[-1,-1]},{\"name\":\"baseline\",\"datatype\":\"FP32\",\"shape\":[-1],\"optional\":true}],\"outputs\":["
+        )
         for (i, o) in kserveOutputs.enumerated() {
             if i > 0 { w.raw(",") }
             let type = o.name.hasPrefix("window_") ? "INT32" : "FP32"
@@ -138,8 +148,9 @@ extension ECGService {
                 }
                 let at = offset
                 values = body[at..<(at + Int(n))].withUnsafeBytes { raw in
-                    dtype == "FP64" ? (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: Double.self) }
-                                    : (0..<count).map { Double(raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self)) }
+                    dtype == "FP64"
+                        ? (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: Double.self) }
+                        : (0..<count).map { Double(raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self)) }
                 }
                 offset += Int(n)
             } else {
@@ -231,22 +242,27 @@ extension ECGService {
                     let l = h.labels.count
                     floats = engine.probabilities(h, c).flatMap { $0 ?? [Float](repeating: .nan, count: l) }; shape = [n, l]
                 }
-                w.raw("{\"name\":"); w.string(name); w.raw(",\"datatype\":\"\(floats != nil ? "FP32" : "INT32")\",\"shape\":[\(shape.map(String.init).joined(separator: ","))]")
+                w.raw("{\"name\":"); w.string(name);
+                w.raw(",\"datatype\":\"\(floats != nil ? "FP32" : "INT32")\",\"shape\":[\(shape.map(String.init).joined(separator: ","))]")
                 if bin {
                     let bytes: [UInt8] = floats.map { f in f.withUnsafeBytes { Array($0) } } ?? ints!.withUnsafeBytes { Array($0) }
                     w.raw(",\"parameters\":{\"binary_data_size\":\(bytes.count)}}")
                     binary += bytes
                 } else {
                     w.raw(",\"data\":[")
-                    if let f = floats { for (i, v) in f.enumerated() { if i > 0 { w.raw(",") }; w.float(v) } }
-                    else { w.raw(ints!.map(String.init).joined(separator: ",")) }
+                    if let f = floats {
+                        for (i, v) in f.enumerated() { if i > 0 { w.raw(",") }; w.float(v) }
+                    } else {
+                        w.raw(ints!.map(String.init).joined(separator: ","))
+                    }
                     w.raw("]}")
                 }
             }
             w.raw("]}")
             if binary.isEmpty { return .json(200, w.out) }
-            return HTTPResponse(status: 200, headers: [("Content-Type", "application/octet-stream"), ("Inference-Header-Content-Length", String(w.out.count))],
-                                body: w.out + binary)
+            return HTTPResponse(
+                status: 200, headers: [("Content-Type", "application/octet-stream"), ("Inference-Header-Content-Length", String(w.out.count))],
+                body: w.out + binary)
         }
     }
 }

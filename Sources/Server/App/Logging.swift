@@ -12,7 +12,8 @@ final class Logger: Sendable {
     func log(_ fields: [(String, Any)]) {
         guard enabled else { return }
         var w = JSONWriter()
-        w.raw("{\"time\":"); w.string(ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds]))
+        w.raw("{\"time\":");
+        w.string(ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds]))
         for (k, v) in fields {
             w.raw(","); w.string(k); w.raw(":")
             switch v {
@@ -42,8 +43,10 @@ enum LogEvent {
     var fields: [(String, Any)] {
         switch self {
         case let .request(id, method, route, status, bytesIn, bytesOut, windows, seconds):
-            return [("request_id", id), ("method", method), ("path", route), ("status", status),
-                    ("bytes_in", bytesIn), ("bytes_out", bytesOut), ("windows", windows), ("duration_ms", seconds * 1000)]
+            return [
+                ("request_id", id), ("method", method), ("path", route), ("status", status),
+                ("bytes_in", bytesIn), ("bytes_out", bytesOut), ("windows", windows), ("duration_ms", seconds * 1000),
+            ]
         case let .refused(id, status, code, reason):
             return [("level", "info"), ("msg", "request refused"), ("request_id", id), ("status", status), ("code", code), ("reason", reason)]
         }
@@ -66,7 +69,9 @@ struct AccessLog: RequestObserver {
         let secs = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
         let route = router.route(r.path)?.path ?? "(unknown)"
         metrics.request(RequestLabel(route: route, status: response.status), seconds: secs)
-        logger.log(.request(requestID: requestID, method: r.method, route: route, status: response.status, bytesIn: r.body.count, bytesOut: bytesOut,
-                            windows: response.annotations[ECGService.windowsAnnotation] ?? 0, seconds: secs))
+        logger.log(
+            .request(
+                requestID: requestID, method: r.method, route: route, status: response.status, bytesIn: r.body.count, bytesOut: bytesOut,
+                windows: response.annotations[ECGService.windowsAnnotation] ?? 0, seconds: secs))
     }
 }

@@ -17,7 +17,7 @@ struct RequestLabel: Hashable, Comparable, Sendable {
 final class Metrics: ConnectionMetrics, InferenceMetrics, Sendable {
     private struct State {
         var requests: [RequestLabel: Int] = [:]
-        var latency: [String: Histogram] = [:]        // route
+        var latency: [String: Histogram] = [:]  // route
         var batch = Histogram(bounds: [1, 2, 4, 8, 16, 32, 64, 128])
         var windows = 0
         var queueWait = Histogram(bounds: Metrics.stageBounds)
@@ -58,12 +58,18 @@ final class Metrics: ConnectionMetrics, InferenceMetrics, Sendable {
     /// One window computed, with how long it waited in the queue and how long the encoder
     /// took; counted before its answer goes out, so a client that has its answer sees it counted.
     func windowComputed(queued: Double, computed: Double) {
-        state.withLock { $0.windows += 1; $0.queueWait.observe(queued); $0.compute.observe(computed) }
+        state.withLock {
+            $0.windows += 1; $0.queueWait.observe(queued); $0.compute.observe(computed)
+        }
     }
     var windowsProcessed: Int { state.withLock { $0.windows } }
     func spinPickup() { state.withLock { $0.spinPickups += 1 } }
     func setQueueDepth(_ n: Int) { state.withLock { $0.queueDepth = n } }
-    func connectionOpened() { state.withLock { $0.connections += 1; $0.connectionsTotal += 1 } }
+    func connectionOpened() {
+        state.withLock {
+            $0.connections += 1; $0.connectionsTotal += 1
+        }
+    }
     func connectionClosed() { state.withLock { $0.connections -= 1 } }
     func connectionRejected() { state.withLock { $0.rejected += 1 } }
     func connectionEvicted() { state.withLock { $0.evicted += 1 } }
@@ -79,7 +85,8 @@ final class Metrics: ConnectionMetrics, InferenceMetrics, Sendable {
         for k in m.requests.keys.sorted() {
             s += "ecg_http_requests_total{route=\"\(k.route)\",status=\"\(k.status)\"} \(m.requests[k]!)\n"
         }
-        s += "# HELP ecg_http_request_duration_seconds Time from a complete request to its response, by route.\n# TYPE ecg_http_request_duration_seconds histogram\n"
+        s +=
+            "# HELP ecg_http_request_duration_seconds Time from a complete request to its response, by route.\n# TYPE ecg_http_request_duration_seconds histogram\n"
         for r in m.latency.keys.sorted() { s += hist("ecg_http_request_duration_seconds", m.latency[r]!, label: "route=\"\(r)\"") }
         s += "# HELP ecg_inference_batch_size Windows per encoder batch.\n# TYPE ecg_inference_batch_size histogram\n"
         s += hist("ecg_inference_batch_size", m.batch, label: nil)
@@ -87,13 +94,18 @@ final class Metrics: ConnectionMetrics, InferenceMetrics, Sendable {
         s += hist("ecg_inference_queue_seconds", m.queueWait, label: nil)
         s += "# HELP ecg_inference_compute_seconds Time the encoder took for one window.\n# TYPE ecg_inference_compute_seconds histogram\n"
         s += hist("ecg_inference_compute_seconds", m.compute, label: nil)
-        s += "# HELP ecg_windows_processed_total Windows run through the encoder.\n# TYPE ecg_windows_processed_total counter\necg_windows_processed_total \(m.windows)\n"
-        s += "# HELP ecg_inference_spin_pickups_total Batches an idle worker took while polling (--spin-us), without parking and being woken.\n# TYPE ecg_inference_spin_pickups_total counter\necg_inference_spin_pickups_total \(m.spinPickups)\n"
-        s += "# HELP ecg_inference_queue_depth Windows waiting for a worker.\n# TYPE ecg_inference_queue_depth gauge\necg_inference_queue_depth \(m.queueDepth)\n"
+        s +=
+            "# HELP ecg_windows_processed_total Windows run through the encoder.\n# TYPE ecg_windows_processed_total counter\necg_windows_processed_total \(m.windows)\n"
+        s +=
+            "# HELP ecg_inference_spin_pickups_total Batches an idle worker took while polling (--spin-us), without parking and being woken.\n# TYPE ecg_inference_spin_pickups_total counter\necg_inference_spin_pickups_total \(m.spinPickups)\n"
+        s +=
+            "# HELP ecg_inference_queue_depth Windows waiting for a worker.\n# TYPE ecg_inference_queue_depth gauge\necg_inference_queue_depth \(m.queueDepth)\n"
         s += "# HELP ecg_open_connections Open client connections.\n# TYPE ecg_open_connections gauge\necg_open_connections \(m.connections)\n"
         s += "# HELP ecg_connections_total Connections accepted.\n# TYPE ecg_connections_total counter\necg_connections_total \(m.connectionsTotal)\n"
-        s += "# HELP ecg_connections_rejected_total Connections refused at the connection limit.\n# TYPE ecg_connections_rejected_total counter\necg_connections_rejected_total \(m.rejected)\n"
-        s += "# HELP ecg_connections_evicted_total Idle keep-alive connections closed to make room at the connection limit.\n# TYPE ecg_connections_evicted_total counter\necg_connections_evicted_total \(m.evicted)\n"
+        s +=
+            "# HELP ecg_connections_rejected_total Connections refused at the connection limit.\n# TYPE ecg_connections_rejected_total counter\necg_connections_rejected_total \(m.rejected)\n"
+        s +=
+            "# HELP ecg_connections_evicted_total Idle keep-alive connections closed to make room at the connection limit.\n# TYPE ecg_connections_evicted_total counter\necg_connections_evicted_total \(m.evicted)\n"
         s += "# HELP ecg_tls_failures_total TLS sessions that failed, during the handshake or after it.\n# TYPE ecg_tls_failures_total counter\n"
         s += "ecg_tls_failures_total{phase=\"handshake\"} \(m.tlsFailures.handshake)\necg_tls_failures_total{phase=\"session\"} \(m.tlsFailures.session)\n"
         return s

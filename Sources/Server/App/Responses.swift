@@ -52,13 +52,15 @@ extension ECGService {
         if npy {
             // The metadata of the JSON answer, in headers: row k of the array is window k.
             let rem = prepared.map { p, i in "\(i):\(p.count):\((p.remainderSeconds * 1000).rounded() / 1000)" }.joined(separator: ",")
-            return HTTPResponse(status: 200, headers: [
-                ("Content-Type", "application/x-npy"), ("X-Model", manifest.encoder.sha256),
-                ("X-Window-Recordings", spans.map { String($0.recording) }.joined(separator: ",")),
-                ("X-Window-Starts", spans.map { String(Int($0.start)) }.joined(separator: ",")),
-                ("X-Window-Quality", spans.map(\.quality.rawValue).joined(separator: ",")),
-                ("X-Remainders", rem),
-            ], body: NPY.encode(NPYArray(floats: e, shape: [spans.count, 128])))
+            return HTTPResponse(
+                status: 200,
+                headers: [
+                    ("Content-Type", "application/x-npy"), ("X-Model", manifest.encoder.sha256),
+                    ("X-Window-Recordings", spans.map { String($0.recording) }.joined(separator: ",")),
+                    ("X-Window-Starts", spans.map { String(Int($0.start)) }.joined(separator: ",")),
+                    ("X-Window-Quality", spans.map(\.quality.rawValue).joined(separator: ",")),
+                    ("X-Remainders", rem),
+                ], body: NPY.encode(NPYArray(floats: e, shape: [spans.count, 128])))
         }
         var w = JSONWriter()
         w.out.reserveCapacity(spans.count * 128 * 12 + 256)
