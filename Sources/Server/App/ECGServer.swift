@@ -44,54 +44,60 @@ struct ECGServer: ParsableCommand {
             """)
 
     @Option(help: "Address to bind: an IPv4 or IPv6 literal or a host name; :: is dual-stack. [ECG_HOST]")
-    var host: String = env("ECG_HOST", "0.0.0.0")
-    @Option(help: "TCP port; 0 picks a free one (logged). [ECG_PORT]") var port: Int = env("ECG_PORT", 8080)
+    var host: String = env("ECG_HOST", defaults.host)
+    @Option(help: "TCP port; 0 picks a free one (logged). [ECG_PORT]") var port: Int = env("ECG_PORT", defaults.port)
     @Option(help: "Weights directory. [ECG_WEIGHTS]") var weights: String = env("ECG_WEIGHTS", "weights")
     @Option(help: "An OpenAPI file to serve at /openapi.yaml instead of the spec built into the binary (the spec of this version). [ECG_OPENAPI]")
-    var openapi: String = env("ECG_OPENAPI", "")
+    var openapi: String = env("ECG_OPENAPI", defaults.openapi)
     @Option(help: "Inference workers, one core each (default: all cores). [ECG_WORKERS]")
-    var workers: Int = env("ECG_WORKERS", ProcessInfo.processInfo.activeProcessorCount)
-    @Option(help: "Most windows per encoder batch. [ECG_MAX_BATCH]") var maxBatch: Int = env("ECG_MAX_BATCH", 32)
+    var workers: Int = env("ECG_WORKERS", defaults.workers)
+    @Option(help: "Most windows per encoder batch. [ECG_MAX_BATCH]") var maxBatch: Int = env("ECG_MAX_BATCH", defaults.maxBatch)
     @Option(
         help:
             "Milliseconds a busy server waits for a batch to fill. Default 0: on one core the engine computes a window as fast alone as in a batch (ecg-train bench --threads 1), so waiting only adds latency (p99 at half load 14–16 ms with 2 ms, 10–12 ms with 0). [ECG_BATCH_WAIT_MS]"
     )
-    var batchWaitMs: Double = env("ECG_BATCH_WAIT_MS", 0.0)
+    var batchWaitMs: Double = env("ECG_BATCH_WAIT_MS", defaults.batchWaitMs)
     @Option(
         help:
             "Microseconds an idle inference worker keeps polling the queue before it sleeps (0…100000). A window that arrives meanwhile starts at once instead of waking a sleeping thread: lower tail latency at moderate load, paid in CPU time while idle (each worker polls up to this long after each batch). Default 0: never poll. [ECG_SPIN_US]"
     )
-    var spinUs: Double = env("ECG_SPIN_US", 0.0)
-    @Option(help: "Windows that may wait in the queue before requests get 503. [ECG_QUEUE_CAPACITY]") var queueCapacity: Int = env("ECG_QUEUE_CAPACITY", 2048)
-    @Option(help: "Most bytes of a request body, before and after gzip (413). [ECG_MAX_BODY_BYTES]") var maxBodyBytes: Int = env("ECG_MAX_BODY_BYTES", 8 << 20)
+    var spinUs: Double = env("ECG_SPIN_US", defaults.spinUs)
+    @Option(help: "Windows that may wait in the queue before requests get 503. [ECG_QUEUE_CAPACITY]") var queueCapacity: Int = env(
+        "ECG_QUEUE_CAPACITY", defaults.queueCapacity)
+    @Option(help: "Most bytes of a request body, before and after gzip (413). [ECG_MAX_BODY_BYTES]") var maxBodyBytes: Int = env(
+        "ECG_MAX_BODY_BYTES", defaults.maxBodyBytes)
     @Option(
         help:
             "MiB all inference requests together may hold while being decoded, preprocessed and computed; each reserves an estimate from its sizes before decoding (a request that does not fit beside the others gets 503 memory_busy with Retry-After; one alone is always admitted). Pod memory ≈ 60 MiB + this + --max-connections × --max-body-bytes at worst; see docs/RELIABILITY.md. [ECG_MEMORY_BUDGET_MIB]"
     )
-    var memoryBudgetMib: Int = env("ECG_MEMORY_BUDGET_MIB", 256)
-    @Option(help: "Most bytes of the header section (431). [ECG_MAX_HEADER_BYTES]") var maxHeaderBytes: Int = env("ECG_MAX_HEADER_BYTES", 32 << 10)
-    @Option(help: "Most bytes of the request line (414). [ECG_MAX_REQUEST_LINE]") var maxRequestLine: Int = env("ECG_MAX_REQUEST_LINE", 8 << 10)
-    @Option(help: "Most 10 s windows in one request (413). [ECG_MAX_WINDOWS]") var maxWindows: Int = env("ECG_MAX_WINDOWS", 1024)
-    @Option(help: "Most open connections; more are refused at once with 503. [ECG_MAX_CONNECTIONS]") var maxConnections: Int = env("ECG_MAX_CONNECTIONS", 1024)
-    @Option(help: "Seconds to receive a whole request once it has started (408). [ECG_READ_TIMEOUT]") var readTimeout: Double = env("ECG_READ_TIMEOUT", 30.0)
+    var memoryBudgetMib: Int = env("ECG_MEMORY_BUDGET_MIB", defaults.memoryBudgetMib)
+    @Option(help: "Most bytes of the header section (431). [ECG_MAX_HEADER_BYTES]") var maxHeaderBytes: Int = env(
+        "ECG_MAX_HEADER_BYTES", defaults.maxHeaderBytes)
+    @Option(help: "Most bytes of the request line (414). [ECG_MAX_REQUEST_LINE]") var maxRequestLine: Int = env("ECG_MAX_REQUEST_LINE", defaults.maxRequestLine)
+    @Option(help: "Most 10 s windows in one request (413). [ECG_MAX_WINDOWS]") var maxWindows: Int = env("ECG_MAX_WINDOWS", defaults.maxWindows)
+    @Option(help: "Most open connections; more are refused at once with 503. [ECG_MAX_CONNECTIONS]") var maxConnections: Int = env(
+        "ECG_MAX_CONNECTIONS", defaults.maxConnections)
+    @Option(help: "Seconds to receive a whole request once it has started (408). [ECG_READ_TIMEOUT]") var readTimeout: Double = env(
+        "ECG_READ_TIMEOUT", defaults.readTimeout)
     @Option(
         help:
             "Seconds for a request line and headers to arrive: a new connection that sends nothing, or a header section that trickles in, is closed (408) after this. [ECG_HEADER_TIMEOUT]"
     )
-    var headerTimeout: Double = env("ECG_HEADER_TIMEOUT", 10.0)
+    var headerTimeout: Double = env("ECG_HEADER_TIMEOUT", defaults.headerTimeout)
     @Option(help: "Seconds an idle keep-alive connection stays open (at the connection limit the longest-idle one is closed to make room). [ECG_IDLE_TIMEOUT]")
-    var idleTimeout: Double = env("ECG_IDLE_TIMEOUT", 60.0)
+    var idleTimeout: Double = env("ECG_IDLE_TIMEOUT", defaults.idleTimeout)
     @Option(
         help:
             "Connections accepted beyond --max-connections when none is idle, for /health, /ready and /metrics only (probes stay answerable under connection pressure). [ECG_RESERVED_PROBE_CONNECTIONS]"
     )
-    var reservedProbeConnections: Int = env("ECG_RESERVED_PROBE_CONNECTIONS", 8)
+    var reservedProbeConnections: Int = env("ECG_RESERVED_PROBE_CONNECTIONS", defaults.reservedProbeConnections)
     @Option(
         help:
             "Seconds to keep reading and discarding a client's input after a final response (lingering close, so the response is not lost to a TCP reset). [ECG_LINGER_SECONDS]"
     )
-    var lingerSeconds: Double = env("ECG_LINGER_SECONDS", 2.0)
-    @Option(help: "Seconds to finish requests in flight after SIGTERM. [ECG_DRAIN_SECONDS]") var drainSeconds: Double = env("ECG_DRAIN_SECONDS", 20.0)
+    var lingerSeconds: Double = env("ECG_LINGER_SECONDS", defaults.lingerSeconds)
+    @Option(help: "Seconds to finish requests in flight after SIGTERM. [ECG_DRAIN_SECONDS]") var drainSeconds: Double = env(
+        "ECG_DRAIN_SECONDS", defaults.drainSeconds)
     @Option(
         help:
             "File of API keys, one per line (or sha256:<hex> of one); when given, /embed, /classify, /features and /v1/model need Authorization: Bearer <key>. Keys are kept hashed and never logged. [ECG_API_KEYS_FILE]"
@@ -104,6 +110,9 @@ struct ECGServer: ParsableCommand {
     var tlsCert: String = env("ECG_TLS_CERT", "")
     @Option(help: "PEM private key (unencrypted) of --tls-cert. [ECG_TLS_KEY]") var tlsKey: String = env("ECG_TLS_KEY", "")
     @Flag(help: "No per-request log lines.") var quiet = false
+
+    /// The defaults of every option (and of its environment variable), written once.
+    static let defaults = ServerConfiguration()
 
     /// The options as the value `assemble` takes.
     var configuration: ServerConfiguration {
@@ -136,7 +145,7 @@ struct ECGServer: ParsableCommand {
         let limits = HTTPLimits(maxRequestLine: o.maxRequestLine, maxHeaderBytes: o.maxHeaderBytes, maxHeaderCount: 100, maxBodyBytes: o.maxBodyBytes)
         let service = ECGService(
             engine: engine, manifest: manifest, metrics: metrics, logger: logger,
-            config: ServiceConfig(maxWindows: o.maxWindows, maxRecordings: o.maxRecordings, apiKeys: apiKeys, openapiPath: o.openapi), limits: limits)
+            config: o, apiKeys: apiKeys, limits: limits)
         let router = service.router()
         var connection = Connection.Config(
             limits: limits, readTimeout: o.readTimeout, headerTimeout: o.headerTimeout, idleTimeout: o.idleTimeout,

@@ -6,15 +6,6 @@ import Model
 import NPY
 import Inference
 
-struct ServiceConfig: Sendable {
-    var maxWindows = 1024
-    var maxRecordings = 1024
-    /// Bearer tokens for the model routes (empty: no authentication).
-    var apiKeys = APIKeys()
-    /// An OpenAPI file to serve instead of the built-in spec ("" = built-in).
-    var openapiPath = ""
-}
-
 /// The application over the inference engine: its routes (declared once, in `router`), the
 /// native API's and the Open Inference Protocol's adapters (decode a body into an
 /// `InferenceRequest`, encode `Computed` as an answer), the lifecycle flags the probes
@@ -27,7 +18,7 @@ final class ECGService: Sendable {
     let manifest: Manifest
     let metrics: Metrics
     let logger: Logger
-    let config: ServiceConfig
+    let config: ServerConfiguration
     let limits: HTTPLimits
     /// The API keys in force (SIGHUP reloads them from --api-keys-file).
     let keys: KeyStore
@@ -40,11 +31,11 @@ final class ECGService: Sendable {
     var memory: MemoryBudget { engine.memory }
     var queue: InferenceQueue { engine.queue }
 
-    init(engine: InferenceEngine, manifest: Manifest, metrics: Metrics, logger: Logger, config: ServiceConfig, limits: HTTPLimits) {
+    init(engine: InferenceEngine, manifest: Manifest, metrics: Metrics, logger: Logger, config: ServerConfiguration, apiKeys: APIKeys, limits: HTTPLimits) {
         self.engine = engine; self.manifest = manifest; self.metrics = metrics
         self.logger = logger; self.config = config; self.limits = limits
-        keys = KeyStore(config.apiKeys)
-        openapi = config.openapiPath.isEmpty ? PackageResources.openapi_yaml : FileManager.default.contents(atPath: config.openapiPath).map { [UInt8]($0) }
+        keys = KeyStore(apiKeys)
+        openapi = config.openapi.isEmpty ? PackageResources.openapi_yaml : FileManager.default.contents(atPath: config.openapi).map { [UInt8]($0) }
         var m = (try? JSONSerialization.jsonObject(with: manifest.encoded())) as? [String: Any] ?? [:]
         m["runtime"] = [
             "kernels": Encoder.kernelName, "r_peak_detector": RPeaks.name, "conv_algorithms": engine.network.encoder.algorithms.map(\.description),
