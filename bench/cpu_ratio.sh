@@ -13,7 +13,8 @@ swift build -c release --product ecg-server >&2
 swift build -c release --product ecg-train >&2
 BIN=.build/release
 python3 bench/make_windows.py "$OUT"
-cpu() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }   # utime + stime, clock ticks at 100 Hz
+. scripts/lib.sh
+cpu() { cpu_seconds "$1"; }
 # Engine: windows per CPU-second of ecg-train embed over 512 windows (children's rusage).
 engine() {
     python3 -c "
@@ -23,11 +24,9 @@ r = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(f'{512 / (r.ru_utime + r.ru_stime):.1f}')"
 }
 LOG="$OUT/server.log"
-$BIN/ecg-server --host 127.0.0.1 --port 0 --weights weights --quiet > "$LOG" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT
-until grep -q '"ready"' "$LOG"; do sleep 0.05; done
-PORT=$(grep -o '"port":[0-9]*' "$LOG" | head -1 | cut -d: -f2)
+trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
+start_server $BIN/ecg-server "$LOG"
+PID=$SERVER_PID
 run() {  # $1 = lua script, $2 = body file; prints served windows per CPU-second of the server
     ECG_BODY="$2" wrk -t1 -c32 -d1s -s "$1" "http://127.0.0.1:$PORT/embed" > /dev/null   # warm-up
     local c0; c0=$(cpu $PID)
@@ -43,7 +42,7 @@ run() {  # $1 = lua script, $2 = body file; prints served windows per CPU-second
 # the medians over the rounds are the result.
 echo "| round | engine before | JSON | npy | engine after | JSON / engine | npy / engine |"
 echo "|---:|---:|---:|---:|---:|---:|---:|"
-ROWS=$(mktemp); trap 'kill $PID 2>/dev/null || true; rm -f "$ROWS"' EXIT
+ROWS=$(mktemp); trap 'kill $SERVER_PID 2>/dev/null || true; rm -f "$ROWS"' EXIT
 E0=$(engine)
 for r in $(seq 1 "$ROUNDS"); do
     J=$(run bench/post.lua "$OUT/window.json")

@@ -19,13 +19,14 @@ ROUNDS=${2:-6}
 KINDS=${KINDS:-json json64 npy npy8}
 [ "$(nproc)" -ge 2 ] || { echo "needs at least 2 cores" >&2; exit 2; }
 OUT=bench/out; mkdir -p "$OUT"
-command -v wrk >/dev/null || { apt-get update && apt-get install -y --no-install-recommends wrk; }
+. scripts/lib.sh
+need_wrk
 swift build -c release --product ecg-server >&2
 swift build -c release --product ecg-train >&2
 BIN=.build/release
 SERVER=${SERVER:-$BIN/ecg-server}   # another build's server to compare, e.g. SERVER=/tmp/old/ecg-server
 python3 bench/make_windows.py "$OUT" >&2
-cpu() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }   # utime + stime of a process, s
+cpu() { cpu_seconds "$1"; }
 
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true' EXIT

@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-15}
 OUT=bench/out; mkdir -p "$OUT"
-command -v wrk >/dev/null || { apt-get update && apt-get install -y --no-install-recommends wrk; }
+. scripts/lib.sh
+need_wrk
 swift build -c release --product ecg-server >&2
 swift build -c release --product ecg-train >&2
 BIN=.build/release

@@ -9,15 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SOAK=${1:-600}; WARM=${2:-60}
 OUT=bench/out; mkdir -p "$OUT"
+. scripts/lib.sh
 swift build -c release --product ecg-server >&2
 cc -O2 -pthread -o "$OUT/paced" bench/paced.c
 python3 bench/make_windows.py "$OUT"
 LOG="$OUT/soak-server.log"
-.build/release/ecg-server --host 127.0.0.1 --port 0 --weights weights --quiet > "$LOG" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do grep -q '"ready"' "$LOG" && break; sleep 0.1; done
-PORT=$(grep -o '"port":[0-9]*' "$LOG" | head -1 | cut -d: -f2)
+trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
+start_server .build/release/ecg-server "$LOG"
+PID=$SERVER_PID
 rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status"; }
 fds() { ls "/proc/$PID/fd" | wc -l; }
 echo "idle RSS $(rss) MiB, fds $(fds)"

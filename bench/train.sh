@@ -10,13 +10,8 @@ swift build -c release --product ecg-train >&2
 [ -x bench/.venv/bin/python ] || { python3 -m venv bench/.venv; bench/.venv/bin/pip install -q numpy tensorflow-cpu onnxruntime onnx; }
 PY=bench/.venv/bin/python
 # A synthetic dataset of BATCH × STEPS windows (throughput does not depend on the values).
-$PY - "$OUT/train_data.npz" "$BATCH" "$STEPS" <<'PY'
-import json, sys, numpy as np
-n = int(sys.argv[2]) * int(sys.argv[3]); rng = np.random.default_rng(0)
-names = json.dumps({"subjects": ["s"], "datasets": ["synthetic"], "records": ["r"], "labels": [], "preprocessing": {}}).encode()
-np.savez(sys.argv[1], windows=rng.standard_normal((n, 2560)).astype(np.float32), subject=np.zeros(n, np.int64),
-         dataset=np.zeros(n, np.int64), record=np.zeros(n, np.int64), label=-np.ones(n, np.int64), names=np.frombuffer(names, np.uint8))
-PY
+. scripts/lib.sh
+synthetic_train_data "$OUT/train_data.npz" $((BATCH * STEPS))
 echo "| batch (×7) | threads | ecg-affect windows/s | TensorFlow windows/s | × TF |"
 echo "|---:|---:|---:|---:|---:|"
 for t in 1 2; do

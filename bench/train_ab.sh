@@ -6,13 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$1; B=$2; BATCH=${3:-32}; STEPS=${4:-6}; THREADS=${5:-2}; ROUNDS=${6:-3}
 OUT=bench/out; mkdir -p "$OUT"
-python3 - "$OUT/train_ab.npz" "$BATCH" "$STEPS" <<'PY'
-import json, sys, numpy as np
-n = int(sys.argv[2]) * int(sys.argv[3]); rng = np.random.default_rng(0)
-names = json.dumps({"subjects": ["s"], "datasets": ["synthetic"], "records": ["r"], "labels": [], "preprocessing": {}}).encode()
-np.savez(sys.argv[1], windows=rng.standard_normal((n, 2560)).astype(np.float32), subject=np.zeros(n, np.int64),
-         dataset=np.zeros(n, np.int64), record=np.zeros(n, np.int64), label=-np.ones(n, np.int64), names=np.frombuffer(names, np.uint8))
-PY
+. scripts/lib.sh
+synthetic_train_data "$OUT/train_ab.npz" $((BATCH * STEPS))
 declare -A rates
 for r in $(seq 1 "$ROUNDS"); do
     for which in A B; do

@@ -9,6 +9,7 @@
 #      AddressSanitizer (SANITIZERS="" skips them, e.g. SANITIZERS=thread for one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 scripts/deps.sh
 
 echo "== swift format lint (.swift-format; fix with: swift format format -i -r Sources Tests Package.swift)"
@@ -31,11 +32,9 @@ echo "== openapi.yaml: OpenAPI 3.1 validation"
 
 echo "== schemathesis against a live ecg-server"
 LOG=$(mktemp)
-.build/debug/ecg-server --host 127.0.0.1 --port 0 --weights weights --quiet > "$LOG" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null || true; rm -f "$LOG"' EXIT
-for _ in $(seq 1 100); do grep -q '"ready"' "$LOG" && break; sleep 0.1; done
-PORT=$(grep -o '"port":[0-9]*' "$LOG" | head -1 | cut -d: -f2)
+trap 'kill $SERVER_PID 2>/dev/null || true; rm -f "$LOG"' EXIT
+start_server .build/debug/ecg-server "$LOG"
+PID=$SERVER_PID
 # Every check but positive_data_acceptance: most schema-valid bodies are shorter than
 # 10 s of ECG, which the contract answers with a documented 422.
 "$VENV/bin/schemathesis" run openapi.yaml --url "http://127.0.0.1:$PORT" --checks all \
