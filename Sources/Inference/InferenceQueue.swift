@@ -38,7 +38,7 @@ package final class InferenceJob: Sendable {
 
     package init(windows: [Float], count: Int, completion: @escaping @Sendable (InferenceJob) -> Void) {
         self.windows = windows; self.count = count
-        state = Locked(State(embeddings: [Float](repeating: 0, count: count * 128), remaining: count, completion: completion))
+        state = Locked(State(embeddings: [Float](repeating: 0, count: count * EncoderGeometry.embeddingSize), remaining: count, completion: completion))
     }
 
     package var embeddings: [Float] { state.withLock { $0.embeddings } }
@@ -53,7 +53,9 @@ package final class InferenceJob: Sendable {
 
     func finish(window i: Int, _ e: UnsafePointer<Float>) {
         let done: (@Sendable (InferenceJob) -> Void)? = state.withLock { s in
-            s.embeddings.withUnsafeMutableBufferPointer { p in (p.baseAddress! + i * 128).update(from: e, count: 128) }
+            s.embeddings.withUnsafeMutableBufferPointer { p in
+                (p.baseAddress! + i * EncoderGeometry.embeddingSize).update(from: e, count: EncoderGeometry.embeddingSize)
+            }
             s.remaining -= 1
             guard s.remaining == 0 && !s.cancelled else { return nil }
             defer { s.completion = nil }
@@ -195,7 +197,7 @@ package final class InferenceQueue: @unchecked Sendable {
     private func work() {
         let ws = encoder.makeWorkspace()
         var x = [Float](repeating: 0, count: maxBatch * EncoderGeometry.windowLength)
-        var out = [Float](repeating: 0, count: maxBatch * 128)
+        var out = [Float](repeating: 0, count: maxBatch * EncoderGeometry.embeddingSize)
         while true {
             var batch: [Item] = []
             cond.lock()
@@ -238,10 +240,11 @@ package final class InferenceQueue: @unchecked Sendable {
                         let start = DispatchTime.now().uptimeNanoseconds
                         encoder.embed(
                             UnsafeBufferPointer(rebasing: xp[(k * EncoderGeometry.windowLength)..<((k + 1) * EncoderGeometry.windowLength)]), count: 1,
-                            into: UnsafeMutableBufferPointer(rebasing: op[(k * 128)..<((k + 1) * 128)]), threads: 1, workspaces: [ws], budget: cores)
+                            into: UnsafeMutableBufferPointer(rebasing: op[(k * EncoderGeometry.embeddingSize)..<((k + 1) * EncoderGeometry.embeddingSize)]),
+                            threads: 1, workspaces: [ws], budget: cores)
                         let end = DispatchTime.now().uptimeNanoseconds
                         metrics.windowComputed(queued: Double(start &- it.queued) / 1e9, computed: Double(end &- start) / 1e9)
-                        it.job.finish(window: it.index, op.baseAddress! + k * 128)
+                        it.job.finish(window: it.index, op.baseAddress! + k * EncoderGeometry.embeddingSize)
                         computed += 1
                     }
                 }

@@ -33,5 +33,7 @@ public enum EncoderGeometry {
     }()
     /// The pre-training tasks, in head order (task_0 … task_6): which version of a window
     /// head task_i recognises.
+    /// Versions of each window in pre-training, one pretext head each (the original and six transformations).
+    public static var versions: Int { transformations.count }
     public static let transformations = ["original", "noise", "scaling", "negation", "time_reversal", "permutation", "time_warp"]
 }

@@ -120,9 +120,9 @@ public struct TaskHead: Sendable {
                 kernel: try tensors.floats(n + "/kernel", shape: [a, b]),
                 bias: try tensors.floats(n + "/bias", shape: [b]), inputs: a, outputs: b)
         }
-        dense1 = try dense("task_\(i)_dense_1", 128, 128)
-        dense2 = try dense("task_\(i)_dense_2", 128, 128)
-        output = try dense("task_\(i)", 128, 1)
+        dense1 = try dense("task_\(i)_dense_1", EncoderGeometry.embeddingSize, EncoderGeometry.embeddingSize)
+        dense2 = try dense("task_\(i)_dense_2", EncoderGeometry.embeddingSize, EncoderGeometry.embeddingSize)
+        output = try dense("task_\(i)", EncoderGeometry.embeddingSize, 1)
     }
 
     public func tensors(index i: Int) -> [String: NPYArray] {

@@ -123,7 +123,7 @@ struct BenchCommand: ParsableCommand {
         for t in threadCounts {
             for b in batches {
                 let x = (0..<(b * EncoderGeometry.windowLength)).map { _ in Float.random(in: -2...2, using: &rng) }
-                var out = [Float](repeating: 0, count: b * 128)
+                var out = [Float](repeating: 0, count: b * EncoderGeometry.embeddingSize)
                 let wss = (0..<t).map { _ in net.encoder.makeWorkspace() }
                 func once() {
                     x.withUnsafeBufferPointer { xp in

@@ -94,7 +94,7 @@ struct EmbedCommand: ParsableCommand {
                 } catch { throw Failure("\(input): row \(i): \(error)") }
             }
         }
-        var out = [Float](repeating: 0, count: n * 128)
+        var out = [Float](repeating: 0, count: n * EncoderGeometry.embeddingSize)
         let progress = Progress(total: n, label: "embed", enabled: !quiet)
         let wss = (0..<threads).map { _ in net.encoder.makeWorkspace() }
         var done = 0
@@ -104,14 +104,14 @@ struct EmbedCommand: ParsableCommand {
                 out.withUnsafeMutableBufferPointer { op in
                     net.encoder.embed(
                         UnsafeBufferPointer(rebasing: xp[(done * w)...]), count: b,
-                        into: UnsafeMutableBufferPointer(rebasing: op[(done * 128)...]), threads: threads, workspaces: wss)
+                        into: UnsafeMutableBufferPointer(rebasing: op[(done * EncoderGeometry.embeddingSize)...]), threads: threads, workspaces: wss)
                 }
             }
             done += b
             progress.update(done)
         }
         progress.finish()
-        do { try NPY.write(NPYArray(floats: out, shape: [n, 128]), path: outPath) } catch {
+        do { try NPY.write(NPYArray(floats: out, shape: [n, EncoderGeometry.embeddingSize]), path: outPath) } catch {
             throw Failure("cannot write \(outPath): \(error)")
         }
     }
@@ -145,7 +145,7 @@ struct EmbedCommand: ParsableCommand {
                 let p = try pipeline.prepare(x, fs: fs)
                 let e = try net.encoder.embed(p.windows, threads: threads)
                 try fm.createDirectory(atPath: (outPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                try NPY.write(NPYArray(floats: e, shape: [p.count, 128]), path: outPath)
+                try NPY.write(NPYArray(floats: e, shape: [p.count, EncoderGeometry.embeddingSize]), path: outPath)
                 rows.append("\(rel),\(outPath),\(p.count),embedded"); done += 1
             } catch {
                 rows.append("\(rel),,0,\"failed: \(String(describing: error).replacingOccurrences(of: "\"", with: "'"))\""); failed += 1

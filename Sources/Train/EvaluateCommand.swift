@@ -110,7 +110,7 @@ struct EvaluateCommand: ParsableCommand {
         var sslHR = [Double]()
         sslHR.reserveCapacity(rows.count * 131)
         for r in 0..<rows.count {
-            sslHR.append(contentsOf: ssl[(r * 128)..<((r + 1) * 128)])
+            sslHR.append(contentsOf: ssl[(r * EncoderGeometry.embeddingSize)..<((r + 1) * EncoderGeometry.embeddingSize)])
             sslHR.append(contentsOf: hr[(r * 3)..<((r + 1) * 3)])
         }
 
@@ -184,14 +184,14 @@ struct EvaluateCommand: ParsableCommand {
         }
 
         var results: [(String, [Double])] = [
-            ("ssl_linear", crossValidate("ssl_linear", dims: 128, ssl)),
-            ("random_linear", crossValidate("random_linear", dims: 128, random)),
+            ("ssl_linear", crossValidate("ssl_linear", dims: EncoderGeometry.embeddingSize, ssl)),
+            ("random_linear", crossValidate("random_linear", dims: EncoderGeometry.embeddingSize, random)),
             ("hr", crossValidate("hr", dims: 3, hr)),
             ("ssl_linear_hr", crossValidate("ssl_linear_hr", dims: 131, sslHR)),
         ]
         if mlp {
-            results.append(("ssl_mlp", crossValidate("ssl_mlp", dims: 128, ssl, mlpHead: true)))
-            results.append(("random_mlp", crossValidate("random_mlp", dims: 128, random, mlpHead: true)))
+            results.append(("ssl_mlp", crossValidate("ssl_mlp", dims: EncoderGeometry.embeddingSize, ssl, mlpHead: true)))
+            results.append(("random_mlp", crossValidate("random_mlp", dims: EncoderGeometry.embeddingSize, random, mlpHead: true)))
         }
 
         var models: [Model_] = []

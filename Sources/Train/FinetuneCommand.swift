@@ -117,11 +117,15 @@ struct FinetuneCommand: ParsableCommand {
         /// regression (which weights the classes itself) on the rows as they are.
         func fit(_ rows: [Int]) -> AffectHead {
             if layers == 0 {
-                let lr = LogisticRegression(x: rows.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)].map(Double.init) }, y: rows.map { y[$0] }, dims: 128)
+                let lr = LogisticRegression(
+                    x: rows.flatMap { emb[($0 * EncoderGeometry.embeddingSize)..<(($0 + 1) * EncoderGeometry.embeddingSize)].map(Double.init) },
+                    y: rows.map { y[$0] }, dims: EncoderGeometry.embeddingSize)
                 return lr.head(name: head, labels: wanted)
             }
             let b = balanced(rows, y, classes: wanted.count)
-            return trainer.train(name: head, labels: wanted, x: b.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] }, y: b.map { y[$0] })
+            return trainer.train(
+                name: head, labels: wanted, x: b.flatMap { emb[($0 * EncoderGeometry.embeddingSize)..<(($0 + 1) * EncoderGeometry.embeddingSize)] },
+                y: b.map { y[$0] })
         }
         var results: [ClassMetrics] = []
         var csv = "fold,n_train,n_test,accuracy,balanced_accuracy,macro_f1,kappa,paper_f1\n"
@@ -132,7 +136,7 @@ struct FinetuneCommand: ParsableCommand {
             let tr = (0..<rows.count).filter { fold[$0] != f }, te = (0..<rows.count).filter { fold[$0] == f }
             if te.isEmpty || tr.isEmpty { continue }
             let h = fit(tr)
-            let p = h.probabilities(te.flatMap { emb[($0 * 128)..<(($0 + 1) * 128)] })
+            let p = h.probabilities(te.flatMap { emb[($0 * EncoderGeometry.embeddingSize)..<(($0 + 1) * EncoderGeometry.embeddingSize)] })
             for (i, r) in te.enumerated() { for c in 0..<k { oof[r * k + c] = Double(p[i * k + c]) } }
             let pred = (0..<te.count).map { r in (0..<wanted.count).max { p[r * wanted.count + $0] < p[r * wanted.count + $1] }! }
             let m = ClassMetrics(truth: te.map { y[$0] }, predicted: pred, classes: wanted.count)

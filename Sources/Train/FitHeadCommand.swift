@@ -126,7 +126,9 @@ struct FitHeadCommand: ParsableCommand {
         }
         let cleanWindows = windows(clean.feats)
         let copyWindows = copies.map { windows($0.feats) }
-        func embeddings(_ e: [Float], _ ks: [Int]) -> [Float] { spec.needsEmbedding ? ks.flatMap { e[($0 * 128)..<(($0 + 1) * 128)] } : [] }
+        func embeddings(_ e: [Float], _ ks: [Int]) -> [Float] {
+            spec.needsEmbedding ? ks.flatMap { e[($0 * EncoderGeometry.embeddingSize)..<(($0 + 1) * EncoderGeometry.embeddingSize)] } : []
+        }
         var x: [Double] = [], yy: [Int] = []
         var subjectsUsed = Set<Int64>()
         var augmentedRows = 0

@@ -22,7 +22,7 @@ public struct HeadTrainer {
     public func train(name: String, labels: [String], x: [Float], y: [Int]) -> AffectHead {
         let n = y.count, classes = labels.count
         var rng = Transformations.RNG(seed: seed)
-        var dims = [128] + hidden + [classes]
+        var dims = [EncoderGeometry.embeddingSize] + hidden + [classes]
         var params: [String: [Float]] = [:]
         for l in 0..<(dims.count - 1) {
             let lim = Float((6.0 / Double(dims[l] + dims[l + 1])).squareRoot())
@@ -41,7 +41,7 @@ public struct HeadTrainer {
                 adam.apply(&params, g)
             }
         }
-        dims = [128] + hidden + [classes]
+        dims = [EncoderGeometry.embeddingSize] + hidden + [classes]
         var layers: [DenseLayer] = []
         for l in 0..<(dims.count - 1) {
             layers.append(DenseLayer(kernel: params["W\(l)"]!, bias: params["b\(l)"]!, inputs: dims[l], outputs: dims[l + 1]))
@@ -51,7 +51,7 @@ public struct HeadTrainer {
 
     func gradients(_ p: [String: [Float]], dims: [Int], x: [Float], y: [Int], idx: [Int], rng: inout Transformations.RNG) -> [String: [Float]] {
         let b = idx.count, L = dims.count - 1
-        var acts: [[Float]] = [idx.flatMap { x[($0 * 128)..<(($0 + 1) * 128)] }]
+        var acts: [[Float]] = [idx.flatMap { x[($0 * EncoderGeometry.embeddingSize)..<(($0 + 1) * EncoderGeometry.embeddingSize)] }]
         var masks: [[Float]] = []
         for l in 0..<L {
             var out = [Float](repeating: 0, count: b * dims[l + 1])

@@ -42,9 +42,9 @@ public struct PretrainLoss: Sendable {
     /// `fast`: the kernels prepared for these weights (pass one to reuse it across calls
     /// with unchanged weights, e.g. validation in chunks); made here if nil.
     public func evaluate(_ net: SSLNetwork, windows: [Float], labels: [Float], threads: Int = 1, fast: FastPaths? = nil) -> Result {
-        precondition(net.tasks.count == 7, "the pre-training network needs its seven heads")
+        precondition(net.tasks.count == EncoderGeometry.versions, "the pre-training network needs its seven heads")
         let n = windows.count / EncoderGeometry.windowLength
-        precondition(labels.count == n * 7)
+        precondition(labels.count == n * EncoderGeometry.versions)
         let layout = ParameterLayout.ssl
         let params = layout.flatten(net)
         let scale = coefficients.map { $0 / Float(n) }
@@ -56,8 +56,8 @@ public struct PretrainLoss: Sendable {
         let perWorker = parallelMap(workers) { w -> (grads: [Float], losses: [Double], logits: [Float]) in
             let lo = n * w / workers, hi = n * (w + 1) / workers
             var g = [Float](repeating: 0, count: layout.count)
-            var l = [Double](repeating: 0, count: 7)
-            var lg = [Float](repeating: 0, count: (hi - lo) * 7)
+            var l = [Double](repeating: 0, count: EncoderGeometry.versions)
+            var lg = [Float](repeating: 0, count: (hi - lo) * EncoderGeometry.versions)
             let ws = WindowState(net, fast)
             windows.withUnsafeBufferPointer { x in
                 lg.withUnsafeMutableBufferPointer { out in
@@ -65,9 +65,10 @@ public struct PretrainLoss: Sendable {
                         for k in lo..<hi {
                             var rng = Transformations.RNG(seed: dropoutSeed &+ UInt64(k) &* 0x2545_F491_4F6C_DD1D)
                             ws.step(
-                                net, x.baseAddress! + k * EncoderGeometry.windowLength, labels: Array(labels[(k * 7)..<(k * 7 + 7)]),
+                                net, x.baseAddress! + k * EncoderGeometry.windowLength,
+                                labels: Array(labels[(k * EncoderGeometry.versions)..<(k * EncoderGeometry.versions + EncoderGeometry.versions)]),
                                 scale: scale, grads: gp.baseAddress!, losses: &l, dropout: dropout, rng: &rng,
-                                logits: out.baseAddress! + (k - lo) * 7, backward: backward)
+                                logits: out.baseAddress! + (k - lo) * EncoderGeometry.versions, backward: backward)
                         }
                     }
                 }
@@ -79,8 +80,8 @@ public struct PretrainLoss: Sendable {
         // The workers' gradient slices, summed after the parallel loop (in worker order).
         var grads = perWorker[0].grads
         for p in perWorker.dropFirst() { for q in 0..<layout.count { grads[q] += p.grads[q] } }
-        var perTask = [Double](repeating: 0, count: 7)
-        for l in losses { for i in 0..<7 { perTask[i] += l[i] / Double(n) } }
+        var perTask = [Double](repeating: 0, count: EncoderGeometry.versions)
+        for l in losses { for i in 0..<EncoderGeometry.versions { perTask[i] += l[i] / Double(n) } }
         let weighted = zip(perTask, coefficients).reduce(0.0) { $0 + $1.0 * Double($1.1) }
         // L2 on kernels.
         var sumSq = 0.0
@@ -123,7 +124,7 @@ public struct PretrainLoss: Sendable {
         let dyp: UnsafeMutablePointer<Float>, dypCount: Int
         let tmp: UnsafeMutablePointer<Float>, fx: UnsafeMutablePointer<Float>, fy: UnsafeMutablePointer<Float>
         let scratch = TrainScratch()
-        var embedding = [Float](repeating: 0, count: 128)
+        var embedding = [Float](repeating: 0, count: EncoderGeometry.embeddingSize)
 
         init(_ net: SSLNetwork, _ fast: FastPaths) {
             self.fast = fast
@@ -138,7 +139,8 @@ public struct PretrainLoss: Sendable {
                 default: y.append(ws.inputs[i + 1] + convs[i + 1].padLeft * convs[i + 1].cin)
                 }
             }
-            dA = .allocate(capacity: EncoderGeometry.windowLength * 128); dB = .allocate(capacity: EncoderGeometry.windowLength * 128)
+            dA = .allocate(capacity: EncoderGeometry.windowLength * EncoderGeometry.embeddingSize);
+            dB = .allocate(capacity: EncoderGeometry.windowLength * EncoderGeometry.embeddingSize)
             var rows = 0, sc = (1, 1, 1)
             for (i, p) in fast.flipped.enumerated() {
                 guard let p else { continue }
@@ -177,28 +179,28 @@ public struct PretrainLoss: Sendable {
             logits: UnsafeMutablePointer<Float>, backward: Bool
         ) {
             forward(x)
-            var dEmb = [Float](repeating: 0, count: 128)
-            var z1 = [Float](repeating: 0, count: 128), z2 = z1, d1 = z1, d2 = z1
-            var m1 = [Float](repeating: 1, count: 128), m2 = m1
+            var dEmb = [Float](repeating: 0, count: EncoderGeometry.embeddingSize)
+            var z1 = [Float](repeating: 0, count: EncoderGeometry.embeddingSize), z2 = z1, d1 = z1, d2 = z1
+            var m1 = [Float](repeating: 1, count: EncoderGeometry.embeddingSize), m2 = m1
             let keep = 1 - dropout
             for (h, head) in net.tasks.enumerated() {
                 // forward: z = leaky(dense(·)) then inverted dropout (masks m1, m2)
                 if dropout > 0 {
-                    for i in 0..<128 { m1[i] = Float.random(in: 0..<1, using: &rng) < keep ? 1 / keep : 0 }
-                    for i in 0..<128 { m2[i] = Float.random(in: 0..<1, using: &rng) < keep ? 1 / keep : 0 }
+                    for i in 0..<EncoderGeometry.embeddingSize { m1[i] = Float.random(in: 0..<1, using: &rng) < keep ? 1 / keep : 0 }
+                    for i in 0..<EncoderGeometry.embeddingSize { m2[i] = Float.random(in: 0..<1, using: &rng) < keep ? 1 / keep : 0 }
                 }
-                for o in 0..<128 {
+                for o in 0..<EncoderGeometry.embeddingSize {
                     var s = head.dense1.bias[o]
-                    for i in 0..<128 { s += embedding[i] * head.dense1.kernel[i * 128 + o] }
+                    for i in 0..<EncoderGeometry.embeddingSize { s += embedding[i] * head.dense1.kernel[i * EncoderGeometry.embeddingSize + o] }
                     z1[o] = (s > 0 ? s : 0.2 * s) * m1[o]
                 }
-                for o in 0..<128 {
+                for o in 0..<EncoderGeometry.embeddingSize {
                     var s = head.dense2.bias[o]
-                    for i in 0..<128 { s += z1[i] * head.dense2.kernel[i * 128 + o] }
+                    for i in 0..<EncoderGeometry.embeddingSize { s += z1[i] * head.dense2.kernel[i * EncoderGeometry.embeddingSize + o] }
                     z2[o] = (s > 0 ? s : 0.2 * s) * m2[o]
                 }
                 var logit = head.output.bias[0]
-                for i in 0..<128 { logit += z2[i] * head.output.kernel[i] }
+                for i in 0..<EncoderGeometry.embeddingSize { logit += z2[i] * head.output.kernel[i] }
                 logits[h] = logit
                 let yv = labels[h]
                 losses[h] += Double(max(logit, 0) - logit * yv) + log1p(exp(-Double(abs(logit))))
@@ -208,8 +210,8 @@ public struct PretrainLoss: Sendable {
                 let o = layout.heads[h], g = grads
                 g[o.outputBias] += dl
                 let g3 = g + o.outputKernel
-                for i in 0..<128 { g3[i] += z2[i] * dl }
-                for i in 0..<128 { d2[i] = head.output.kernel[i] * dl * m2[i] * (z2[i] > 0 ? 1 : 0.2) }
+                for i in 0..<EncoderGeometry.embeddingSize { g3[i] += z2[i] * dl }
+                for i in 0..<EncoderGeometry.embeddingSize { d2[i] = head.output.kernel[i] * dl * m2[i] * (z2[i] > 0 ? 1 : 0.2) }
                 d2.withUnsafeBufferPointer { dy in
                     z1.withUnsafeBufferPointer { xv in
                         d1.withUnsafeMutableBufferPointer { dx in
@@ -218,8 +220,8 @@ public struct PretrainLoss: Sendable {
                         }
                     }
                 }
-                for i in 0..<128 { d1[i] *= m1[i] * (z1[i] > 0 ? 1 : 0.2) }
-                var dE = [Float](repeating: 0, count: 128)
+                for i in 0..<EncoderGeometry.embeddingSize { d1[i] *= m1[i] * (z1[i] > 0 ? 1 : 0.2) }
+                var dE = [Float](repeating: 0, count: EncoderGeometry.embeddingSize)
                 d1.withUnsafeBufferPointer { dy in
                     embedding.withUnsafeBufferPointer { xv in
                         dE.withUnsafeMutableBufferPointer { dx in
@@ -228,7 +230,7 @@ public struct PretrainLoss: Sendable {
                         }
                     }
                 }
-                for i in 0..<128 { dEmb[i] += dE[i] }
+                for i in 0..<EncoderGeometry.embeddingSize { dEmb[i] += dE[i] }
             }
             if !backward { return }
             // Encoder backward: global max → conv6 → conv5 → pool → conv4 → conv3 → pool → conv2 → conv1.

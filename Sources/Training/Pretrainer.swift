@@ -94,7 +94,7 @@ public struct Pretrainer {
             FileHandle.standardError.write(Data("resuming from \(dir) (epoch \(st.epoch), step \(st.step))\n".utf8))
         } else if let w = c.initWeights {
             net = try WeightsDirectory.loadNetwork(w)
-            guard net.tasks.count == 7 else { throw Failure("\(w) has no pre-training heads") }
+            guard net.tasks.count == EncoderGeometry.versions else { throw Failure("\(w) has no pre-training heads") }
         } else {
             net = try Self.glorotInit(seed: c.seed)
         }
@@ -104,13 +104,14 @@ public struct Pretrainer {
         let tb = try TensorBoardWriter(directory: out + "/summaries")
         let stepsCSV = out + "/output/steps.csv", epochsCSV = out + "/output/epochs.csv"
         if !fm.fileExists(atPath: stepsCSV) {
-            try writeFileAtomically(Array(("step,epoch,lr,total," + (0..<7).map { "task_\($0)" }.joined(separator: ",") + "\n").utf8), path: stepsCSV)
+            try writeFileAtomically(
+                Array(("step,epoch,lr,total," + (0..<EncoderGeometry.versions).map { "task_\($0)" }.joined(separator: ",") + "\n").utf8), path: stepsCSV)
         }
         if !fm.fileExists(atPath: epochsCSV) {
             try writeFileAtomically(
                 Array(
-                    ("epoch,steps,mean_total," + (0..<7).map { "task_\($0)" }.joined(separator: ",") + ",windows_per_s,val_total,"
-                        + (0..<7).map { "val_acc_\($0),val_f1_\($0)" }.joined(separator: ",") + "\n").utf8), path: epochsCSV)
+                    ("epoch,steps,mean_total," + (0..<EncoderGeometry.versions).map { "task_\($0)" }.joined(separator: ",") + ",windows_per_s,val_total,"
+                        + (0..<EncoderGeometry.versions).map { "val_acc_\($0),val_f1_\($0)" }.joined(separator: ",") + "\n").utf8), path: epochsCSV)
         }
 
         var loss = PretrainLoss()
@@ -139,12 +140,12 @@ public struct Pretrainer {
                 var rng = Transformations.RNG(seed: c.seed &+ UInt64(epoch) &* 1_000_003 &+ UInt64(b + 1) &* 0x9E37_79B9)
                 loss.dropoutSeed = rng.next()
                 var x: [Float] = [], y: [Float] = []
-                x.reserveCapacity(idx.count * 7 * window)
+                x.reserveCapacity(idx.count * EncoderGeometry.versions * window)
                 for i in idx {
                     let w = ds.windows[(i * window)..<((i + 1) * window)]
-                    for task in 0..<7 {
+                    for task in 0..<EncoderGeometry.versions {
                         x.append(contentsOf: Transformations.apply(task, w, rng: &rng, tp))
-                        y.append(contentsOf: (0..<7).map { $0 == task ? 1 : 0 })
+                        y.append(contentsOf: (0..<EncoderGeometry.versions).map { $0 == task ? 1 : 0 })
                     }
                 }
                 let r = loss.evaluate(net, windows: x, labels: y, threads: c.threads)
@@ -152,12 +153,12 @@ public struct Pretrainer {
                 adam.apply(&params, r.gradient, lr: rate)
                 net = layout.network(params, algorithms: net.encoder.algorithms)
                 state.step += 1; state.epoch = epoch; state.batchInEpoch = b + 1; state.lossLast = r.total
-                sums[0] += r.total; for i in 0..<7 { sums[i + 1] += r.perTask[i] }; count += 1
+                sums[0] += r.total; for i in 0..<EncoderGeometry.versions { sums[i + 1] += r.perTask[i] }; count += 1
                 try appendLine(stepsCSV, "\(state.step),\(epoch),\(rate),\(r.total)," + r.perTask.map { "\($0)" }.joined(separator: ","))
                 tb.scalars(
                     [("loss/total", r.total), ("learning_rate", Double(rate))]
-                        + (0..<7).map { ("loss/task_\($0)_\(Transformations.names[$0])", r.perTask[$0]) }, step: state.step)
-                let wps = Double(count * c.batch * 7) / max(Date().timeIntervalSince(t0), 1e-9)
+                        + (0..<EncoderGeometry.versions).map { ("loss/task_\($0)_\(Transformations.names[$0])", r.perTask[$0]) }, step: state.step)
+                let wps = Double(count * c.batch * EncoderGeometry.versions) / max(Date().timeIntervalSince(t0), 1e-9)
                 progress.update(b + 1, extra: String(format: "loss %.4f, %.0f windows/s (×7 versions)", r.total, wps))
                 if c.saveEvery > 0, state.step % c.saveEvery == 0, b + 1 < batchesPerEpoch {
                     try save(net, adam, state, preprocessing: ds.manifestPreprocessing, to: out + "/models/latest")
@@ -173,13 +174,14 @@ public struct Pretrainer {
             }
             progress.finish()
             let secs = Date().timeIntervalSince(t0)
-            let wps = Double(count * c.batch * 7) / max(secs, 1e-9)
+            let wps = Double(count * c.batch * EncoderGeometry.versions) / max(secs, 1e-9)
             var valCols = ",," + [String](repeating: ",", count: 13).joined()
             if !valIdx.isEmpty {
                 let v = validate(net, ds, valIdx, loss: loss, tp)
-                valCols = ",\(v.total)," + (0..<7).map { "\(v.acc[$0]),\(v.f1[$0])" }.joined(separator: ",")
+                valCols = ",\(v.total)," + (0..<EncoderGeometry.versions).map { "\(v.acc[$0]),\(v.f1[$0])" }.joined(separator: ",")
                 tb.scalars(
-                    [("val/loss_total", v.total)] + (0..<7).flatMap { [("val/accuracy_task_\($0)", v.acc[$0]), ("val/f1_task_\($0)", v.f1[$0])] },
+                    [("val/loss_total", v.total)]
+                        + (0..<EncoderGeometry.versions).flatMap { [("val/accuracy_task_\($0)", v.acc[$0]), ("val/f1_task_\($0)", v.f1[$0])] },
                     step: state.step)
                 let acc = v.acc.map { String(format: "%.2f", $0) }.joined(separator: " "), f1 = v.f1.map { String(format: "%.2f", $0) }.joined(separator: " ")
                 say(
@@ -189,7 +191,8 @@ public struct Pretrainer {
             if count > 0 {
                 try appendLine(
                     epochsCSV,
-                    "\(epoch),\(state.step),\(sums[0] / Double(count))," + (1...7).map { "\(sums[$0] / Double(count))" }.joined(separator: ",") + ",\(wps)"
+                    "\(epoch),\(state.step),\(sums[0] / Double(count)),"
+                        + (1...EncoderGeometry.versions).map { "\(sums[$0] / Double(count))" }.joined(separator: ",") + ",\(wps)"
                         + valCols)
                 tb.scalars([("epoch/mean_total_loss", sums[0] / Double(count)), ("epoch/windows_per_s", wps)], step: state.step)
             }
@@ -216,27 +219,27 @@ public struct Pretrainer {
         var rng = Transformations.RNG(seed: config.seed ^ 0xA11CE)
         let fast = PretrainLoss.FastPaths(net)  // same weights for every chunk
         let window = EncoderGeometry.windowLength
-        var total = 0.0, tp7 = [Double](repeating: 0, count: 7), fp7 = tp7, fn7 = tp7, correct = tp7, count = 0.0
+        var total = 0.0, tp7 = [Double](repeating: 0, count: EncoderGeometry.versions), fp7 = tp7, fn7 = tp7, correct = tp7, count = 0.0
         for chunk in stride(from: 0, to: idx.count, by: 64) {
             var x: [Float] = [], y: [Float] = []
             for i in idx[chunk..<min(idx.count, chunk + 64)] {
-                for task in 0..<7 {
+                for task in 0..<EncoderGeometry.versions {
                     x.append(contentsOf: Transformations.apply(task, ds.windows[(i * window)..<((i + 1) * window)], rng: &rng, tp))
-                    y.append(contentsOf: (0..<7).map { $0 == task ? 1 : 0 })
+                    y.append(contentsOf: (0..<EncoderGeometry.versions).map { $0 == task ? 1 : 0 })
                 }
             }
             let r = l.evaluate(net, windows: x, labels: y, threads: config.threads, fast: fast)
-            let m = Double(y.count / 7)
+            let m = Double(y.count / EncoderGeometry.versions)
             total += r.weightedData * m; count += m
-            for k in 0..<(y.count / 7) {
-                for h in 0..<7 {
-                    let pred = r.logits[k * 7 + h] > 0, truth = y[k * 7 + h] == 1
+            for k in 0..<(y.count / EncoderGeometry.versions) {
+                for h in 0..<EncoderGeometry.versions {
+                    let pred = r.logits[k * EncoderGeometry.versions + h] > 0, truth = y[k * EncoderGeometry.versions + h] == 1
                     if pred == truth { correct[h] += 1 }
                     if pred && truth { tp7[h] += 1 } else if pred { fp7[h] += 1 } else if truth { fn7[h] += 1 }
                 }
             }
         }
-        let f1 = (0..<7).map { tp7[$0] == 0 ? 0 : 2 * tp7[$0] / (2 * tp7[$0] + fp7[$0] + fn7[$0]) }
+        let f1 = (0..<EncoderGeometry.versions).map { tp7[$0] == 0 ? 0 : 2 * tp7[$0] / (2 * tp7[$0] + fp7[$0] + fn7[$0]) }
         return (total / max(count, 1), correct.map { $0 / max(count, 1) }, f1)
     }
 

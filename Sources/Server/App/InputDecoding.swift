@@ -192,7 +192,7 @@ extension ECGService {
                 throw HTTPError(.tooManyWindows, "more than \(config.maxWindows) windows of 10 s in one request (counted before preprocessing)")
             }
         }
-        if i.preprocessed && i.fs != 256 { throw HTTPError(.badFs, "with preprocessed: true, fs must be 256") }
+        if i.preprocessed && i.fs != EncoderGeometry.sampleRate { throw HTTPError(.badFs, "with preprocessed: true, fs must be 256") }
         return i
     }
 }

@@ -20,7 +20,7 @@ extension ECGService {
     var kserveOutputs: [(name: String, shape: [Int])] {
         var names: [String] = []
         for h in heads where !names.contains(h.name) { names.append(h.name) }
-        return [("embedding", [-1, 128])] + names.map { n in (n, [-1, heads.first { $0.name == n }!.labels.count]) }
+        return [("embedding", [-1, EncoderGeometry.embeddingSize])] + names.map { n in (n, [-1, heads.first { $0.name == n }!.labels.count]) }
             + [("window_recording", [-1]), ("window_start_s", [-1]), ("window_quality", [-1])]
     }
 
@@ -232,7 +232,7 @@ extension ECGService {
                 if k > 0 { w.raw(",") }
                 var floats: [Float]?, ints: [Int32]?, shape = [n]
                 switch name {
-                case "embedding": floats = e; shape = [n, 128]
+                case "embedding": floats = e; shape = [n, EncoderGeometry.embeddingSize]
                 case "window_recording": ints = spans.map { Int32($0.recording) }
                 case "window_start_s": ints = spans.map { Int32($0.start) }
                 case "window_quality": ints = spans.map(\.quality.code)

@@ -60,12 +60,12 @@ extension ECGService {
                     ("X-Window-Starts", spans.map { String(Int($0.start)) }.joined(separator: ",")),
                     ("X-Window-Quality", spans.map(\.quality.rawValue).joined(separator: ",")),
                     ("X-Remainders", rem),
-                ], body: NPY.encode(NPYArray(floats: e, shape: [spans.count, 128])))
+                ], body: NPY.encode(NPYArray(floats: e, shape: [spans.count, EncoderGeometry.embeddingSize])))
         }
         var w = JSONWriter()
-        w.out.reserveCapacity(spans.count * 128 * 12 + 256)
+        w.out.reserveCapacity(spans.count * EncoderGeometry.embeddingSize * 12 + 256)
         w.raw("{\"model\":"); w.string(manifest.encoder.sha256); w.raw(",\"embeddings\":[")
-        for k in 0..<spans.count { if k > 0 { w.raw(",") }; w.floats(e[(k * 128)..<((k + 1) * 128)]) }
+        for k in 0..<spans.count { if k > 0 { w.raw(",") }; w.floats(e[(k * EncoderGeometry.embeddingSize)..<((k + 1) * EncoderGeometry.embeddingSize)]) }
         w.raw("],")
         Self.windowsJSON(&w, spans)
         w.raw(",")
