@@ -250,17 +250,14 @@ struct ECGServer: ParsableCommand {
             FileHandle.standardError.write(Data("ecg-server: cannot listen on \(host):\(port): \(error)\n".utf8))
             throw ExitCode(2)
         }
-        logger.info(
-            "listening",
-            [
-                ("host", host), ("port", bound), ("weights", weights), ("encoder_sha256", manifest.encoder.sha256),
-                ("kernels", Encoder.kernelName), ("workers", workers), ("openapi", openapi.isEmpty ? "built-in" : openapi), ("api_keys", keys.count),
-                ("tls", tls == nil ? "off" : "on"), ("heads", service.heads.map(\.name).joined(separator: ",")),
-            ])
+        logger.log(
+            .listening(
+                host: host, port: bound, weights: weights, encoderSHA256: manifest.encoder.sha256, kernels: Encoder.kernelName, workers: workers,
+                openapi: openapi.isEmpty ? "built-in" : openapi, apiKeys: keys.count, tls: tls != nil, heads: service.heads.map(\.name)))
         // Warm-up: one window through the engine before /ready says yes.
         let warm = InferenceJob(windows: [Float](repeating: 0, count: EncoderGeometry.windowLength), count: 1) { _ in
             service.setReady(true)
-            logger.info("ready", [("startup_ms", Date().timeIntervalSince(started) * 1000)])
+            logger.log(.ready(startupSeconds: Date().timeIntervalSince(started)))
         }
         _ = queue.submit(warm)
 
@@ -271,19 +268,19 @@ struct ECGServer: ParsableCommand {
         for sig in [SIGTERM, SIGINT] {
             let s = DispatchSource.makeSignalSource(signal: sig, queue: sigQueue)
             s.setEventHandler {
-                logger.info("draining", [("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"), ("open_connections", server.connectionCount)])
+                logger.log(.draining(signal: sig == SIGTERM ? "SIGTERM" : "SIGINT", openConnections: server.connectionCount))
                 service.setDraining()
                 server.beginDrain()
                 let deadline = Date().addingTimeInterval(drain)
                 while server.connectionCount > 0 && Date() < deadline { usleep(20_000) }
-                logger.info("stopped", [("open_connections", server.connectionCount)])
+                logger.log(.stopped(openConnections: server.connectionCount))
                 Foundation.exit(0)
             }
             s.activate()
             sources.append(s)
         }
         if let tls {
-            logger.info("tls", [("certificate", tlsCert), ("sha256", tls.context.fingerprint), ("not_after", tls.context.notAfter)])
+            logger.log(.tls(certificate: tlsCert, sha256: tls.context.fingerprint, notAfter: tls.context.notAfter))
         }
         // SIGHUP reloads what can be reloaded (the TLS pair, the API keys file) and never
         // stops the server; a file that does not read keeps what is in force, with a log line.
@@ -295,23 +292,23 @@ struct ECGServer: ParsableCommand {
             if let tls {
                 do {
                     let c = try tls.reload()
-                    logger.info("tls_reloaded", [("certificate", tls.certificatePath), ("sha256", c.fingerprint), ("not_after", c.notAfter)])
+                    logger.log(.tlsReloaded(certificate: tls.certificatePath, sha256: c.fingerprint, notAfter: c.notAfter))
                     reloaded.append("tls")
                 } catch {
-                    logger.log([("level", "error"), ("msg", "tls_reload_failed"), ("error", "\(error)"), ("kept_sha256", tls.context.fingerprint)])
+                    logger.log(.tlsReloadFailed(error: "\(error)", keptSHA256: tls.context.fingerprint))
                 }
             }
             if !keysFile.isEmpty {
                 do {
                     let k = try APIKeys(file: keysFile)
                     service.keys.replace(k)
-                    logger.info("api_keys_reloaded", [("file", keysFile), ("api_keys", k.count)])
+                    logger.log(.apiKeysReloaded(file: keysFile, count: k.count))
                     reloaded.append("api_keys")
                 } catch {
-                    logger.log([("level", "error"), ("msg", "api_keys_reload_failed"), ("error", "\(error)"), ("kept_api_keys", service.keys.current.count)])
+                    logger.log(.apiKeysReloadFailed(error: "\(error)", kept: service.keys.current.count))
                 }
             }
-            logger.info("sighup", [("reloaded", reloaded.isEmpty ? "nothing" : reloaded.joined(separator: ","))])
+            logger.log(.sighup(reloaded: reloaded))
         }
         hup.activate()
         sources.append(hup)

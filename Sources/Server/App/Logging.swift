@@ -9,7 +9,7 @@ final class Logger: Sendable {
     let enabled: Bool
     init(enabled: Bool = true) { self.enabled = enabled }
 
-    func log(_ fields: [(String, Any)]) {
+    private func log(_ fields: [(String, Any)]) {
         guard enabled else { return }
         var w = JSONWriter()
         w.raw("{\"time\":");
@@ -29,12 +29,27 @@ final class Logger: Sendable {
         lock.lock(); FileHandle.standardOutput.write(line); lock.unlock()
     }
     func log(_ e: LogEvent) { log(e.fields) }
-    func info(_ msg: String, _ fields: [(String, Any)] = []) { log([("level", "info"), ("msg", msg)] + fields) }
 }
 
-/// The per-request log lines, typed: every request line has the same fields in the same
-/// order, and a refusal names its code.
+/// Every line the server logs, typed: each kind's message and fields (names and order)
+/// are declared here once; call sites name the event and its values.
 enum LogEvent {
+    /// Listening, with what is served (never a key or a sample).
+    case listening(
+        host: String, port: Int, weights: String, encoderSHA256: String, kernels: String, workers: Int, openapi: String, apiKeys: Int, tls: Bool,
+        heads: [String])
+    /// The warm-up window went through the engine: /ready turns 200.
+    case ready(startupSeconds: Double)
+    /// SIGTERM or SIGINT: /ready turns 503, the listener closes, requests in flight finish.
+    case draining(signal: String, openConnections: Int)
+    case stopped(openConnections: Int)
+    case tls(certificate: String, sha256: String, notAfter: String)
+    case tlsReloaded(certificate: String, sha256: String, notAfter: String)
+    case tlsReloadFailed(error: String, keptSHA256: String)
+    case apiKeysReloaded(file: String, count: Int)
+    case apiKeysReloadFailed(error: String, kept: Int)
+    /// What a SIGHUP reloaded (empty: nothing).
+    case sighup(reloaded: [String])
     /// A request answered (any status), with the route label metrics use.
     case request(requestID: String, method: String, route: String, status: Int, bytesIn: Int, bytesOut: Int, windows: Int, seconds: Double)
     /// A request the parser refused before it reached a route.
@@ -49,8 +64,25 @@ enum LogEvent {
             ]
         case let .refused(id, status, code, reason):
             return [("level", "info"), ("msg", "request refused"), ("request_id", id), ("status", status), ("code", code), ("reason", reason)]
+        case let .listening(host, port, weights, sha, kernels, workers, openapi, keys, tls, heads):
+            return Self.info("listening") + [
+                ("host", host), ("port", port), ("weights", weights), ("encoder_sha256", sha), ("kernels", kernels), ("workers", workers),
+                ("openapi", openapi), ("api_keys", keys), ("tls", tls ? "on" : "off"), ("heads", heads.joined(separator: ",")),
+            ]
+        case let .ready(secs): return Self.info("ready") + [("startup_ms", secs * 1000)]
+        case let .draining(signal, open): return Self.info("draining") + [("signal", signal), ("open_connections", open)]
+        case let .stopped(open): return Self.info("stopped") + [("open_connections", open)]
+        case let .tls(cert, sha, notAfter): return Self.info("tls") + [("certificate", cert), ("sha256", sha), ("not_after", notAfter)]
+        case let .tlsReloaded(cert, sha, notAfter): return Self.info("tls_reloaded") + [("certificate", cert), ("sha256", sha), ("not_after", notAfter)]
+        case let .tlsReloadFailed(error, kept): return Self.error("tls_reload_failed") + [("error", error), ("kept_sha256", kept)]
+        case let .apiKeysReloaded(file, count): return Self.info("api_keys_reloaded") + [("file", file), ("api_keys", count)]
+        case let .apiKeysReloadFailed(error, kept): return Self.error("api_keys_reload_failed") + [("error", error), ("kept_api_keys", kept)]
+        case let .sighup(reloaded): return Self.info("sighup") + [("reloaded", reloaded.isEmpty ? "nothing" : reloaded.joined(separator: ","))]
         }
     }
+
+    private static func info(_ msg: String) -> [(String, Any)] { [("level", "info"), ("msg", msg)] }
+    private static func error(_ msg: String) -> [(String, Any)] { [("level", "error"), ("msg", msg)] }
 }
 
 /// Every request's log line and its count in the metrics, labelled with the route the
