@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Model
+import Sync
 
 /// A classification head as served: the affect heads of the manifest, and the
 /// pre-training transformation-recognition head when the weights carry it.
@@ -192,13 +193,47 @@ package final class InferenceEngine: Sendable {
         return (p, wins)
     }
 
-    /// Preprocesses a request, grades each window, and queues the windows; `completion` runs
-    /// on an inference worker once every window is computed (or with `.nonFiniteOutput`).
-    /// Throws what is refused before anything is queued. Returns the cancel action (the
-    /// client went away: its queued windows leave the queue and `completion` never runs).
+    /// Queues a request: an inference worker preprocesses it and grades each window (within
+    /// the core budget, like the encoder), then queues its windows; `completion` runs on a
+    /// worker once every window is computed, or with the refusal (bad rate, too short, too
+    /// many windows, a baseline that will not do, the queue full, a non-finite output).
+    /// Throws `.overloaded` when even the request cannot wait. Returns the cancel action
+    /// (the client went away: the request leaves the queue and `completion` never runs).
     package func submit(
         _ input: InferenceRequest, completion: @escaping @Sendable (Result<Computed, InferenceError>) -> Void
     ) throws(InferenceError) -> @Sendable () -> Void {
+        let submission = Submission()
+        let accepted = queue.submitTask { [self] in
+            guard !submission.isCancelled else { return }
+            let job: InferenceJob
+            do throws(InferenceError) { job = try prepareJob(input, completion: completion) } catch {
+                completion(.failure(error))
+                return
+            }
+            guard submission.attach(job) else { return }
+            if !queue.submit(job) { completion(.failure(InferenceError(.overloaded, "inference queue is full; retry shortly", windows: job.count))) }
+        }
+        guard accepted else { throw InferenceError(.overloaded, "inference queue is full; retry shortly") }
+        let q = queue
+        return { if let job = submission.cancel() { q.cancel(job) } }
+    }
+
+    /// A request between `submit` and its windows' queueing: whether its client left, and
+    /// its job once made (weakly: a finished job is not kept by its connection).
+    private final class Submission: Sendable {
+        private struct State { var cancelled = false; weak var job: InferenceJob? }
+        private let state = Locked(State())
+        var isCancelled: Bool { state.withLock { $0.cancelled } }
+        /// Records the job; false when the client has left meanwhile.
+        func attach(_ job: InferenceJob) -> Bool { state.withLock { s in s.job = job; return !s.cancelled } }
+        /// Marks the request cancelled; the job to take out of the queue, if made.
+        func cancel() -> InferenceJob? { state.withLock { s in s.cancelled = true; return s.job } }
+    }
+
+    /// Preprocesses a request and grades each window: its job, not yet queued.
+    private func prepareJob(
+        _ input: InferenceRequest, completion: @escaping @Sendable (Result<Computed, InferenceError>) -> Void
+    ) throws(InferenceError) -> InferenceJob {
         var prepared: [(Preprocessing.Prepared, Int)] = []
         var total = 0
         for (i, rec) in input.recordings.enumerated() {
@@ -272,9 +307,7 @@ package final class InferenceEngine: Sendable {
                 "\(all) windows exceed the inference queue (--queue-capacity \(queue.capacity)): this request can never be queued; send fewer windows",
                 windows: all)
         }
-        guard queue.submit(job) else { throw InferenceError(.overloaded, "inference queue is full; retry shortly", windows: all) }
-        let q = queue
-        return { [weak job] in if let job { q.cancel(job) } }
+        return job
     }
 
     /// Per window, the probabilities of head `h` (nil for a window an affect head does not

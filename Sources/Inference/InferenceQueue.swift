@@ -9,7 +9,7 @@ import Synchronization
 package protocol InferenceMetrics: AnyObject, Sendable {
     /// Windows waiting for a worker.
     func setQueueDepth(_ n: Int)
-    /// A batch an idle worker took while polling (--spin-us), without parking.
+    /// Work (a batch of windows or a task) an idle worker took while polling (--spin-us), without parking.
     func spinPickup()
     /// A batch that ran `n` windows through the encoder.
     func observeBatch(_ n: Int)
@@ -89,12 +89,15 @@ package final class InferenceQueue: @unchecked Sendable {
     private var head = 0
     private var busy = 0
     private var stopping = false
-    /// Workers take nothing while set (tests hold the queue full with it).
+    /// Workers take no windows while set (tests hold the queue full with it); tasks still run.
     private var paused = false
+    /// Work that makes windows (a request's preprocessing and grading), run by the workers
+    /// before the windows queued behind them, one core each like the encoder.
+    private var tasks: [@Sendable () -> Void] = []
     private var threads: [Thread] = []
     /// How long an idle worker polls `pending` before it parks on `cond` (nanoseconds).
     let spinNanoseconds: UInt64
-    /// Windows queued, written with `cond` locked, read without it by spinning workers.
+    /// Windows and tasks queued, written with `cond` locked, read without it by spinning workers.
     private let pending = Atomic<Int>(0)
 
     package init(
@@ -144,11 +147,25 @@ package final class InferenceQueue: @unchecked Sendable {
         return true
     }
 
+    /// Queues a task for the workers (a request's preprocessing); false when as many tasks
+    /// wait as the queue holds windows (the server is saturated: 503).
+    package func submitTask(_ task: @escaping @Sendable () -> Void) -> Bool {
+        cond.lock(); defer { cond.unlock() }
+        guard tasks.count < capacity else { return false }
+        tasks.append(task)
+        publishDepth()
+        cond.signal()
+        return true
+    }
+
+    /// Tasks waiting for a worker.
+    package var tasksWaiting: Int { cond.lock(); defer { cond.unlock() }; return tasks.count }
+
     /// The queue depth to the gauge and to spinning workers, after every change of it
     /// (submit, cancel, take); `cond` must be locked.
     private func publishDepth() {
         metrics.setQueueDepth(items.count - head)
-        pending.store(items.count - head, ordering: .releasing)
+        pending.store(items.count - head + tasks.count, ordering: .releasing)
     }
 
     /// An idle worker's wait: poll for up to `spinNanoseconds` (a window that arrives
@@ -162,10 +179,11 @@ package final class InferenceQueue: @unchecked Sendable {
             while !seen && DispatchTime.now().uptimeNanoseconds < until { seen = pending.load(ordering: .acquiring) > 0 }
             cond.lock()
             if seen {
+                if !tasks.isEmpty { metrics.spinPickup(); return }
                 take(into: &batch)
                 if !batch.isEmpty { metrics.spinPickup(); return }
             }
-            if stopping || items.count > head { return }
+            if stopping || items.count > head || !tasks.isEmpty { return }
         }
         cond.wait()
     }
@@ -200,14 +218,30 @@ package final class InferenceQueue: @unchecked Sendable {
         var out = [Float](repeating: 0, count: maxBatch * EncoderGeometry.embeddingSize)
         while true {
             var batch: [Item] = []
+            var task: (@Sendable () -> Void)?
             cond.lock()
             while true {
                 if stopping { cond.unlock(); return }
+                if !tasks.isEmpty {
+                    task = tasks.removeFirst()
+                    publishDepth()
+                    break
+                }
                 if paused { cond.wait(); continue }
                 take(into: &batch)
                 if !batch.isEmpty { break }
                 waitForWork(&batch)
                 if !batch.isEmpty { break }
+            }
+            if let task {
+                // A task takes a core of the budget like an encoder window does.
+                busy += 1
+                cond.unlock()
+                let got = cores.acquire(upTo: 1)
+                task()
+                cores.release(got)
+                cond.lock(); busy -= 1; cond.unlock()
+                continue
             }
             // Under load (another worker busy), wait briefly for the batch to fill; a
             // lone request on an idle server is not held back.

@@ -53,31 +53,35 @@ import TestSupport
         #expect(probs.count == 2 && probs.allSatisfy { $0?.count == EncoderGeometry.transformations.count })
     }
 
-    @Test("refusals are typed before anything is queued: too many windows, a bad rate, too short, a short baseline")
+    @Test("refusals are typed and come back through the completion; nothing is left in the queue")
     func refusals() throws {
         let e = try Self.engine(maxWindows: 1)
         defer { e.queue.stop() }
         let rec = syntheticECG(seconds: 25, seed: Self.seed("engine-refusals"))
-        func kind(_ r: InferenceRequest) -> InferenceError.Kind? {
-            do { _ = try e.submit(r) { _ in Issue.record("a refused request completed") }; return nil } catch { return error.kind }
+        func kind(_ r: InferenceRequest) throws -> InferenceError.Kind? {
+            switch try Self.compute(e, r) {
+            case .success: return nil
+            case .failure(let error): return error.kind
+            }
         }
-        #expect(kind(InferenceRequest(recordings: [rec], fs: 256, preprocessed: false)) == .tooManyWindows)
-        #expect(kind(InferenceRequest(recordings: [rec], fs: 0.5, preprocessed: false)) == .badSampleRate)
-        #expect(kind(InferenceRequest(recordings: [Array(rec[0..<1000])], fs: 256, preprocessed: false)) == .tooShort)
-        let short = InferenceRequest(recordings: [Array(rec[0..<5000])], fs: 256, preprocessed: false, baseline: .init(samples: Array(rec[0..<5000]), fs: 256))
-        #expect(kind(short) == .baselineTooShort)
-        #expect(e.queue.depth == 0)
+        #expect(try kind(InferenceRequest(recordings: [rec], fs: 256, preprocessed: false)) == .tooManyWindows)
+        #expect(try kind(InferenceRequest(recordings: [rec], fs: 0.5, preprocessed: false)) == .badSampleRate)
+        #expect(try kind(InferenceRequest(recordings: [Array(rec[0..<1000])], fs: 256, preprocessed: false)) == .tooShort)
+        let short = InferenceRequest(
+            recordings: [Array(rec[0..<5000])], fs: 256, preprocessed: false, baseline: .init(samples: Array(rec[0..<5000]), fs: 256))
+        #expect(try kind(short) == .baselineTooShort)
+        #expect(e.queue.depth == 0 && e.queue.tasksWaiting == 0)
     }
 
     @Test("a cancelled request leaves the queue and its completion never runs")
     func cancel() throws {
         let e = try Self.engine()
         defer { e.queue.stop() }
-        e.queue.setPaused(true)
+        e.queue.setPaused(true)  // windows wait; tasks (preprocessing) still run
         let ran = Locked(false)
         let rec = syntheticECG(seconds: 30, seed: Self.seed("engine-cancel"))
         let cancel = try e.submit(InferenceRequest(recordings: [rec], fs: 256, preprocessed: false)) { _ in ran.withLock { $0 = true } }
-        #expect(e.queue.depth == 3)
+        #expect(waitUntil { e.queue.depth == 3 }, "the request's 3 windows never reached the queue")
         cancel()
         #expect(e.queue.depth == 0)
         e.queue.setPaused(false)

@@ -8,7 +8,7 @@ extension ECGService {
     /// POST /features: R peaks of each recording (sample indices at the input's own rate)
     /// and, per consecutive 10 s window, heart rate, SDNN, RMSSD, beats and a quality
     /// label — the same grade /embed and /classify give the window (computed on the
-    /// preprocessed window). Same bodies as /embed; computed off the connection's queue.
+    /// preprocessed window). Same bodies as /embed; computed by an inference worker.
     func features(_ r: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) -> (@Sendable () -> Void)? {
         let input: InferenceRequest
         do {
@@ -22,7 +22,8 @@ extension ECGService {
         } catch {
             respond(.error(HTTPError(.`internal`, "\(error)"))); return nil
         }
-        DispatchQueue.global().async { [engine] in
+        // On an inference worker, within the core budget, like /embed's preprocessing.
+        let accepted = queue.submitTask { [engine] in
             let result = engine.features(input)
             var w = JSONWriter()
             w.raw("{\"detector\":"); w.string(RPeaks.name); w.raw(",\"fs\":"); w.double(input.fs); w.raw(",\"r_peaks\":[")
@@ -42,6 +43,7 @@ extension ECGService {
             resp.annotations[Self.windowsAnnotation] = result.windows.count
             respond(resp)
         }
+        if !accepted { respond(.error(HTTPError(InferenceError(.overloaded, "inference queue is full; retry shortly")))) }
         return nil
     }
 

@@ -97,7 +97,7 @@ final class Metrics: ConnectionMetrics, InferenceMetrics, Sendable {
         s +=
             "# HELP ecg_windows_processed_total Windows run through the encoder.\n# TYPE ecg_windows_processed_total counter\necg_windows_processed_total \(m.windows)\n"
         s +=
-            "# HELP ecg_inference_spin_pickups_total Batches an idle worker took while polling (--spin-us), without parking and being woken.\n# TYPE ecg_inference_spin_pickups_total counter\necg_inference_spin_pickups_total \(m.spinPickups)\n"
+            "# HELP ecg_inference_spin_pickups_total Work (a batch of windows or a request to preprocess) an idle worker took while polling (--spin-us), without parking and being woken.\n# TYPE ecg_inference_spin_pickups_total counter\necg_inference_spin_pickups_total \(m.spinPickups)\n"
         s +=
             "# HELP ecg_inference_queue_depth Windows waiting for a worker.\n# TYPE ecg_inference_queue_depth gauge\necg_inference_queue_depth \(m.queueDepth)\n"
         s += "# HELP ecg_open_connections Open client connections.\n# TYPE ecg_open_connections gauge\necg_open_connections \(m.connections)\n"
