@@ -225,9 +225,17 @@ package final class InferenceEngine: Sendable {
         private let state = Locked(State())
         var isCancelled: Bool { state.withLock { $0.cancelled } }
         /// Records the job; false when the client has left meanwhile.
-        func attach(_ job: InferenceJob) -> Bool { state.withLock { s in s.job = job; return !s.cancelled } }
+        func attach(_ job: InferenceJob) -> Bool {
+            state.withLock { s in
+                s.job = job; return !s.cancelled
+            }
+        }
         /// Marks the request cancelled; the job to take out of the queue, if made.
-        func cancel() -> InferenceJob? { state.withLock { s in s.cancelled = true; return s.job } }
+        func cancel() -> InferenceJob? {
+            state.withLock { s in
+                s.cancelled = true; return s.job
+            }
+        }
     }
 
     /// Preprocesses a request and grades each window: its job, not yet queued.
