@@ -9,6 +9,8 @@ import Synchronization
 package protocol InferenceMetrics: AnyObject, Sendable {
     /// Windows waiting for a worker.
     func setQueueDepth(_ n: Int)
+    /// Requests waiting for a worker to preprocess them.
+    func setRequestsWaiting(_ n: Int)
     /// Work (a batch of windows or a task) an idle worker took while polling (--spin-us), without parking.
     func spinPickup()
     /// A batch that ran `n` windows through the encoder.
@@ -165,6 +167,7 @@ package final class InferenceQueue: @unchecked Sendable {
     /// (submit, cancel, take); `cond` must be locked.
     private func publishDepth() {
         metrics.setQueueDepth(items.count - head)
+        metrics.setRequestsWaiting(tasks.count)
         pending.store(items.count - head + tasks.count, ordering: .releasing)
     }
 

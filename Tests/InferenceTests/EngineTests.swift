@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Sync
 import Testing
@@ -8,17 +9,20 @@ import TestSupport
 
 /// The inference engine without HTTP: typed requests in, typed results or refusals out.
 @Suite struct EngineRules {
-    final class NoMetrics: InferenceMetrics {
-        func setQueueDepth(_ n: Int) {}
+    /// Keeps the last gauges the queue published.
+    final class GaugeMetrics: InferenceMetrics {
+        let gauges = Locked((windows: 0, requests: 0))
+        func setQueueDepth(_ n: Int) { gauges.withLock { $0.windows = n } }
+        func setRequestsWaiting(_ n: Int) { gauges.withLock { $0.requests = n } }
         func spinPickup() {}
         func observeBatch(_ n: Int) {}
         func windowComputed(queued: Double, computed: Double) {}
     }
 
-    static func engine(maxWindows: Int = 64) throws -> InferenceEngine {
+    static func engine(maxWindows: Int = 64, metrics: GaugeMetrics = GaugeMetrics()) throws -> InferenceEngine {
         let pipeline = try Preprocessing.Pipeline(.init(filter: Preprocessing.highpassFilter, normalization: Preprocessing.windowNormalization))
         let queue = InferenceQueue(
-            encoder: TF.network.encoder, workers: 1, capacity: 64, maxBatch: 8, batchWaitMs: 0, metrics: NoMetrics(),
+            encoder: TF.network.encoder, workers: 1, capacity: 64, maxBatch: 8, batchWaitMs: 0, metrics: metrics,
             cores: CoreBudget(cores: 1))
         return InferenceEngine(network: TF.network, pipeline: pipeline, affect: [], queue: queue, maxWindows: maxWindows, memoryBudgetBytes: 1 << 20)
     }
@@ -88,5 +92,30 @@ import TestSupport
         // A later request is computed, so the worker ran; the cancelled one never completed.
         _ = try Self.compute(e, InferenceRequest(recordings: [Array(rec[0..<5000])], fs: 256, preprocessed: false)).get()
         #expect(!ran.withLock { $0 })
+    }
+
+    @Test("requests wait for a worker in order, and the requests-waiting gauge follows them")
+    func requestsWaiting() throws {
+        let metrics = GaugeMetrics()
+        let e = try Self.engine(metrics: metrics)
+        defer { e.queue.stop() }
+        // Occupy the one worker with a task that waits for the test.
+        let release = DispatchSemaphore(value: 0)
+        let started = Locked(false)
+        #expect(
+            e.queue.submitTask {
+                started.withLock { $0 = true }; release.wait()
+            })
+        #expect(waitUntil { started.withLock { $0 } })
+        let rec = syntheticECG(seconds: 20, seed: Self.seed("engine-waiting"))
+        let done = Locked<[Int]>([])
+        for k in 0..<2 {
+            _ = try e.submit(InferenceRequest(recordings: [rec], fs: 256, preprocessed: false)) { _ in done.withLock { $0.append(k) } }
+        }
+        #expect(e.queue.tasksWaiting == 2 && metrics.gauges.withLock { $0.requests } == 2)
+        release.signal()
+        #expect(waitUntil(timeout: 60) { done.withLock { $0.count } == 2 })
+        #expect(done.withLock { $0 } == [0, 1], "requests answered out of order")
+        #expect(metrics.gauges.withLock { $0.requests } == 0 && metrics.gauges.withLock { $0.windows } == 0)
     }
 }

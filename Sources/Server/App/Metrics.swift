@@ -23,6 +23,7 @@ final class Metrics: ConnectionMetrics, InferenceMetrics, Sendable {
         var queueWait = Histogram(bounds: Metrics.stageBounds)
         var compute = Histogram(bounds: Metrics.stageBounds)
         var queueDepth = 0
+        var requestsWaiting = 0
         var spinPickups = 0
         var connections = 0
         var connectionsTotal = 0
@@ -65,6 +66,7 @@ final class Metrics: ConnectionMetrics, InferenceMetrics, Sendable {
     var windowsProcessed: Int { state.withLock { $0.windows } }
     func spinPickup() { state.withLock { $0.spinPickups += 1 } }
     func setQueueDepth(_ n: Int) { state.withLock { $0.queueDepth = n } }
+    func setRequestsWaiting(_ n: Int) { state.withLock { $0.requestsWaiting = n } }
     func connectionOpened() {
         state.withLock {
             $0.connections += 1; $0.connectionsTotal += 1
@@ -100,6 +102,8 @@ final class Metrics: ConnectionMetrics, InferenceMetrics, Sendable {
             "# HELP ecg_inference_spin_pickups_total Work (a batch of windows or a request to preprocess) an idle worker took while polling (--spin-us), without parking and being woken.\n# TYPE ecg_inference_spin_pickups_total counter\necg_inference_spin_pickups_total \(m.spinPickups)\n"
         s +=
             "# HELP ecg_inference_queue_depth Windows waiting for a worker.\n# TYPE ecg_inference_queue_depth gauge\necg_inference_queue_depth \(m.queueDepth)\n"
+        s +=
+            "# HELP ecg_inference_requests_waiting Requests waiting for a worker to preprocess them.\n# TYPE ecg_inference_requests_waiting gauge\necg_inference_requests_waiting \(m.requestsWaiting)\n"
         s += "# HELP ecg_open_connections Open client connections.\n# TYPE ecg_open_connections gauge\necg_open_connections \(m.connections)\n"
         s += "# HELP ecg_connections_total Connections accepted.\n# TYPE ecg_connections_total counter\necg_connections_total \(m.connectionsTotal)\n"
         s +=
