@@ -268,9 +268,12 @@ struct ECGServer: ParsableCommand {
         for sig in [SIGTERM, SIGINT] {
             let s = DispatchSource.makeSignalSource(signal: sig, queue: sigQueue)
             s.setEventHandler {
-                logger.log(.draining(signal: sig == SIGTERM ? "SIGTERM" : "SIGINT", openConnections: server.connectionCount))
+                // Logged once the drain has begun (/ready answers 503, the listener is closed),
+                // with the connections open when the signal came.
+                let open = server.connectionCount
                 service.setDraining()
                 server.beginDrain()
+                logger.log(.draining(signal: sig == SIGTERM ? "SIGTERM" : "SIGINT", openConnections: open))
                 let deadline = Date().addingTimeInterval(drain)
                 while server.connectionCount > 0 && Date() < deadline { usleep(20_000) }
                 logger.log(.stopped(openConnections: server.connectionCount))
