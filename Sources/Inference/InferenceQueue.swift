@@ -70,8 +70,9 @@ package final class InferenceJob: Sendable {
 /// A bounded queue of windows drained by inference workers (one thread each, one core
 /// each) that gather windows from concurrent requests into batches.
 ///
-/// Sendable because `items`, `head`, `busy` and `stopping` are only touched with `cond`
-/// locked; `pending` is an atomic; the rest is immutable after init.
+/// Sendable because `items`, `head`, `tasks`, `busy`, `stopping` and `paused` are only
+/// touched with `cond` locked (`publishDepth`, `take` and `waitForWork` are called with it
+/// held); `pending` is an atomic; `threads` and the rest are set in init and never changed.
 package final class InferenceQueue: @unchecked Sendable {
     /// A window of a job, with the time it was queued (DispatchTime nanoseconds).
     struct Item { let job: InferenceJob; let index: Int; let queued: UInt64 }
