@@ -58,11 +58,11 @@ public struct AffectHead: Sendable {
     public var tensors: [String: NPYArray] {
         var out: [String: NPYArray] = [:]
         for (i, d) in hidden.enumerated() {
-            out["\(name)/dense_\(i + 1)/kernel"] = NPYArray(floats: d.kernel, shape: [d.inputs, d.outputs])
-            out["\(name)/dense_\(i + 1)/bias"] = NPYArray(floats: d.bias, shape: [d.outputs])
+            out["\(name)/dense_\(i + 1)/kernel"] = NPYArray(floats: Array(d.kernel), shape: [d.inputs, d.outputs])
+            out["\(name)/dense_\(i + 1)/bias"] = NPYArray(floats: Array(d.bias), shape: [d.outputs])
         }
-        out["\(name)/output/kernel"] = NPYArray(floats: output.kernel, shape: [output.inputs, output.outputs])
-        out["\(name)/output/bias"] = NPYArray(floats: output.bias, shape: [output.outputs])
+        out["\(name)/output/kernel"] = NPYArray(floats: Array(output.kernel), shape: [output.inputs, output.outputs])
+        out["\(name)/output/bias"] = NPYArray(floats: Array(output.bias), shape: [output.outputs])
         return out
     }
 

@@ -35,7 +35,7 @@ public struct TiledDFTConv: Sendable {
     public init(_ l: ConvLayer, length: Int, tile m: Int) {
         precondition(l.taps % m == 0 || l.taps < m)
         self.m = m; chunks = (l.taps + m - 1) / m; cin = l.cin; cout = l.cout; self.length = length
-        bias = l.bias
+        bias = Array(l.bias)
         let n = Double(2 * m), F = m + 1
         var d = [Float](repeating: 0, count: 2 * F * m)
         for f in 0..<F {

@@ -30,17 +30,21 @@ public enum WeightsError: Error, CustomStringConvertible, Equatable, Sendable {
 /// A 1-D convolution layer: stride 1, TF `same` padding, bias, leaky ReLU 0.2.
 public struct ConvLayer: Sendable {
     /// kernel: (K, C_in, C_out), C order.
-    public let kernel: [Float]
+    public let kernel: TensorView
     /// bias: (C_out)
-    public let bias: [Float]
+    public let bias: TensorView
     public let taps: Int, cin: Int, cout: Int
     /// TF `same`, stride 1: left (K-1)/2, right K-1-left.
     public var padLeft: Int { (taps - 1) / 2 }
     public var padRight: Int { taps - 1 - padLeft }
 
-    public init(kernel: [Float], bias: [Float], taps: Int, cin: Int, cout: Int) {
+    public init(kernel: TensorView, bias: TensorView, taps: Int, cin: Int, cout: Int) {
         precondition(kernel.count == taps * cin * cout && bias.count == cout)
         self.kernel = kernel; self.bias = bias; self.taps = taps; self.cin = cin; self.cout = cout
+    }
+
+    public init(kernel: [Float], bias: [Float], taps: Int, cin: Int, cout: Int) {
+        self.init(kernel: TensorView(kernel), bias: TensorView(bias), taps: taps, cin: cin, cout: cout)
     }
 
     /// The layer that computes this one's input gradient from its (padded) output
@@ -62,14 +66,18 @@ public struct ConvLayer: Sendable {
 /// A dense layer y = x W + b.
 public struct DenseLayer: Sendable {
     /// kernel: (in, out)
-    public let kernel: [Float]
+    public let kernel: TensorView
     /// bias: (out)
-    public let bias: [Float]
+    public let bias: TensorView
     public let inputs: Int, outputs: Int
 
-    public init(kernel: [Float], bias: [Float], inputs: Int, outputs: Int) {
+    public init(kernel: TensorView, bias: TensorView, inputs: Int, outputs: Int) {
         precondition(kernel.count == inputs * outputs && bias.count == outputs)
         self.kernel = kernel; self.bias = bias; self.inputs = inputs; self.outputs = outputs
+    }
+
+    public init(kernel: [Float], bias: [Float], inputs: Int, outputs: Int) {
+        self.init(kernel: TensorView(kernel), bias: TensorView(bias), inputs: inputs, outputs: outputs)
     }
 }
 
@@ -98,8 +106,8 @@ public struct EncoderWeights: Sendable {
     public var tensors: [String: NPYArray] {
         var out: [String: NPYArray] = [:]
         for (a, c) in zip(Self.architecture, convs) {
-            out[a.name + "/kernel"] = NPYArray(floats: c.kernel, shape: [a.taps, a.cin, a.cout])
-            out[a.name + "/bias"] = NPYArray(floats: c.bias, shape: [a.cout])
+            out[a.name + "/kernel"] = NPYArray(floats: Array(c.kernel), shape: [a.taps, a.cin, a.cout])
+            out[a.name + "/bias"] = NPYArray(floats: Array(c.bias), shape: [a.cout])
         }
         return out
     }
@@ -128,8 +136,8 @@ public struct TaskHead: Sendable {
     public func tensors(index i: Int) -> [String: NPYArray] {
         var out: [String: NPYArray] = [:]
         for (n, d) in [("task_\(i)_dense_1", dense1), ("task_\(i)_dense_2", dense2), ("task_\(i)", output)] {
-            out[n + "/kernel"] = NPYArray(floats: d.kernel, shape: [d.inputs, d.outputs])
-            out[n + "/bias"] = NPYArray(floats: d.bias, shape: [d.outputs])
+            out[n + "/kernel"] = NPYArray(floats: Array(d.kernel), shape: [d.inputs, d.outputs])
+            out[n + "/bias"] = NPYArray(floats: Array(d.bias), shape: [d.outputs])
         }
         return out
     }

@@ -115,7 +115,7 @@ public final class TrainScratch {
         if let f = flipByLayer[key] { return UnsafePointer(f) }
         let wf = l.flipped().kernel
         let f = UnsafeMutablePointer<Float>.allocate(capacity: wf.count)
-        f.initialize(from: wf, count: wf.count)
+        wf.withUnsafeBufferPointer { f.initialize(from: $0.baseAddress!, count: wf.count) }
         flipByLayer[key] = f
         return UnsafePointer(f)
     }

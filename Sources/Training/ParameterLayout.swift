@@ -58,35 +58,55 @@ public struct ParameterLayout: Sendable {
 
     public func tensor(_ name: String) -> Tensor? { index[name].map { tensors[$0] } }
 
-    /// The network's parameters in this layout (it must have its seven heads).
+    /// The network's parameters in this layout (it must have its seven heads). A network
+    /// made by `network(_:algorithms:)` already points into one such buffer: that buffer
+    /// is returned as it is, nothing copied.
     public func flatten(_ net: SSLNetwork) -> [Float] {
         precondition(net.tasks.count == heads.count, "the pre-training network needs its seven heads")
+        if let shared = buffer(of: net) { return shared }
         var p = [Float](repeating: 0, count: count)
-        for (i, c) in net.encoder.weights.convs.enumerated() {
-            p.replaceSubrange(convKernel[i]..<(convKernel[i] + c.kernel.count), with: c.kernel)
-            p.replaceSubrange(convBias[i]..<(convBias[i] + c.bias.count), with: c.bias)
-        }
-        for (h, o) in zip(net.tasks, heads) {
-            for (d, k, b) in [(h.dense1, o.dense1Kernel, o.dense1Bias), (h.dense2, o.dense2Kernel, o.dense2Bias), (h.output, o.outputKernel, o.outputBias)] {
-                p.replaceSubrange(k..<(k + d.kernel.count), with: d.kernel)
-                p.replaceSubrange(b..<(b + d.bias.count), with: d.bias)
+        for (t, v) in zip(tensors, views(net)) {
+            v.withUnsafeBufferPointer { src in
+                p.withUnsafeMutableBufferPointer { dst in _ = UnsafeMutableBufferPointer(rebasing: dst[t.range]).update(fromContentsOf: src) }
             }
         }
         return p
     }
 
-    /// The network with these parameters (the engine re-plans its tiled-DFT layers, whose
-    /// spectra depend on the kernels).
+    /// The network's 54 tensors in layout order.
+    func views(_ net: SSLNetwork) -> [TensorView] {
+        var v: [TensorView] = []
+        for c in net.encoder.weights.convs { v += [c.kernel, c.bias] }
+        for h in net.tasks { v += [h.dense1.kernel, h.dense1.bias, h.dense2.kernel, h.dense2.bias, h.output.kernel, h.output.bias] }
+        return v
+    }
+
+    /// The one buffer all of the network's tensors point into at this layout's offsets, if
+    /// they do.
+    public func buffer(of net: SSLNetwork) -> [Float]? {
+        let v = views(net)
+        guard v.count == tensors.count, let first = v.first, first.storage.count == count else { return nil }
+        let base = first.storage.withUnsafeBufferPointer { $0.baseAddress }
+        for (t, x) in zip(tensors, v) {
+            guard x.offset == t.offset, x.count == t.count, x.storage.withUnsafeBufferPointer({ $0.baseAddress }) == base else { return nil }
+        }
+        return first.storage
+    }
+
+    /// The network whose 54 tensors point into `p` (no copy: `TensorView`s of the one
+    /// buffer). The engine plans its tiled-DFT layers from the kernels, which it must
+    /// anyway after every update. While the network lives, `p` is shared: drop it before
+    /// updating `p` in place, or the update copies the buffer.
     public func network(_ p: [Float], algorithms: [ConvAlgorithm]) -> SSLNetwork {
         precondition(p.count == count)
         let convs = EncoderGeometry.convs.enumerated().map { i, c in
             ConvLayer(
-                kernel: Array(p[convKernel[i]..<(convKernel[i] + c.taps * c.cin * c.cout)]),
-                bias: Array(p[convBias[i]..<(convBias[i] + c.cout)]), taps: c.taps, cin: c.cin, cout: c.cout)
+                kernel: TensorView(p, range: convKernel[i]..<(convKernel[i] + c.taps * c.cin * c.cout)),
+                bias: TensorView(p, range: convBias[i]..<(convBias[i] + c.cout)), taps: c.taps, cin: c.cin, cout: c.cout)
         }
         let e = EncoderGeometry.embeddingSize
         func dense(_ k: Int, _ b: Int, _ outs: Int) -> DenseLayer {
-            DenseLayer(kernel: Array(p[k..<(k + e * outs)]), bias: Array(p[b..<(b + outs)]), inputs: e, outputs: outs)
+            DenseLayer(kernel: TensorView(p, range: k..<(k + e * outs)), bias: TensorView(p, range: b..<(b + outs)), inputs: e, outputs: outs)
         }
         let tasks = heads.map { o in
             TaskHead(

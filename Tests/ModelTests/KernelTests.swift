@@ -122,7 +122,7 @@ import Testing
         case .direct:
             var xp = [Float](repeating: 0, count: (t + l.taps - 1) * l.cin)
             for i in 0..<(t * l.cin) { xp[l.padLeft * l.cin + i] = x[i] }
-            ck_gemm_bias_act(Int32(t), Int32(l.cout), Int32(l.taps * l.cin), xp, Int32(l.cin), l.kernel, l.bias, &out, Int32(l.cout), 1)
+            ck_gemm_bias_act(Int32(t), Int32(l.cout), Int32(l.taps * l.cin), xp, Int32(l.cin), Array(l.kernel), Array(l.bias), &out, Int32(l.cout), 1)
         case let .tiledDFT(m):
             let p = TiledDFTConv(l, length: t, tile: m)
             var xp = [Float](repeating: 0, count: max(p.inputRows, t + l.taps - 1) * l.cin)

@@ -87,10 +87,10 @@ import NPY
             }
             let h: Float = 1e-2
             for q in stride(from: 0, to: dW.count, by: max(1, dW.count / 23)) {
-                var kp = layer.kernel, km = layer.kernel; kp[q] += h; km[q] -= h
+                var kp = Array(layer.kernel), km = Array(layer.kernel); kp[q] += h; km[q] -= h
                 let num =
-                    (f(ConvLayer(kernel: kp, bias: layer.bias, taps: k, cin: ci, cout: co), x)
-                        - f(ConvLayer(kernel: km, bias: layer.bias, taps: k, cin: ci, cout: co), x)) / Double(2 * h)
+                    (f(ConvLayer(kernel: TensorView(kp), bias: layer.bias, taps: k, cin: ci, cout: co), x)
+                        - f(ConvLayer(kernel: TensorView(km), bias: layer.bias, taps: k, cin: ci, cout: co), x)) / Double(2 * h)
                 #expect(abs(num - Double(dW[q])) <= 1e-2 * max(1, abs(num)), "dW[\(q)]: \(num) vs \(dW[q])")
             }
             for q in stride(from: 0, to: dx.count, by: max(1, dx.count / 17)) {
