@@ -22,6 +22,17 @@ package struct HTTPRequest: Sendable {
     package func header(_ name: String) -> String? { headers.first { $0.name == name }?.value }
 }
 
+extension HTTPRequest {
+    /// The request the parser would give for `method target HTTP/1.1` with these header
+    /// fields and body: for routing and middleware without a socket (tests, tools).
+    package init(_ method: String, _ target: String, headers: [(String, String)] = [], body: [UInt8] = []) {
+        let (path, query, dups) = HTTPParser.splitTarget(target)
+        self.init(
+            method: method, target: target, path: path, query: query, duplicateQuery: dups, minorVersion: 1,
+            headers: headers.map { (name: $0.0.lowercased(), value: $0.1) }, body: body, keepAlive: true)
+    }
+}
+
 /// A request the parser refuses: the status to answer and the documented error code.
 /// A refusal's machine-readable code and the HTTP status it is sent with, declared once
 /// each (the HTTP layer's below, the application's in its own module) and named where the

@@ -126,6 +126,20 @@ func runParser(_ bytes: [UInt8], byteByByte: Bool, limits: HTTPLimits = small) -
         #expect(r.map(\.keepAlive) == [false, false])
     }
 
+    @Test("HTTPRequest(method, target, headers:, body:) is the request the parser gives for the same text")
+    func requestValue() throws {
+        let target = "/embed%20x?fs=360&fs=500&a+b=c%2Fd"
+        var p = HTTPParser(limits: small)
+        p.feed(Array("POST \(target) HTTP/1.1\r\nHost: x\r\nX-API-Key: k\r\nContent-Length: 2\r\n\r\nok".utf8))
+        let parsed = try #require(try p.next())
+        let made = HTTPRequest("POST", target, headers: [("Host", "x"), ("X-API-Key", "k"), ("Content-Length", "2")], body: Array("ok".utf8))
+        #expect(made.method == parsed.method && made.target == parsed.target && made.path == parsed.path)
+        #expect(made.path == "/embed x" && made.query == ["fs": "500", "a b": "c/d"] && made.duplicateQuery == ["fs"])
+        #expect(made.query == parsed.query && made.duplicateQuery == parsed.duplicateQuery)
+        #expect(made.headers.map(\.name) == parsed.headers.map(\.name) && made.headers.map(\.value) == parsed.headers.map(\.value))
+        #expect(made.body == parsed.body && made.minorVersion == parsed.minorVersion && made.keepAlive == parsed.keepAlive)
+    }
+
     @Test("Expect: 100-continue is announced once, before the body")
     func expectContinue() throws {
         var p = HTTPParser(limits: small)

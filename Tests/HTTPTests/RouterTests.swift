@@ -4,12 +4,6 @@ import Testing
 
 /// The router and middleware on request values: no sockets, no server.
 @Suite struct RouterRules {
-    static func request(_ method: String, _ path: String, headers: [(String, String)] = []) -> HTTPRequest {
-        HTTPRequest(
-            method: method, target: path, path: path, query: [:], minorVersion: 1,
-            headers: headers.map { (name: $0.0, value: $0.1) }, body: [], keepAlive: true)
-    }
-
     /// Answers synchronously; returns what was answered (exactly once) and whether a cancel action came back.
     static func answer(_ router: Router, _ r: HTTPRequest) -> (HTTPResponse, cancel: Bool) {
         let got = Locked<[HTTPResponse]>([])
@@ -62,32 +56,32 @@ import Testing
 
     @Test("a route answers its method; GET routes answer HEAD without the body; the handler's cancel action comes back")
     func methods() {
-        let (get, _) = Self.answer(router, Self.request("GET", "/health"))
+        let (get, _) = Self.answer(router, HTTPRequest("GET", "/health"))
         #expect(get.status == 200 && get.body == Array("ok".utf8) && !get.omitBody)
-        let (head, _) = Self.answer(router, Self.request("HEAD", "/health"))
+        let (head, _) = Self.answer(router, HTTPRequest("HEAD", "/health"))
         #expect(head.status == 200 && head.omitBody)
-        let (post, cancel) = Self.answer(router, Self.request("POST", "/work", headers: [("authorization", "yes")]))
+        let (post, cancel) = Self.answer(router, HTTPRequest("POST", "/work", headers: [("authorization", "yes")]))
         #expect(post.status == 202 && cancel)
     }
 
     @Test("unknown paths get 404 and wrong methods 405 with Allow, in the application's error body; no middleware runs")
     func refusals() {
-        let (nf, _) = Self.answer(router, Self.request("GET", "/nope"))
+        let (nf, _) = Self.answer(router, HTTPRequest("GET", "/nope"))
         #expect(nf.status == 404 && nf.body == Array("/nope not_found".utf8))
         #expect(!nf.headers.contains { $0.0 == "X-Stamp" })
-        let (na, _) = Self.answer(router, Self.request("DELETE", "/work"))
+        let (na, _) = Self.answer(router, HTTPRequest("DELETE", "/work"))
         #expect(na.status == 405 && na.body == Array("/work method_not_allowed".utf8))
         #expect(na.headers.first { $0.0 == "Allow" }?.1 == "POST")
-        let (naGet, _) = Self.answer(router, Self.request("POST", "/health"))
+        let (naGet, _) = Self.answer(router, HTTPRequest("POST", "/health"))
         #expect(naGet.headers.first { $0.0 == "Allow" }?.1 == "GET, HEAD")
     }
 
     @Test("middleware runs in order around the handler; a refusal thrown by one skips the rest and the handler")
     func middlewareOrder() {
-        let (ok, _) = Self.answer(router, Self.request("GET", "/health"))
+        let (ok, _) = Self.answer(router, HTTPRequest("GET", "/health"))
         // Responders unwind inside-out: the inner stamp is added first.
         #expect(ok.headers.filter { $0.0 == "X-Stamp" }.map(\.1) == ["inner", "outer"])
-        let (refused, cancel) = Self.answer(router, Self.request("POST", "/work"))
+        let (refused, cancel) = Self.answer(router, HTTPRequest("POST", "/work"))
         #expect(refused.status == 400 && refused.body == Array("/work bad_request".utf8) && !cancel)
         // The refusal goes back out through the middleware before the gate (as an error
         // propagates in hummingbird), not through the one after it.
@@ -96,7 +90,7 @@ import Testing
 
     @Test("aliases reach their canonical route; probe paths and route lists come from the declarations")
     func derived() {
-        let (alias, _) = Self.answer(router, Self.request("GET", "/v9/versions/1/thing"))
+        let (alias, _) = Self.answer(router, HTTPRequest("GET", "/v9/versions/1/thing"))
         #expect(alias.status == 200 && alias.body == Array("thing".utf8))
         #expect(router.probePaths == ["/health"])
         #expect(router.route("/work")?.authenticated == true)
