@@ -70,7 +70,7 @@ package final class InferenceJob: Sendable {
 /// A bounded queue of windows drained by inference workers (one thread each, one core
 /// each) that gather windows from concurrent requests into batches.
 ///
-/// Sendable because `items`, `head`, `tasks`, `busy`, `stopping` and `paused` are only
+/// Sendable because `items`, `tasks`, `busy`, `stopping` and `paused` are only
 /// touched with `cond` locked (`publishDepth`, `take` and `waitForWork` are called with it
 /// held); `pending` is an atomic; `threads` and the rest are set in init and never changed.
 package final class InferenceQueue: @unchecked Sendable {
@@ -86,17 +86,15 @@ package final class InferenceQueue: @unchecked Sendable {
     let batchWait: Double
     let metrics: any InferenceMetrics
     private let cond = NSCondition()
-    /// Pending windows are items[head...]; consumed slots are set to nil at once so that
-    /// nothing keeps a finished request alive.
-    private var items: [Item?] = []
-    private var head = 0
+    /// Pending windows, oldest first (a taken window's slot is cleared at once).
+    private var items = FIFO<Item>()
     private var busy = 0
     private var stopping = false
     /// Workers take no windows while set (tests hold the queue full with it); tasks still run.
     private var paused = false
     /// Work that makes windows (a request's preprocessing and grading), run by the workers
     /// before the windows queued behind them, one core each like the encoder.
-    private var tasks: [@Sendable () -> Void] = []
+    private var tasks = FIFO<@Sendable () -> Void>()
     private var threads: [Thread] = []
     /// How long an idle worker polls `pending` before it parks on `cond` (nanoseconds).
     let spinNanoseconds: UInt64
@@ -123,26 +121,20 @@ package final class InferenceQueue: @unchecked Sendable {
         for t in threads { t.start() }
     }
 
-    package var depth: Int { cond.lock(); defer { cond.unlock() }; return items.count - head }
+    package var depth: Int { cond.lock(); defer { cond.unlock() }; return items.count }
 
     /// The client went away: marks the job cancelled and removes its queued windows,
     /// so the queue depth (and its gauge) follows at once.
     package func cancel(_ job: InferenceJob) {
         job.cancel()
         cond.lock(); defer { cond.unlock() }
-        var kept: [Item?] = []
-        kept.reserveCapacity(items.count - head)
-        for it in items[head...] where it?.job !== job { kept.append(it) }
-        if kept.count != items.count - head {
-            items = kept; head = 0
-            publishDepth()
-        }
+        if items.removeAll(where: { $0.job === job }) > 0 { publishDepth() }
     }
 
     /// Enqueues every window of the job, or none: false when they do not fit.
     package func submit(_ job: InferenceJob) -> Bool {
         cond.lock(); defer { cond.unlock() }
-        guard items.count - head + job.count <= capacity else { return false }
+        guard items.count + job.count <= capacity else { return false }
         let now = DispatchTime.now().uptimeNanoseconds
         for i in 0..<job.count { items.append(Item(job: job, index: i, queued: now)) }
         publishDepth()
@@ -167,9 +159,9 @@ package final class InferenceQueue: @unchecked Sendable {
     /// The queue depth to the gauge and to spinning workers, after every change of it
     /// (submit, cancel, take); `cond` must be locked.
     private func publishDepth() {
-        metrics.setQueueDepth(items.count - head)
+        metrics.setQueueDepth(items.count)
         metrics.setRequestsWaiting(tasks.count)
-        pending.store(items.count - head + tasks.count, ordering: .releasing)
+        pending.store(items.count + tasks.count, ordering: .releasing)
     }
 
     /// An idle worker's wait: poll for up to `spinNanoseconds` (a window that arrives
@@ -187,7 +179,7 @@ package final class InferenceQueue: @unchecked Sendable {
                 take(into: &batch)
                 if !batch.isEmpty { metrics.spinPickup(); return }
             }
-            if stopping || items.count > head || !tasks.isEmpty { return }
+            if stopping || !items.isEmpty || !tasks.isEmpty { return }
         }
         cond.wait()
     }
@@ -201,17 +193,10 @@ package final class InferenceQueue: @unchecked Sendable {
     /// Takes this worker's share of the queue: at most maxBatch windows, and no more than
     /// an even split across workers, so idle workers are not left without work.
     private func take(into batch: inout [Item]) {
-        let share = max(1, min(maxBatch, (items.count - head + workers - 1) / workers))
-        let limit = batch.count + share
-        while batch.count < min(limit, maxBatch) && head < items.count {
-            let it = items[head]!
-            items[head] = nil; head += 1
+        let share = max(1, min(maxBatch, (items.count + workers - 1) / workers))
+        let limit = min(batch.count + share, maxBatch)
+        while batch.count < limit, let it = items.popFirst() {
             if !it.job.isCancelled { batch.append(it) }
-        }
-        if head == items.count {
-            items.removeAll(keepingCapacity: items.capacity <= 4096); head = 0
-        } else if head >= 1024 && head * 2 >= items.count {
-            items.removeFirst(head); head = 0
         }
         publishDepth()
     }
@@ -226,8 +211,8 @@ package final class InferenceQueue: @unchecked Sendable {
             cond.lock()
             while true {
                 if stopping { cond.unlock(); return }
-                if !tasks.isEmpty {
-                    task = tasks.removeFirst()
+                if let t = tasks.popFirst() {
+                    task = t
                     publishDepth()
                     break
                 }
