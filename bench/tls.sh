@@ -32,7 +32,7 @@ done
 echo "== keep-alive request rate, wrk -t1 -c16 -d${SECS}s"
 printf "%-28s %12s %12s\n" route https http
 for route in health embed; do
-    if [ $route = health ]; then args=(); path=/health; else args=(-s bench/post_npy.lua); path=/embed?fs=256; fi
+    if [ $route = health ]; then args=(); path=/health; else args=(-s bench/post.lua); path=/embed?fs=256; export ECG_BODY="$OUT/window.npy"; fi
     t=$(wrk -t1 -c16 -d"${SECS}s" "${args[@]}" "https://localhost:$TLSP$path" | awk '/Requests\/sec/ {print $2}')
     p=$(wrk -t1 -c16 -d"${SECS}s" "${args[@]}" "http://localhost:$PLAINP$path" | awk '/Requests\/sec/ {print $2}')
     printf "%-28s %12s %12s\n" "$path (req/s)" "$t" "$p"
