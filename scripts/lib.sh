@@ -6,6 +6,12 @@
 #   synthetic_train_data PATH N      a prepared dataset of N random windows (throughput runs:
 #                                    the values do not matter), in `ecg-train prepare`'s layout
 #   need_wrk                         installs wrk (Debian package) when missing
+#   DEBUG_BUILD                      the flags of the scripts' debug builds: -Xcc -O2 compiles the C
+#                                    kernels optimised (SwiftPM's debug -O0 makes the suite 6x slower:
+#                                    636 s against 109 s, measured); the same flags for every
+#                                    build of one scratch path, or SwiftPM rebuilds everything
+
+DEBUG_BUILD=(-Xcc -O2)
 
 start_server() {
     local bin=$1 log=$2

@@ -7,6 +7,7 @@
 # scripts/test.sh makes (numpy, for the synthetic corpus).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 SANITIZERS=${*:-thread address}
 VENV=.venv-checks
 # halt_on_error: the first report aborts the process with a non-zero status.
@@ -15,7 +16,7 @@ export ASAN_OPTIONS="halt_on_error=1 detect_leaks=0 detect_stack_use_after_retur
 for san in $SANITIZERS; do
     SP=.build-$san
     echo "== $san sanitizer: build"
-    swift build --build-tests --sanitize="$san" --scratch-path "$SP"
+    swift build --build-tests --sanitize="$san" --scratch-path "$SP" "${DEBUG_BUILD[@]}"
     BIN=$(swift build --sanitize="$san" --scratch-path "$SP" --show-bin-path)
     echo "== $san sanitizer: swift test"
     # ECG_SANITIZER lets the RSS test step aside (sanitizers keep freed memory on purpose).

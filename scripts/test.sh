@@ -15,8 +15,8 @@ scripts/deps.sh
 echo "== swift format lint (.swift-format; fix with: swift format format -i -r Sources Tests Package.swift)"
 swift format lint --strict -r Sources Tests Package.swift
 
-swift build --build-tests
-swift test
+swift build --build-tests "${DEBUG_BUILD[@]}"
+swift test --skip-build
 
 # Checkers from PyPI, in a local venv (git-ignored).
 VENV=.venv-checks
