@@ -58,12 +58,10 @@ public struct ParameterLayout: Sendable {
 
     public func tensor(_ name: String) -> Tensor? { index[name].map { tensors[$0] } }
 
-    /// The network's parameters in this layout (it must have its seven heads). A network
-    /// made by `network(_:algorithms:)` already points into one such buffer: that buffer
-    /// is returned as it is, nothing copied.
+    /// A copy of the network's parameters in this layout (it must have its seven heads): the
+    /// Pretrainer's buffer when a run starts from loaded or initialised weights.
     public func flatten(_ net: SSLNetwork) -> [Float] {
         precondition(net.tasks.count == heads.count, "the pre-training network needs its seven heads")
-        if let shared = buffer(of: net) { return shared }
         var p = [Float](repeating: 0, count: count)
         for (t, v) in zip(tensors, views(net)) {
             v.withUnsafeBufferPointer { src in
@@ -74,29 +72,17 @@ public struct ParameterLayout: Sendable {
     }
 
     /// The network's 54 tensors in layout order.
-    func views(_ net: SSLNetwork) -> [TensorView] {
+    public func views(_ net: SSLNetwork) -> [TensorView] {
         var v: [TensorView] = []
         for c in net.encoder.weights.convs { v += [c.kernel, c.bias] }
         for h in net.tasks { v += [h.dense1.kernel, h.dense1.bias, h.dense2.kernel, h.dense2.bias, h.output.kernel, h.output.bias] }
         return v
     }
 
-    /// The one buffer all of the network's tensors point into at this layout's offsets, if
-    /// they do.
-    public func buffer(of net: SSLNetwork) -> [Float]? {
-        let v = views(net)
-        guard v.count == tensors.count, let first = v.first, first.storage.count == count else { return nil }
-        let base = first.storage.withUnsafeBufferPointer { $0.baseAddress }
-        for (t, x) in zip(tensors, v) {
-            guard x.offset == t.offset, x.count == t.count, x.storage.withUnsafeBufferPointer({ $0.baseAddress }) == base else { return nil }
-        }
-        return first.storage
-    }
-
     /// The network whose 54 tensors point into `p` (no copy: `TensorView`s of the one
     /// buffer). The engine plans its tiled-DFT layers from the kernels, which it must
-    /// anyway after every update. While the network lives, `p` is shared: drop it before
-    /// updating `p` in place, or the update copies the buffer.
+    /// anyway after every update. While the network lives, `p` is shared (copy-on-write):
+    /// drop it before updating `p` in place, or the update copies the buffer.
     public func network(_ p: [Float], algorithms: [ConvAlgorithm]) -> SSLNetwork {
         precondition(p.count == count)
         let convs = EncoderGeometry.convs.enumerated().map { i, c in

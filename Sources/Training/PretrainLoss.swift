@@ -46,7 +46,6 @@ public struct PretrainLoss: Sendable {
         let n = windows.count / EncoderGeometry.windowLength
         precondition(labels.count == n * EncoderGeometry.versions)
         let layout = ParameterLayout.ssl
-        let params = layout.flatten(net)
         let scale = coefficients.map { $0 / Float(n) }
         let workers = max(1, min(threads, n))
         let fast = fast ?? FastPaths(net)
@@ -85,9 +84,9 @@ public struct PretrainLoss: Sendable {
         let weighted = zip(perTask, coefficients).reduce(0.0) { $0 + $1.0 * Double($1.1) }
         // L2 on kernels.
         var sumSq = 0.0
-        for t in layout.tensors where t.name.hasSuffix("/kernel") {
-            for q in t.range { sumSq += Double(params[q]) * Double(params[q]) }
-            for q in t.range { grads[q] += l2 * params[q] }
+        for (t, w) in zip(layout.tensors, layout.views(net)) where t.name.hasSuffix("/kernel") {
+            for i in 0..<t.count { sumSq += Double(w[i]) * Double(w[i]) }
+            for i in 0..<t.count { grads[t.offset + i] += l2 * w[i] }
         }
         let l2Term = Double(l2) * sumSq / 2
         return Result(total: weighted + l2Term, perTask: perTask, weightedData: weighted, l2Term: l2Term, gradient: grads, logits: allLogits)

@@ -84,9 +84,11 @@ public struct Pretrainer {
 
         var adam = Adam(learningRate: c.learningRate)
         var state = State(epoch: 0, step: 0, batchInEpoch: 0, seed: c.seed, lossLast: .nan)
-        // The one parameter buffer; the gradient and Adam's moments share its layout. The
-        // network a step reads points into it (`layout.network`, no copy) and is gone
-        // before Adam updates the buffer in place (checked in debug builds).
+        // The one parameter buffer; the gradient and Adam's moments share its layout. `net`
+        // points into it (`layout.network`: views, no copy), is built once per update (its
+        // engine plans the tiled-DFT layers) and serves the next step, checkpoints and
+        // validation. It is set to nil before Adam writes: no view may hold the buffer then,
+        // or the copy-on-write array would be copied instead of updated in place.
         var params: [Float]
         let algorithms: [ConvAlgorithm]
         do {
@@ -107,7 +109,7 @@ public struct Pretrainer {
             params = layout.flatten(start)
             algorithms = start.encoder.algorithms
         }
-        func network() -> SSLNetwork { layout.network(params, algorithms: algorithms) }
+        var net: SSLNetwork! = layout.network(params, algorithms: algorithms)
         let tb = try TensorBoardWriter(directory: out + "/summaries")
         let stepsCSV = out + "/output/steps.csv", epochsCSV = out + "/output/epochs.csv"
         if !fm.fileExists(atPath: stepsCSV) {
@@ -155,11 +157,11 @@ public struct Pretrainer {
                         y.append(contentsOf: (0..<EncoderGeometry.versions).map { $0 == task ? 1 : 0 })
                     }
                 }
-                let r = loss.evaluate(network(), windows: x, labels: y, threads: c.threads)
+                let r = loss.evaluate(net, windows: x, labels: y, threads: c.threads)
                 let rate = c.learningRate * powf(c.decayRate, Float(state.step / c.decaySteps))
-                let before = params.withUnsafeBufferPointer { $0.baseAddress }
+                net = nil
                 adam.apply(&params, r.gradient, lr: rate)
-                assert(params.withUnsafeBufferPointer { $0.baseAddress } == before, "a view of the parameters outlived the step: Adam copied the buffer")
+                net = layout.network(params, algorithms: algorithms)
                 state.step += 1; state.epoch = epoch; state.batchInEpoch = b + 1; state.lossLast = r.total
                 sums[0] += r.total; for i in 0..<EncoderGeometry.versions { sums[i + 1] += r.perTask[i] }; count += 1
                 try appendLine(stepsCSV, "\(state.step),\(epoch),\(rate),\(r.total)," + r.perTask.map { "\($0)" }.joined(separator: ","))
@@ -169,13 +171,13 @@ public struct Pretrainer {
                 let wps = Double(count * c.batch * EncoderGeometry.versions) / max(Date().timeIntervalSince(t0), 1e-9)
                 progress.update(b + 1, extra: String(format: "loss %.4f, %.0f windows/s (×7 versions)", r.total, wps))
                 if c.saveEvery > 0, state.step % c.saveEvery == 0, b + 1 < batchesPerEpoch {
-                    try save(network(), adam, state, preprocessing: ds.manifestPreprocessing, to: out + "/models/latest")
+                    try save(net, adam, state, preprocessing: ds.manifestPreprocessing, to: out + "/models/latest")
                     tb.flush()
                 }
                 if shouldStop() {
                     progress.finish()
                     let dir = out + "/models/interrupted"
-                    try save(network(), adam, state, preprocessing: ds.manifestPreprocessing, to: dir)
+                    try save(net, adam, state, preprocessing: ds.manifestPreprocessing, to: dir)
                     tb.flush()
                     return .interrupted(directory: dir, epoch: epoch, step: state.step)
                 }
@@ -185,7 +187,7 @@ public struct Pretrainer {
             let wps = Double(count * c.batch * EncoderGeometry.versions) / max(secs, 1e-9)
             var valCols = ",," + [String](repeating: ",", count: 13).joined()
             if !valIdx.isEmpty {
-                let v = validate(network(), ds, valIdx, loss: loss, tp)
+                let v = validate(net, ds, valIdx, loss: loss, tp)
                 valCols = ",\(v.total)," + (0..<EncoderGeometry.versions).map { "\(v.acc[$0]),\(v.f1[$0])" }.joined(separator: ",")
                 tb.scalars(
                     [("val/loss_total", v.total)]
@@ -206,7 +208,7 @@ public struct Pretrainer {
             }
             state.batchInEpoch = 0
             let dir = out + "/models/epoch_\(epoch)"
-            try save(network(), adam, state, preprocessing: ds.manifestPreprocessing, to: dir)
+            try save(net, adam, state, preprocessing: ds.manifestPreprocessing, to: dir)
             tb.flush()
             say(String(format: "epoch %d: mean loss %.4f, %.1f windows/s (×7 versions), saved %@", epoch, count > 0 ? sums[0] / Double(count) : .nan, wps, dir))
         }
