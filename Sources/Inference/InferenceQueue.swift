@@ -7,10 +7,9 @@ import Synchronization
 
 /// What the inference workers report (the server's Prometheus metrics implement it).
 package protocol InferenceMetrics: AnyObject, Sendable {
-    /// Windows waiting for a worker.
-    func setQueueDepth(_ n: Int)
-    /// Requests waiting for a worker to preprocess them.
-    func setRequestsWaiting(_ n: Int)
+    /// What waits for a worker: windows to encode, and requests to preprocess (one call, so
+    /// one lock of the metrics per change of the queue).
+    func setWaiting(windows: Int, requests: Int)
     /// Work (a batch of windows or a task) an idle worker took while polling (--spin-us), without parking.
     func spinPickup()
     /// A batch that ran `n` windows through the encoder.
@@ -159,8 +158,7 @@ package final class InferenceQueue: @unchecked Sendable {
     /// The queue depth to the gauge and to spinning workers, after every change of it
     /// (submit, cancel, take); `cond` must be locked.
     private func publishDepth() {
-        metrics.setQueueDepth(items.count)
-        metrics.setRequestsWaiting(tasks.count)
+        metrics.setWaiting(windows: items.count, requests: tasks.count)
         pending.store(items.count + tasks.count, ordering: .releasing)
     }
 

@@ -12,8 +12,7 @@ import TestSupport
     /// Keeps the last gauges the queue published.
     final class GaugeMetrics: InferenceMetrics {
         let gauges = Locked((windows: 0, requests: 0))
-        func setQueueDepth(_ n: Int) { gauges.withLock { $0.windows = n } }
-        func setRequestsWaiting(_ n: Int) { gauges.withLock { $0.requests = n } }
+        func setWaiting(windows: Int, requests: Int) { gauges.withLock { $0 = (windows, requests) } }
         func spinPickup() {}
         func observeBatch(_ n: Int) {}
         func windowComputed(queued: Double, computed: Double) {}

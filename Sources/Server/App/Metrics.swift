@@ -65,8 +65,11 @@ final class Metrics: ConnectionMetrics, InferenceMetrics, Sendable {
     }
     var windowsProcessed: Int { state.withLock { $0.windows } }
     func spinPickup() { state.withLock { $0.spinPickups += 1 } }
-    func setQueueDepth(_ n: Int) { state.withLock { $0.queueDepth = n } }
-    func setRequestsWaiting(_ n: Int) { state.withLock { $0.requestsWaiting = n } }
+    func setWaiting(windows: Int, requests: Int) {
+        state.withLock {
+            $0.queueDepth = windows; $0.requestsWaiting = requests
+        }
+    }
     func connectionOpened() {
         state.withLock {
             $0.connections += 1; $0.connectionsTotal += 1
