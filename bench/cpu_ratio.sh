@@ -19,10 +19,18 @@
 #       Bodies: json (2-4-digit numbers), json64 (as json.dumps writes float64), npy, npy8.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+case "${1:-}" in -h | --help) usage; exit 0 ;; esac
 SIDE=0
 if [ "${1:-}" = --side-by-side ]; then SIDE=1; shift; fi
 if [ $SIDE = 1 ]; then SECS=${1:-6}; ROUNDS=${2:-6}; else SECS=${1:-5}; ROUNDS=${2:-7}; fi
 KINDS=${KINDS:-json json64 npy npy8}
+for v in "$SECS" "$ROUNDS"; do
+    [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "SECONDS and ROUNDS must be positive integers, got '$v'" >&2; usage >&2; exit 2; }
+done
+for k in $KINDS; do
+    case $k in json | json64 | npy | npy8) ;; *) echo "unknown body kind '$k' in KINDS (json, json64, npy, npy8)" >&2; exit 2 ;; esac
+done
 [ $SIDE = 0 ] || [ "$(nproc)" -ge 2 ] || { echo "--side-by-side needs at least 2 cores" >&2; exit 2; }
 OUT=bench/out; mkdir -p "$OUT"
 . scripts/lib.sh
@@ -55,7 +63,6 @@ body() {
         json64) echo "$OUT/window_f64.json 1" ;;
         npy) echo "$OUT/window.npy 1" ;;
         npy8) echo "$OUT/window8.npy 8" ;;
-        *) echo "unknown body kind $1" >&2; exit 2 ;;
     esac
 }
 
